@@ -1,0 +1,1 @@
+"""Domain types: frozen dataclasses and StrEnums. No I/O, no frameworks."""

@@ -1,0 +1,33 @@
+"""Issued-token records and revocation markers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class TokenTypeHint(StrEnum):
+    ACCESS_TOKEN = "access_token"
+    REFRESH_TOKEN = "refresh_token"
+
+
+class MarkerKind(StrEnum):
+    """Mass revocation: every token of a client / subject issued before the marker is inactive."""
+
+    CLIENT = "client"
+    SUBJECT = "subject"
+
+
+@dataclass(frozen=True, slots=True)
+class AccessTokenRecord:
+    """What an access token grants; stored for opaque tokens, carried in the claims for JWTs."""
+
+    tenant_id: str
+    jti: str
+    client_id: str
+    sub: str
+    lid_type: str
+    scope: str
+    aud: tuple[str, ...]
+    iat: int
+    exp: int

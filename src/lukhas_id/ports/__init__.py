@@ -1,0 +1,1 @@
+"""Ports: typed Protocols, one small port per aggregate or concern. Adapters implement them."""

@@ -1,0 +1,68 @@
+"""Short-lived state ports: token state (revocations, opaque tokens) and generic TTL key-value state.
+
+Production: Redis. Embedded default: token state in the SQL database (so the CLI and every worker see
+the same revocations), generic key-value state in process.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from lukhas_id.domain.token import AccessTokenRecord, MarkerKind
+
+
+class TokenStateStore(Protocol):
+    async def put_opaque(self, token_hash: str, record: AccessTokenRecord) -> None:
+        """Store an opaque access token's record (keyed by a hash of the token) until record.exp."""
+        ...
+
+    async def get_opaque(self, token_hash: str, now: float) -> AccessTokenRecord | None:
+        """The record, or None when unknown, deleted or expired at `now`."""
+        ...
+
+    async def delete_opaque(self, token_hash: str) -> bool:
+        """Remove the record; returns whether it existed."""
+        ...
+
+    async def revoke_jti(self, tenant_id: str, jti: str, exp: int) -> None:
+        """Remember that token `jti` is revoked, at least until its expiry `exp` (epoch seconds)."""
+        ...
+
+    async def set_not_before(self, tenant_id: str, kind: MarkerKind, ident: str, at: int, ttl: int) -> None:
+        """Tokens of this client / subject with iat <= `at` are inactive; kept at least `ttl` seconds.
+
+        A later marker replaces an earlier one, never the other way round.
+        """
+        ...
+
+    async def is_revoked(self, tenant_id: str, jti: str, client_id: str, sub: str, iat: int) -> bool:
+        """True when `jti` was revoked or a client/subject marker covers `iat`. One round trip."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise when the store cannot be reached."""
+        ...
+
+
+class KeyValueStore(Protocol):
+    """Generic TTL state for later features (challenges, rate buckets, sessions). TTLs in seconds."""
+
+    async def get(self, key: str) -> bytes | None: ...
+
+    async def set(self, key: str, value: bytes, ttl: float) -> None: ...
+
+    async def set_if_absent(self, key: str, value: bytes, ttl: float) -> bool:
+        """Atomic SET NX: True when this call created the key."""
+        ...
+
+    async def pop(self, key: str) -> bytes | None:
+        """Atomic get-and-delete (single-use values): of two concurrent pops, one gets the value."""
+        ...
+
+    async def delete(self, key: str) -> bool: ...
+
+    async def incr(self, key: str, ttl: float) -> int:
+        """Increment a counter, creating it with `ttl` when absent; returns the new value."""
+        ...
+
+    async def ping(self) -> None: ...

@@ -1,0 +1,80 @@
+"""Shared fixtures: real PostgreSQL and Redis when reachable.
+
+Outside CI a missing service skips the test with a one-line reason; with CI=true it fails.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from urllib.parse import urlparse
+
+import pytest
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+PG_URL = os.environ.get("LUKHAS_ID_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("LUKHAS_ID_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def _reachable(url: str, default_port: int) -> bool:
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or default_port), 1.0):
+            return True
+    except OSError:
+        return False
+
+
+def _require(name: str, url: str, default_port: int) -> str:
+    if _reachable(url, default_port):
+        return url
+    message = f"{name} not reachable at {urlparse(url).hostname}:{urlparse(url).port or default_port}"
+    if IN_CI:
+        pytest.fail(f"{message} (CI=true: {name} tests must run)")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """A PostgreSQL URL (the `test` database) that is known to be reachable."""
+    return _require("PostgreSQL", PG_URL, 5432)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    return _require("Redis", REDIS_URL, 6379)
+
+
+@pytest.fixture
+def pg_schema_url(postgres_url: str) -> Iterator[str]:
+    """A PostgreSQL URL whose connections use a fresh, private schema (dropped afterwards).
+
+    Tests get isolation without needing CREATE DATABASE; the schema is chosen by the
+    `search_path` query parameter, which the SQL adapter passes to PostgreSQL as a server setting.
+    """
+    import asyncio
+
+    import asyncpg
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    dsn = postgres_url
+
+    async def run(sql: str) -> None:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in dsn else "?"
+    yield f"{dsn}{sep}search_path={schema}"
+    asyncio.run(run(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+@pytest.fixture
+def redis_prefix() -> str:
+    """A unique key prefix so Redis tests never see each other's keys."""
+    return f"lid-test:{uuid.uuid4().hex[:12]}:"
