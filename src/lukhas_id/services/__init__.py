@@ -1,1 +1,1 @@
-
+"""Use cases: orchestrate protocol rules and ports; own the transaction."""

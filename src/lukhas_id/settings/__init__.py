@@ -1,1 +1,194 @@
+"""Settings: typed, frozen pydantic-settings models (env prefix LUKHAS_ID_, optional TOML file)."""
 
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from lukhas_id.domain.keys import SigningAlg
+from lukhas_id.domain.tenant import valid_tenant_name
+from lukhas_id.errors import ConfigurationError
+
+# Set by `lukhas-id --config FILE` so that server worker processes read the same file.
+CONFIG_FILE_ENV = "LUKHAS_ID_CONFIG_FILE"
+
+
+class Settings(BaseSettings):
+    """The effective configuration of one ΛiD process. docs/configuration.md is generated from this."""
+
+    model_config = SettingsConfigDict(env_prefix="LUKHAS_ID_", extra="forbid", frozen=True)
+
+    public_url: AnyHttpUrl = Field(
+        AnyHttpUrl("http://127.0.0.1:8000"),
+        description="Public base URL; the default tenant's issuer. Tenant T's issuer is {public_url}/t/T.",
+    )
+    host: str = Field("127.0.0.1", description="Address `lukhas-id serve` listens on.")
+    port: int = Field(8000, ge=1, le=65535, description="Port `lukhas-id serve` listens on.")
+    workers: int = Field(1, ge=1, le=64, description="Server worker processes.")
+    var_dir: Path = Field(Path("var"), description="Directory for the embedded database and generated KEK.")
+    database_url: str | None = Field(
+        None,
+        description=(
+            "SQLAlchemy URL of the durable store: postgresql://... in production. "
+            "Unset: the embedded SQLite file {var_dir}/lukhas-id.db, upgraded automatically."
+        ),
+    )
+    redis_url: str | None = Field(
+        None,
+        description=(
+            "Redis URL for short-lived state (revocations, opaque tokens). "
+            "Unset: token state in the SQL database, other short-lived state in process (one worker)."
+        ),
+    )
+    kek: SecretStr | None = Field(
+        None, description="Key-encryption key: base64 of 32 bytes. Encrypts private signing keys (AES-256-GCM)."
+    )
+    kek_file: Path | None = Field(
+        None,
+        description="File holding the KEK as base64. Unset with no `kek`: {var_dir}/kek, generated if missing.",
+    )
+    default_tenant: str = Field("default", description="Name of the tenant served at the root.")
+    access_token_alg: SigningAlg = Field(SigningAlg.ES256, description="Access token algorithm of new tenants.")
+    access_token_ttl: int = Field(
+        3600, ge=30, le=86400, description="Default access token lifetime in seconds (per client override)."
+    )
+    max_access_token_ttl: int = Field(
+        86400,
+        ge=60,
+        le=7 * 86400,
+        description="Upper bound of any access token lifetime; retired keys stay published this long.",
+    )
+    key_rotation_interval: int = Field(
+        0,
+        ge=0,
+        description="Rotate signing keys automatically after this many seconds of activity (0: never).",
+    )
+    jwks_max_age: int = Field(
+        300, ge=0, le=86400, description="Cache-Control max-age of the JWKS and discovery documents."
+    )
+    max_body_bytes: int = Field(65536, ge=1024, le=1 << 20, description="Largest accepted request body.")
+    client_cache_ttl: float = Field(
+        5.0,
+        ge=0,
+        le=300,
+        description="Seconds a process caches a client record; a disabled client stops working within this.",
+    )
+    log_level: str = Field("INFO", description="Logging level.")
+
+    @field_validator("default_tenant")
+    @classmethod
+    def _tenant_name(cls, value: str) -> str:
+        if not valid_tenant_name(value):
+            raise ValueError("must be 1-63 lower-case letters, digits or hyphens")
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: AnyHttpUrl) -> AnyHttpUrl:
+        if value.query or value.fragment:
+            raise ValueError("must not have a query or fragment")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        upper = value.upper()
+        if upper not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR")
+        return upper
+
+    @property
+    def issuer(self) -> str:
+        return str(self.public_url).rstrip("/")
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.var_dir / 'lukhas-id.db'}"
+
+    @property
+    def embedded_database(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def effective_kek_file(self) -> Path:
+        return self.kek_file or self.var_dir / "kek"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Precedence: explicit arguments, then environment, then the TOML file.
+        return init_settings, env_settings, _TomlSource(settings_cls)
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = os.environ.get(CONFIG_FILE_ENV)
+        if not path:
+            return {}
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except OSError as exc:
+            raise ConfigurationError(f"config file {path!r} cannot be read: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigurationError(f"config file {path!r} is not valid TOML: {exc}") from None
+        section = data.get("lukhas_id", data)
+        if not isinstance(section, dict):
+            raise ConfigurationError(f"config file {path!r}: [lukhas_id] must be a table")
+        return section
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build Settings; any invalid value raises ConfigurationError with one line naming the setting."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"]) or "settings"
+        name = f"LUKHAS_ID_{loc.upper()}" if err["type"] != "extra_forbidden" else loc
+        what = "is not a known setting" if err["type"] == "extra_forbidden" else err["msg"].lower()
+        raise ConfigurationError(f"invalid setting {name}: {what}") from None
+
+
+SECRET_FIELDS = frozenset({"kek"})
+
+
+def masked(settings: Settings) -> dict[str, Any]:
+    """The effective configuration with secrets masked and passwords removed from URLs."""
+    out: dict[str, Any] = {}
+    for name in Settings.model_fields:
+        value = getattr(settings, name)
+        if name in SECRET_FIELDS:
+            out[name] = "********" if value is not None else None
+        elif name.endswith("_url") and isinstance(value, str):
+            out[name] = mask_url(value)
+        elif isinstance(value, Path | AnyHttpUrl):
+            out[name] = str(value)
+        else:
+            out[name] = value
+    out["database_url"] = mask_url(settings.effective_database_url)
+    return out
+
+
+def mask_url(url: str) -> str:
+    """Hide the password of a URL (scheme://user:***@host/...)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest.split("/", 1)[0]:
+        return url
+    creds, _, tail = rest.partition("@")
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{tail}" if ":" in creds else url

@@ -1,1 +1,5 @@
+"""In-process adapters: state stores for the embedded default and for tests."""
 
+from lukhas_id.adapters.memory.state import MemoryKeyValueStore, MemoryTokenStateStore
+
+__all__ = ["MemoryKeyValueStore", "MemoryTokenStateStore"]

@@ -1,0 +1,44 @@
+"""Client secrets at rest: a keyed hash (HMAC-SHA256 with a random per-secret key), compared in constant time.
+
+Client secrets are 256-bit random values, so a slow password hash adds nothing but latency on the token
+endpoint (DESIGN.md); argon2id is for passwords people choose.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+
+_PREFIX = "hs256v1"
+
+
+def new_client_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def hash_secret(secret: str) -> str:
+    salt = secrets.token_bytes(16)
+    mac = hmac.new(salt, secret.encode("utf-8"), hashlib.sha256).digest()
+    return f"{_PREFIX}${_b64(salt)}${_b64(mac)}"
+
+
+def verify_secret(secret: str, stored: str) -> bool:
+    try:
+        prefix, salt_b64, mac_b64 = stored.split("$")
+        if prefix != _PREFIX:
+            return False
+        salt, expected = _unb64(salt_b64), _unb64(mac_b64)
+    except ValueError:
+        return False
+    mac = hmac.new(salt, secret.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
+    return hmac.compare_digest(mac, expected)

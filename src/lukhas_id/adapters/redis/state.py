@@ -1,0 +1,189 @@
+"""Redis state stores: TokenStateStore (revocations, opaque tokens) and KeyValueStore (generic TTL state).
+
+Key layout (``P`` is the store's prefix, ``T`` the tenant id; the tenant is a Redis Cluster hash tag, so
+the three keys that ``is_revoked`` reads in one MGET live in the same slot):
+
+    P at:<token_hash>           opaque access token record, orjson list; PX until record.exp
+    P {T}:jti:<jti>             revoked token marker, b"1"; PX until exp + JTI_MARGIN seconds
+    P {T}:nbc:<client_id>       client "not before" marker, decimal epoch seconds; PX = max of the TTLs asked
+    P {T}:nbs:<sub>             subject "not before" marker, same format
+    P' <key>                    KeyValueStore values (P' defaults to "lid:kv:"); the caller scopes the key
+
+Opaque tokens are looked up by the token hash alone (the port carries no tenant there); the hash of a
+high-entropy token is globally unique, and the caller checks ``record.tenant_id``.
+Tenant ids are server-generated and never contain ``{`` or ``}``.
+
+Every call is one round trip: plain commands where one command is atomic (SET PX NX, GETDEL, MGET), and
+Lua scripts (registered once per store, run by EVALSHA) where a read-modify-write must be atomic.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Final, cast
+
+import orjson
+import redis.asyncio
+
+from lukhas_id.adapters.redis.client import redis_client
+from lukhas_id.clock import Clock
+from lukhas_id.domain.token import AccessTokenRecord, MarkerKind
+
+__all__ = ["JTI_MARGIN", "RedisKeyValueStore", "RedisTokenStateStore", "redis_client"]
+
+# A revoked jti is remembered this long past its exp, to cover verifiers that allow clock leeway.
+JTI_MARGIN: Final = 60
+
+_RECORD_FORMAT: Final = 1
+_MARKER_SEGMENT: Final[dict[MarkerKind, str]] = {MarkerKind.CLIENT: "nbc", MarkerKind.SUBJECT: "nbs"}
+
+# KEYS[1] marker; ARGV[1] at (epoch seconds), ARGV[2] ttl (ms).
+# Keeps the larger `at` and the longer remaining lifetime, so neither a late-arriving earlier marker
+# nor a shorter TTL can shorten what an earlier call asked for.
+_SET_NOT_BEFORE_LUA: Final = """
+local at = tonumber(ARGV[1])
+local ttl = tonumber(ARGV[2])
+local cur = redis.call('GET', KEYS[1])
+if not cur then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
+  return 1
+end
+local pttl = redis.call('PTTL', KEYS[1])
+local value = ARGV[1]
+if tonumber(cur) >= at then value = cur end
+if pttl == -1 then
+  redis.call('SET', KEYS[1], value, 'KEEPTTL')
+else
+  if pttl > ttl then ttl = pttl end
+  redis.call('SET', KEYS[1], value, 'PX', ttl)
+end
+return 1
+"""
+
+# KEYS[1] counter; ARGV[1] ttl (ms). The TTL is set only when the counter has none (just created), so a
+# fixed window is not extended by every hit.
+_INCR_LUA: Final = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 or redis.call('PTTL', KEYS[1]) == -1 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
+return n
+"""
+
+
+def _check_client(client: redis.asyncio.Redis) -> None:
+    if client.connection_pool.connection_kwargs.get("decode_responses"):
+        raise ValueError("the Redis state stores need a client with decode_responses=False")
+
+
+def _ttl_ms(ttl: float) -> int:
+    if not ttl > 0:
+        raise ValueError(f"ttl must be positive, got {ttl!r}")
+    return max(1, math.ceil(ttl * 1000))
+
+
+def _encode_record(r: AccessTokenRecord) -> bytes:
+    return orjson.dumps(
+        [_RECORD_FORMAT, r.tenant_id, r.jti, r.client_id, r.sub, r.lid_type, r.scope, r.aud, r.iat, r.exp]
+    )
+
+
+def _decode_record(raw: bytes) -> AccessTokenRecord:
+    fmt, tenant_id, jti, client_id, sub, lid_type, scope, aud, iat, exp = orjson.loads(raw)
+    if fmt != _RECORD_FORMAT:
+        raise ValueError(f"unknown opaque token record format {fmt!r}")
+    return AccessTokenRecord(tenant_id, jti, client_id, sub, lid_type, scope, tuple(aud), iat, exp)
+
+
+class RedisTokenStateStore:
+    """TokenStateStore on Redis: revocations and opaque tokens shared by every worker and process."""
+
+    __slots__ = ("_client", "_now", "_p", "_set_not_before")
+
+    def __init__(
+        self, client: redis.asyncio.Redis, prefix: str = "lid:", *, clock: Clock | None = None
+    ) -> None:
+        """`client` needs decode_responses=False (see `redis_client`); `clock` computes TTLs from exp."""
+        _check_client(client)
+        self._client = client
+        self._p = prefix
+        self._now: Callable[[], float] = time.time if clock is None else clock.now
+        self._set_not_before = client.register_script(_SET_NOT_BEFORE_LUA)
+
+    async def put_opaque(self, token_hash: str, record: AccessTokenRecord) -> None:
+        px = int((record.exp - self._now()) * 1000)
+        if px <= 0:
+            return
+        await self._client.set(f"{self._p}at:{token_hash}", _encode_record(record), px=px)
+
+    async def get_opaque(self, token_hash: str, now: float) -> AccessTokenRecord | None:
+        raw = await self._client.get(f"{self._p}at:{token_hash}")
+        if raw is None:
+            return None
+        record = _decode_record(cast(bytes, raw))
+        return record if record.exp > now else None
+
+    async def delete_opaque(self, token_hash: str) -> bool:
+        return await self._client.delete(f"{self._p}at:{token_hash}") > 0
+
+    async def revoke_jti(self, tenant_id: str, jti: str, exp: int) -> None:
+        px = int((exp + JTI_MARGIN - self._now()) * 1000)
+        if px <= 0:
+            return
+        await self._client.set(f"{self._p}{{{tenant_id}}}:jti:{jti}", b"1", px=px)
+
+    async def set_not_before(self, tenant_id: str, kind: MarkerKind, ident: str, at: int, ttl: int) -> None:
+        if ttl <= 0:
+            return
+        key = f"{self._p}{{{tenant_id}}}:{_MARKER_SEGMENT[kind]}:{ident}"
+        await self._set_not_before(keys=(key,), args=(at, ttl * 1000))
+
+    async def is_revoked(self, tenant_id: str, jti: str, client_id: str, sub: str, iat: int) -> bool:
+        base = f"{self._p}{{{tenant_id}}}:"
+        revoked, client_nb, sub_nb = await self._client.mget(
+            f"{base}jti:{jti}", f"{base}nbc:{client_id}", f"{base}nbs:{sub}"
+        )
+        return (
+            revoked is not None
+            or (client_nb is not None and iat <= int(client_nb))
+            or (sub_nb is not None and iat <= int(sub_nb))
+        )
+
+    async def ping(self) -> None:
+        await self._client.ping()
+
+
+class RedisKeyValueStore:
+    """KeyValueStore on Redis: every key is `prefix + key`; TTLs are kept in milliseconds."""
+
+    __slots__ = ("_client", "_incr", "_p")
+
+    def __init__(self, client: redis.asyncio.Redis, prefix: str = "lid:kv:") -> None:
+        """`client` needs decode_responses=False (see `redis_client`)."""
+        _check_client(client)
+        self._client = client
+        self._p = prefix
+        self._incr = client.register_script(_INCR_LUA)
+
+    async def get(self, key: str) -> bytes | None:
+        return cast("bytes | None", await self._client.get(self._p + key))
+
+    async def set(self, key: str, value: bytes, ttl: float) -> None:
+        await self._client.set(self._p + key, value, px=_ttl_ms(ttl))
+
+    async def set_if_absent(self, key: str, value: bytes, ttl: float) -> bool:
+        return bool(await self._client.set(self._p + key, value, px=_ttl_ms(ttl), nx=True))
+
+    async def pop(self, key: str) -> bytes | None:
+        return cast("bytes | None", await self._client.getdel(self._p + key))
+
+    async def delete(self, key: str) -> bool:
+        return await self._client.delete(self._p + key) > 0
+
+    async def incr(self, key: str, ttl: float) -> int:
+        return int(await self._incr(keys=(self._p + key,), args=(_ttl_ms(ttl),)))
+
+    async def ping(self) -> None:
+        await self._client.ping()

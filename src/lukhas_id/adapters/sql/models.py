@@ -1,0 +1,133 @@
+"""SQL table models: SQLAlchemy 2 declarative rows, identical on SQLite and PostgreSQL.
+
+Only portable column types are used (String, Text holding JSON, Integer/BigInteger, Double for epoch
+seconds, LargeBinary), so one schema and one migration serve both databases. Constraint names come
+from the naming convention on the MetaData, which keeps Alembic autogenerate stable.
+
+These rows are storage, not domain objects: `mapping.py` converts them to and from the frozen
+dataclasses of `lukhas_id.domain`.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Double,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION: dict[str, str] = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class TenantRow(Base):
+    __tablename__ = "tenants"
+    __table_args__ = (UniqueConstraint("name"),)
+
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    name: Mapped[str] = mapped_column(String)
+    id_secret_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    access_token_alg: Mapped[str] = mapped_column(String)
+    created_at: Mapped[float] = mapped_column(Double)
+
+
+class PrincipalRow(Base):
+    """The primary key (tenant_id, lid) is what makes a ΛID collision impossible within a tenant."""
+
+    __tablename__ = "principals"
+
+    tenant_id: Mapped[str] = mapped_column(String, ForeignKey("tenants.id"), primary_key=True)
+    lid: Mapped[str] = mapped_column(String, primary_key=True)
+    type: Mapped[str] = mapped_column(String)
+    display_name: Mapped[str] = mapped_column(String)
+    status: Mapped[str] = mapped_column(String)
+    created_at: Mapped[float] = mapped_column(Double)
+
+
+class ClientRow(Base):
+    """grant_types and scopes: JSON lists, sorted; resources: JSON list in the client's order."""
+
+    __tablename__ = "clients"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id", "principal_lid"], ["principals.tenant_id", "principals.lid"]),
+        Index(None, "tenant_id", "principal_lid"),
+    )
+
+    tenant_id: Mapped[str] = mapped_column(String, ForeignKey("tenants.id"), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String, primary_key=True)
+    name: Mapped[str] = mapped_column(String)
+    principal_lid: Mapped[str] = mapped_column(String)
+    principal_type: Mapped[str] = mapped_column(String)
+    secret_hash: Mapped[str] = mapped_column(String)
+    grant_types: Mapped[str] = mapped_column(Text)
+    scopes: Mapped[str] = mapped_column(Text)
+    resources: Mapped[str] = mapped_column(Text)
+    token_format: Mapped[str] = mapped_column(String)
+    access_token_ttl: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String)
+    created_at: Mapped[float] = mapped_column(Double)
+
+
+class SigningKeyRow(Base):
+    __tablename__ = "signing_keys"
+    __table_args__ = (Index(None, "tenant_id", "state"),)
+
+    tenant_id: Mapped[str] = mapped_column(String, ForeignKey("tenants.id"), primary_key=True)
+    kid: Mapped[str] = mapped_column(String, primary_key=True)
+    alg: Mapped[str] = mapped_column(String)
+    state: Mapped[str] = mapped_column(String)
+    public_jwk: Mapped[str] = mapped_column(Text)
+    private_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[float] = mapped_column(Double)
+    activated_at: Mapped[float | None] = mapped_column(Double)
+    retired_at: Mapped[float | None] = mapped_column(Double)
+    remove_after: Mapped[float | None] = mapped_column(Double)
+
+
+class OpaqueTokenRow(Base):
+    """An opaque access token's record (JSON), keyed by a hash of the token; gone after expires_at."""
+
+    __tablename__ = "opaque_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String)
+    record: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[float] = mapped_column(Double, index=True)
+
+
+class RevokedJtiRow(Base):
+    __tablename__ = "revoked_jtis"
+
+    tenant_id: Mapped[str] = mapped_column(String, primary_key=True)
+    jti: Mapped[str] = mapped_column(String, primary_key=True)
+    expires_at: Mapped[float] = mapped_column(Double, index=True)
+
+
+class NotBeforeMarkerRow(Base):
+    """Tokens of (tenant_id, kind, ident) with iat <= at are inactive until expires_at."""
+
+    __tablename__ = "not_before_markers"
+
+    tenant_id: Mapped[str] = mapped_column(String, primary_key=True)
+    kind: Mapped[str] = mapped_column(String, primary_key=True)
+    ident: Mapped[str] = mapped_column(String, primary_key=True)
+    at: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[float] = mapped_column(Double, index=True)

@@ -1,0 +1,171 @@
+"""The composition root: Settings -> adapters -> services -> Container. Only this module sees everything."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from lukhas_id.adapters.crypto.kek import Kek, ensure_kek_file, load_kek_file, parse_kek_b64
+from lukhas_id.adapters.sql.database import Database
+from lukhas_id.adapters.sql.repositories import (
+    SqlClientRepository,
+    SqlEncryptedMaterial,
+    SqlSigningKeyRepository,
+    SqlTenantRepository,
+)
+from lukhas_id.clock import Clock, SystemClock
+from lukhas_id.domain.client import GrantType
+from lukhas_id.errors import ConfigurationError
+from lukhas_id.ports.state import KeyValueStore, TokenStateStore
+from lukhas_id.protocol.oauth2.grants import GrantHandler
+from lukhas_id.services.clients import ClientService
+from lukhas_id.services.keys import KeyService
+from lukhas_id.services.tenants import TenantService
+from lukhas_id.services.tokens import TokenService
+from lukhas_id.settings import Settings, mask_url
+
+log = logging.getLogger("lukhas_id")
+
+
+@dataclass
+class Container:
+    """Everything that lives as long as the process: pools, key sets, services."""
+
+    settings: Settings
+    clock: Clock
+    database: Database
+    kek: Kek
+    token_state: TokenStateStore
+    kv: KeyValueStore
+    keys: KeyService
+    tenants: TenantService
+    clients: ClientService
+    tokens: TokenService
+    material: SqlEncryptedMaterial
+    grant_handlers: dict[GrantType, GrantHandler]
+    _closers: list[Any] = field(default_factory=list)
+
+    async def aclose(self) -> None:
+        for closer in reversed(self._closers):
+            await closer()
+        await self.database.dispose()
+
+
+def load_kek(settings: Settings) -> tuple[Kek, str | None]:
+    """The KEK and, when one was generated now, a one-line notice saying where."""
+    try:
+        if settings.kek is not None:
+            return Kek(parse_kek_b64(settings.kek.get_secret_value())), None
+        if settings.kek_file is not None:
+            return Kek(load_kek_file(settings.kek_file)), None
+    except ValueError as exc:
+        name = "LUKHAS_ID_KEK" if settings.kek is not None else "LUKHAS_ID_KEK_FILE"
+        raise ConfigurationError(f"invalid setting {name}: {exc}") from None
+    if not settings.embedded_database:
+        raise ConfigurationError(
+            "invalid setting LUKHAS_ID_KEK: required (or LUKHAS_ID_KEK_FILE) with an external database"
+        )
+    path = settings.effective_kek_file
+    key, created = ensure_kek_file(path)
+    notice = (
+        f"generated a new key-encryption key in {path} (mode 0600); back it up: without it the signing "
+        "keys cannot be decrypted"
+        if created
+        else None
+    )
+    return Kek(key), notice
+
+
+async def prepare_database(settings: Settings, database: Database, *, upgrade: bool) -> None:
+    """The embedded database upgrades itself; an external one must already be current."""
+    if await database.is_current():
+        return
+    if upgrade or settings.embedded_database:
+        await database.upgrade()
+        return
+    current = await database.current_revision()
+    raise ConfigurationError(
+        f"the database at {mask_url(settings.effective_database_url)} is at schema revision {current or 'none'} "
+        f"but this version of ΛiD needs {database.head_revision()}: run `lukhas-id db upgrade`"
+    )
+
+
+async def build_container(
+    settings: Settings, *, clock: Clock | None = None, upgrade: bool = False
+) -> Container:
+    clock = clock or SystemClock()
+    kek, notice = load_kek(settings)
+    if notice:
+        log.warning(notice)
+    try:
+        database = Database.from_url(settings.effective_database_url)
+    except ValueError as exc:
+        raise ConfigurationError(f"invalid setting LUKHAS_ID_DATABASE_URL: {exc}") from None
+    closers: list[Any] = []
+    try:
+        await prepare_database(settings, database, upgrade=upgrade)
+        token_state: TokenStateStore
+        kv: KeyValueStore
+        if settings.redis_url:
+            from lukhas_id.adapters.redis.state import (
+                RedisKeyValueStore,
+                RedisTokenStateStore,
+                redis_client,
+            )
+
+            client = redis_client(settings.redis_url)
+            closers.append(client.aclose)
+            token_state = RedisTokenStateStore(client)
+            kv = RedisKeyValueStore(client)
+        else:
+            from lukhas_id.adapters.memory.state import MemoryKeyValueStore
+            from lukhas_id.adapters.sql.token_state import SqlTokenStateStore
+
+            token_state = SqlTokenStateStore(database)
+            kv = MemoryKeyValueStore(clock)
+        keys = KeyService(
+            SqlSigningKeyRepository(database),
+            kek,
+            clock,
+            max_access_token_ttl=settings.max_access_token_ttl,
+            jwks_max_age=settings.jwks_max_age,
+        )
+        tenants = TenantService(
+            SqlTenantRepository(database),
+            keys,
+            kek,
+            clock,
+            issuer=settings.issuer,
+            default_tenant=settings.default_tenant,
+        )
+        clients = ClientService(
+            SqlClientRepository(database),
+            clock,
+            cache_ttl=settings.client_cache_ttl,
+            default_ttl=settings.access_token_ttl,
+            max_ttl=settings.max_access_token_ttl,
+        )
+        tokens = TokenService(
+            token_state, keys, tenants, clock, max_access_token_ttl=settings.max_access_token_ttl
+        )
+    except BaseException:
+        for closer in reversed(closers):
+            await closer()
+        await database.dispose()
+        raise
+    return Container(
+        settings=settings,
+        clock=clock,
+        database=database,
+        kek=kek,
+        token_state=token_state,
+        kv=kv,
+        keys=keys,
+        tenants=tenants,
+        clients=clients,
+        tokens=tokens,
+        material=SqlEncryptedMaterial(database),
+        grant_handlers={GrantType.CLIENT_CREDENTIALS: tokens.client_credentials},
+        _closers=closers,
+    )

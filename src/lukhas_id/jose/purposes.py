@@ -1,0 +1,89 @@
+"""Token purposes: what each JWT kind pins (typ, required claims, algorithms). RFC 9068 §2, RFC 8725 §3.11.
+
+A purpose is the only way to sign or verify a JWT, so a token of one kind never passes as another: the
+`typ` header differs per purpose and is checked on every verification. Add a purpose by adding an enum
+member and its entry in RULES (a test checks that every member has one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum, StrEnum
+from types import MappingProxyType
+
+from lukhas_id.domain.keys import SigningAlg
+
+
+class TokenPurpose(StrEnum):
+    ACCESS_TOKEN = "access_token"  # noqa: S105 - a purpose name, not a secret
+
+
+class ClaimKind(Enum):
+    """JSON type a claim must have."""
+
+    STRING = "non-empty string"
+    NUMERIC_DATE = "number"  # RFC 7519 §2: seconds since the epoch, integer or not
+    AUDIENCE = "string or non-empty array of strings"  # RFC 7519 §4.1.3
+
+
+def media_type(typ: str) -> str:
+    """RFC 7515 §4.1.9: compare `typ` as a media type, case-insensitively, `application/` implied."""
+    lowered = typ.lower()
+    return lowered if "/" in lowered else "application/" + lowered
+
+
+@dataclass(frozen=True, slots=True)
+class PurposeRules:
+    typ: str  # written on sign
+    accepted_media_types: frozenset[str]  # accepted on verify, in media_type() form
+    required_claims: Mapping[str, ClaimKind]
+    algorithms: frozenset[SigningAlg]
+
+
+_ALL_ALGS = frozenset(SigningAlg)
+
+RULES: Mapping[TokenPurpose, PurposeRules] = MappingProxyType(
+    {
+        # RFC 9068 §2.1 (typ "at+jwt", i.e. application/at+jwt) and §2.2 (required claims).
+        TokenPurpose.ACCESS_TOKEN: PurposeRules(
+            typ="at+jwt",
+            accepted_media_types=frozenset({"application/at+jwt"}),
+            required_claims=MappingProxyType(
+                {
+                    "iss": ClaimKind.STRING,
+                    "exp": ClaimKind.NUMERIC_DATE,
+                    "aud": ClaimKind.AUDIENCE,
+                    "sub": ClaimKind.STRING,
+                    "client_id": ClaimKind.STRING,
+                    "iat": ClaimKind.NUMERIC_DATE,
+                    "jti": ClaimKind.STRING,
+                }
+            ),
+            algorithms=_ALL_ALGS,
+        ),
+    }
+)
+
+# Registered claims checked whenever present, whatever the purpose (RFC 7519 §4.1).
+OPTIONAL_CLAIMS: Mapping[str, ClaimKind] = MappingProxyType(
+    {
+        "iss": ClaimKind.STRING,
+        "sub": ClaimKind.STRING,
+        "aud": ClaimKind.AUDIENCE,
+        "exp": ClaimKind.NUMERIC_DATE,
+        "nbf": ClaimKind.NUMERIC_DATE,
+        "iat": ClaimKind.NUMERIC_DATE,
+        "jti": ClaimKind.STRING,
+    }
+)
+
+
+def has_kind(value: object, kind: ClaimKind) -> bool:
+    if kind is ClaimKind.STRING:
+        return isinstance(value, str) and value != ""
+    if kind is ClaimKind.NUMERIC_DATE:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if isinstance(value, str):
+        return value != ""
+    return isinstance(value, list) and bool(value) and all(isinstance(v, str) and v for v in value)

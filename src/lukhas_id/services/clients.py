@@ -1,0 +1,136 @@
+"""Clients: registration (each client is a principal with its own ΛID), authentication, caching."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import replace
+
+from lukhas_id import ids
+from lukhas_id.adapters.crypto.secrets import hash_secret, new_client_secret, verify_secret
+from lukhas_id.clock import Clock
+from lukhas_id.domain.client import Client, ClientStatus, GrantType, TokenFormat
+from lukhas_id.domain.principal import Principal, PrincipalStatus, PrincipalType
+from lukhas_id.domain.tenant import Tenant
+from lukhas_id.errors import AlreadyExists, ErrorCode, LukhasIdError, OAuthError
+from lukhas_id.ports.repositories import ClientRepository
+from lukhas_id.protocol.oauth2.client_auth import ClientCredentials, client_auth_failed
+from lukhas_id.protocol.oauth2.resource import valid_resource_uri
+from lukhas_id.protocol.oauth2.scope import valid_scope_token
+
+CLIENT_PRINCIPAL_TYPES = frozenset({PrincipalType.SERVICE, PrincipalType.AGENT, PrincipalType.SYSTEM})
+SUPPORTED_GRANTS = frozenset({GrantType.CLIENT_CREDENTIALS})
+
+
+class InvalidClientSettings(LukhasIdError):
+    pass
+
+
+class ClientService:
+    def __init__(self, repo: ClientRepository, clock: Clock, *, cache_ttl: float, default_ttl: int, max_ttl: int):
+        self._repo = repo
+        self._clock = clock
+        self._cache_ttl = cache_ttl
+        self._default_ttl = default_ttl
+        self._max_ttl = max_ttl
+        self._cache: dict[tuple[str, str], tuple[Client | None, float]] = {}
+
+    async def create(
+        self,
+        tenant: Tenant,
+        *,
+        name: str,
+        grant_types: frozenset[GrantType],
+        scopes: frozenset[str],
+        resources: tuple[str, ...] = (),
+        token_format: TokenFormat = TokenFormat.JWT,
+        principal_type: PrincipalType = PrincipalType.SERVICE,
+        access_token_ttl: int | None = None,
+    ) -> tuple[Client, str]:
+        """Register a client; returns it and its secret (shown once, stored only as a keyed hash)."""
+        if principal_type not in CLIENT_PRINCIPAL_TYPES:
+            raise InvalidClientSettings("a client acts as a principal of type SVC, AGT or SYS")
+        if not grant_types or not grant_types <= SUPPORTED_GRANTS:
+            raise InvalidClientSettings("supported grant types: client_credentials")
+        bad = [s for s in scopes if not valid_scope_token(s)]
+        if bad:
+            raise InvalidClientSettings("scopes must be RFC 6749 scope tokens (no spaces, quotes or backslashes)")
+        for resource in resources:
+            if not valid_resource_uri(resource):
+                raise InvalidClientSettings("resources must be absolute URIs without a fragment")
+        ttl = access_token_ttl if access_token_ttl is not None else self._default_ttl
+        if not 30 <= ttl <= self._max_ttl:
+            raise InvalidClientSettings(f"access token lifetime must be between 30 and {self._max_ttl} seconds")
+        if not name or len(name) > 200:
+            raise InvalidClientSettings("client name must be 1-200 characters")
+        secret = new_client_secret()
+        now = self._clock.now()
+        for _ in range(3):
+            lid = ids.generate(principal_type)
+            principal = Principal(tenant.id, lid, principal_type, name, PrincipalStatus.ACTIVE, now)
+            client = Client(
+                tenant_id=tenant.id,
+                client_id="cl_" + secrets.token_urlsafe(16),
+                name=name,
+                principal_lid=lid,
+                principal_type=principal_type,
+                secret_hash=hash_secret(secret),
+                grant_types=grant_types,
+                scopes=scopes,
+                resources=tuple(dict.fromkeys(resources)),
+                token_format=token_format,
+                access_token_ttl=ttl,
+                status=ClientStatus.ACTIVE,
+                created_at=now,
+            )
+            try:
+                await self._repo.create(client, principal)
+            except AlreadyExists:
+                continue  # a 128-bit collision: the unique constraints caught it; draw again
+            return client, secret
+        raise AlreadyExists("could not allocate a unique client id")
+
+    async def get(self, tenant_id: str, client_id: str) -> Client | None:
+        key = (tenant_id, client_id)
+        hit = self._cache.get(key)
+        now = self._clock.now()
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        client = await self._repo.get(tenant_id, client_id)
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[key] = (client, now + self._cache_ttl)
+        return client
+
+    async def list(self, tenant_id: str) -> list[Client]:
+        return await self._repo.list(tenant_id)
+
+    async def set_status(self, tenant_id: str, client_id: str, status: ClientStatus) -> bool:
+        self._cache.pop((tenant_id, client_id), None)
+        return await self._repo.set_status(tenant_id, client_id, status)
+
+    async def authenticate(self, tenant: Tenant, creds: ClientCredentials | None) -> Client:
+        """The authenticated client, or invalid_client (401)."""
+        if creds is None:
+            raise client_auth_failed(None, "client authentication is required")
+        if len(creds.client_id) > 256:
+            raise client_auth_failed(creds.method)
+        client = await self.get(tenant.id, creds.client_id)
+        # Verify against a dummy hash when the client is unknown, so timing doesn't tell them apart.
+        stored = client.secret_hash if client is not None else _DUMMY_HASH
+        ok = verify_secret(creds.secret, stored)
+        if client is None or not ok:
+            raise client_auth_failed(creds.method)
+        if client.status is not ClientStatus.ACTIVE:
+            raise client_auth_failed(creds.method, "client is disabled")
+        return client
+
+    def without_secret(self, client: Client) -> Client:
+        return replace(client, secret_hash="")
+
+
+_DUMMY_HASH = hash_secret(secrets.token_urlsafe(32))
+
+
+def require_grant(client: Client, grant: GrantType) -> None:
+    if grant not in client.grant_types:
+        raise OAuthError(ErrorCode.UNAUTHORIZED_CLIENT, f"the client may not use the {grant} grant")

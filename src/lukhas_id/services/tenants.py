@@ -1,0 +1,105 @@
+"""Tenants: creation (with their signing keys), lookup by name (cached) and issuer URLs."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+
+from lukhas_id.clock import Clock
+from lukhas_id.domain.keys import SigningAlg
+from lukhas_id.domain.tenant import Tenant, valid_tenant_name
+from lukhas_id.errors import AlreadyExists, LukhasIdError
+from lukhas_id.ports.crypto import SecretBox
+from lukhas_id.ports.repositories import TenantRepository
+from lukhas_id.services.keys import KeyService
+
+# A tenant record changes only through the CLI; processes re-read it after this many seconds.
+TENANT_CACHE_TTL = 60.0
+NEGATIVE_CACHE_TTL = 2.0
+
+
+class InvalidTenantName(LukhasIdError):
+    pass
+
+
+class TenantService:
+    def __init__(
+        self,
+        repo: TenantRepository,
+        keys: KeyService,
+        box: SecretBox,
+        clock: Clock,
+        *,
+        issuer: str,
+        default_tenant: str,
+    ) -> None:
+        self._repo = repo
+        self._keys = keys
+        self._box = box
+        self._clock = clock
+        self._issuer = issuer
+        self.default_name = default_tenant
+        self._cache: dict[str, tuple[Tenant | None, float]] = {}
+
+    def issuer(self, tenant: Tenant) -> str:
+        if tenant.name == self.default_name:
+            return self._issuer
+        return f"{self._issuer}/t/{tenant.name}"
+
+    def base_path(self, tenant: Tenant) -> str:
+        """Path prefix of the tenant's endpoints ('' for the default tenant)."""
+        return "" if tenant.name == self.default_name else f"/t/{tenant.name}"
+
+    def cached(self, name: str) -> Tenant | None | bool:
+        """The cached tenant, None if cached as absent, False if not cached (then `await by_name`)."""
+        hit = self._cache.get(name)
+        if hit is not None and hit[1] > self._clock.now():
+            return hit[0]
+        return False
+
+    async def by_name(self, name: str) -> Tenant | None:
+        hit = self.cached(name)
+        if hit is not False:
+            return hit if isinstance(hit, Tenant) else None
+        if not valid_tenant_name(name):
+            return None
+        tenant = await self._repo.get_by_name(name)
+        ttl = TENANT_CACHE_TTL if tenant else NEGATIVE_CACHE_TTL
+        self._cache[name] = (tenant, self._clock.now() + ttl)
+        return tenant
+
+    async def by_id(self, tenant_id: str) -> Tenant | None:
+        return await self._repo.get(tenant_id)
+
+    async def list(self) -> list[Tenant]:
+        return await self._repo.list()
+
+    async def create(self, name: str, alg: SigningAlg) -> Tenant:
+        if not valid_tenant_name(name):
+            raise InvalidTenantName("tenant names are 1-63 lower-case letters, digits or hyphens")
+        tenant = Tenant(
+            id=uuid.uuid4().hex,
+            name=name,
+            id_secret_enc=self._box.encrypt(secrets.token_bytes(32)),
+            access_token_alg=alg.value,
+            created_at=self._clock.now(),
+        )
+        await self._repo.create(tenant)
+        self._cache.pop(name, None)
+        await self._keys.ensure(tenant.id, alg)
+        return tenant
+
+    async def ensure(self, name: str, alg: SigningAlg) -> tuple[Tenant, bool]:
+        """The tenant, created with its keys if missing; True when it was created now."""
+        tenant = await self._repo.get_by_name(name)
+        created = False
+        if tenant is None:
+            try:
+                tenant = await self.create(name, alg)
+                created = True
+            except AlreadyExists:  # another process created it at the same moment
+                tenant = await self._repo.get_by_name(name)
+                if tenant is None:
+                    raise
+        await self._keys.ensure(tenant.id, SigningAlg(tenant.access_token_alg))
+        return tenant, created

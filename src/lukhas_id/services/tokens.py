@@ -1,0 +1,200 @@
+"""Access tokens: issuance (client_credentials), introspection (RFC 7662), revocation (RFC 7009).
+
+JWT access tokens (RFC 9068) need no write to be issued; opaque tokens are one write to the token
+state store. Revocation state is what gets written: a revoked JWT's jti, a deleted opaque record, or a
+per-client / per-subject not-before marker for mass revocation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from typing import Any
+
+from lukhas_id.clock import Clock
+from lukhas_id.domain.client import Client, GrantType, TokenFormat
+from lukhas_id.domain.tenant import Tenant
+from lukhas_id.domain.token import AccessTokenRecord, MarkerKind
+from lukhas_id.errors import ErrorCode, OAuthError
+from lukhas_id.jose.jwt import InvalidToken, TokenPurpose, peek_header, sign, verify
+from lukhas_id.ports.state import TokenStateStore
+from lukhas_id.protocol.oauth2.grants import TokenResponse
+from lukhas_id.protocol.oauth2.request import FormRequest
+from lukhas_id.protocol.oauth2.resource import select_audience
+from lukhas_id.protocol.oauth2.scope import grant_scope
+from lukhas_id.services.clients import require_grant
+from lukhas_id.services.keys import KeyService
+from lukhas_id.services.tenants import TenantService
+
+log = logging.getLogger(__name__)
+
+INACTIVE: dict[str, Any] = {"active": False}
+MAX_TOKEN_LENGTH = 16 * 1024
+MARKER_MARGIN = 120
+
+
+def token_hash(token: str) -> str:
+    """Opaque tokens are stored under a hash, so a read of the store reveals no usable token."""
+    return hashlib.sha256(token.encode("ascii", "replace")).hexdigest()
+
+
+def looks_like_jwt(token: str) -> bool:
+    return token.count(".") == 2
+
+
+class TokenService:
+    def __init__(
+        self,
+        state: TokenStateStore,
+        keys: KeyService,
+        tenants: TenantService,
+        clock: Clock,
+        *,
+        max_access_token_ttl: int,
+    ) -> None:
+        self._state = state
+        self._keys = keys
+        self._tenants = tenants
+        self._clock = clock
+        self._max_ttl = max_access_token_ttl
+
+    # --- issuance -----------------------------------------------------------------------------
+
+    async def client_credentials(self, tenant: Tenant, client: Client, request: FormRequest) -> TokenResponse:
+        """RFC 6749 §4.4 for a confidential client acting as its own SVC/AGT/SYS principal."""
+        require_grant(client, GrantType.CLIENT_CREDENTIALS)
+        scope = grant_scope(request.single("scope"), client.scopes)
+        issuer = self._tenants.issuer(tenant)
+        aud = select_audience(request.many("resource"), client.resources, client.default_resource or issuer)
+        now = int(self._clock.now())
+        exp = now + client.access_token_ttl
+        jti = secrets.token_urlsafe(16)
+        if client.token_format is TokenFormat.OPAQUE:
+            token = secrets.token_urlsafe(32)
+            record = AccessTokenRecord(
+                tenant_id=tenant.id,
+                jti=jti,
+                client_id=client.client_id,
+                sub=client.principal_lid,
+                lid_type=client.principal_type.value,
+                scope=scope,
+                aud=aud,
+                iat=now,
+                exp=exp,
+            )
+            await self._state.put_opaque(token_hash(token), record)
+        else:
+            claims: dict[str, object] = {
+                "iss": issuer,
+                "sub": client.principal_lid,
+                "aud": aud[0] if len(aud) == 1 else list(aud),
+                "client_id": client.client_id,
+                "scope": scope,
+                "jti": jti,
+                "iat": now,
+                "exp": exp,
+                "lid_type": client.principal_type.value,
+            }
+            token = sign(claims, TokenPurpose.ACCESS_TOKEN, await self._keys.signer(tenant))
+        response: TokenResponse = {
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": client.access_token_ttl,
+        }
+        if scope:
+            response["scope"] = scope
+        return response
+
+    # --- reading a presented token --------------------------------------------------------------
+
+    async def _record(self, tenant: Tenant, token: str) -> AccessTokenRecord | None:
+        """The record of a token this tenant issued and that is still valid, else None."""
+        if not token or len(token) > MAX_TOKEN_LENGTH or not token.isascii():
+            return None
+        now = self._clock.now()
+        if looks_like_jwt(token):
+            try:
+                kid = peek_header(token).get("kid")
+                if not isinstance(kid, str):
+                    return None
+                ks = await self._keys.get(tenant.id)
+                if kid not in ks.verifier.kids():
+                    ks = await self._keys.refresh_for_unknown_kid(tenant.id, kid)
+                claims = verify(
+                    token,
+                    TokenPurpose.ACCESS_TOKEN,
+                    ks.verifier,
+                    issuer=self._tenants.issuer(tenant),
+                    now=now,
+                    leeway=0,
+                )
+                aud = claims["aud"]
+                record = AccessTokenRecord(
+                    tenant_id=tenant.id,
+                    jti=str(claims["jti"]),
+                    client_id=str(claims["client_id"]),
+                    sub=str(claims["sub"]),
+                    lid_type=str(claims.get("lid_type", "")),
+                    scope=str(claims.get("scope", "")),
+                    aud=(aud,) if isinstance(aud, str) else tuple(str(a) for a in aud),  # type: ignore[attr-defined]
+                    iat=int(claims["iat"]),  # type: ignore[call-overload]
+                    exp=int(claims["exp"]),  # type: ignore[call-overload]
+                )
+            except (InvalidToken, KeyError, TypeError, ValueError):
+                return None
+        else:
+            found = await self._state.get_opaque(token_hash(token), now)
+            if found is None or found.tenant_id != tenant.id:
+                return None
+            record = found
+        if await self._state.is_revoked(tenant.id, record.jti, record.client_id, record.sub, record.iat):
+            return None
+        return record
+
+    async def introspect(self, tenant: Tenant, caller: Client, request: FormRequest) -> dict[str, Any]:
+        """RFC 7662 §2.2: `active: false` and nothing else for any token that isn't valid here."""
+        token = request.required("token")
+        request.single("token_type_hint")  # optional; repeated is invalid_request; any value is only a hint
+        record = await self._record(tenant, token)
+        if record is None:
+            return INACTIVE
+        out: dict[str, Any] = {
+            "active": True,
+            "iss": self._tenants.issuer(tenant),
+            "sub": record.sub,
+            "aud": record.aud[0] if len(record.aud) == 1 else list(record.aud),
+            "client_id": record.client_id,
+            "token_type": "Bearer",
+            "exp": record.exp,
+            "iat": record.iat,
+            "jti": record.jti,
+            "lid_type": record.lid_type,
+        }
+        if record.scope:
+            out["scope"] = record.scope
+        return out
+
+    async def revoke(self, tenant: Tenant, caller: Client, request: FormRequest) -> None:
+        """RFC 7009 §2.1: revoke a token issued to the caller; unknown or invalid tokens are a no-op."""
+        token = request.required("token")
+        # RFC 7009 §2.1: the hint is optional and an unknown value is ignored (every type is searched);
+        # only a repeated hint is an error.
+        request.single("token_type_hint")
+        record = await self._record(tenant, token)
+        if record is None:
+            return
+        if record.client_id != caller.client_id:
+            raise OAuthError(ErrorCode.UNAUTHORIZED_CLIENT, "the token was not issued to this client")
+        if looks_like_jwt(token):
+            await self._state.revoke_jti(tenant.id, record.jti, record.exp)
+        else:
+            await self._state.delete_opaque(token_hash(token))
+            await self._state.revoke_jti(tenant.id, record.jti, record.exp)
+        log.info("token revoked", extra={"tenant": tenant.name, "client_id": caller.client_id, "jti": record.jti})
+
+    async def revoke_all(self, tenant: Tenant, kind: MarkerKind, ident: str) -> int:
+        """Mass revocation: every token of the client / subject issued up to now becomes inactive."""
+        at = int(self._clock.now())
+        await self._state.set_not_before(tenant.id, kind, ident, at, self._max_ttl + MARKER_MARGIN)
+        return at

@@ -1,0 +1,116 @@
+"""The ASGI application: protocol endpoints as plain Starlette routes, per tenant.
+
+The default tenant is served at the root (issuer = public URL); tenant T under /t/T (issuer
+{public_url}/t/T). RFC 8414 §3.1 metadata of tenant T is also served at
+/.well-known/oauth-authorization-server/t/T.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from lukhas_id.bootstrap import Container, build_container
+from lukhas_id.clock import Clock
+from lukhas_id.domain.keys import SigningAlg
+from lukhas_id.errors import OAuthError
+from lukhas_id.observability import configure_logging
+from lukhas_id.settings import Settings, load_settings
+from lukhas_id.web.http_io import json_response
+from lukhas_id.web.routes import discovery, health, oauth
+from lukhas_id.web.state import AppState
+
+log = logging.getLogger("lukhas_id")
+
+
+async def _maintenance(container: Container) -> None:
+    """Automatic key rotation and clean-up, every minute (or sooner for short intervals)."""
+    interval = container.settings.key_rotation_interval
+    period = max(1.0, min(60.0, interval / 10)) if interval else 60.0
+    while True:
+        await asyncio.sleep(period)
+        try:
+            for tenant in await container.tenants.list():
+                keys = await container.keys.get(tenant.id)
+                now = container.clock.now()
+                for alg in {k.alg for k in keys.keys}:
+                    if container.keys.rotation_due(keys.keys, SigningAlg(alg), interval, now):
+                        result = await container.keys.rotate(tenant.id, SigningAlg(alg))
+                        if result.rotated:
+                            log.info("signing key rotated", extra={"tenant": tenant.name, "kid": result.active_kid})
+        except Exception as exc:  # keep the loop alive; the next pass retries
+            log.warning("key maintenance failed: %s", type(exc).__name__)
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> Starlette:
+    settings = settings or load_settings()
+    state = AppState(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        configure_logging(settings.log_level)
+        container = await build_container(settings, clock=clock)
+        task: asyncio.Task[None] | None = None
+        try:
+            await container.tenants.ensure(settings.default_tenant, settings.access_token_alg)
+            state.attach(container)
+            if settings.key_rotation_interval:
+                task = asyncio.create_task(_maintenance(container))
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            state.detach()
+            await container.aclose()
+
+    routes: list[Route] = [
+        Route("/healthz", health.healthz, methods=["GET"]),
+        Route("/readyz", health.readyz(state), methods=["GET"]),
+        Route(
+            "/.well-known/oauth-authorization-server/t/{tenant}",
+            discovery.metadata(state),
+            methods=["GET"],
+        ),
+    ]
+    for base in ("", "/t/{tenant}"):
+        routes += [
+            Route(f"{base}/.well-known/openid-configuration", discovery.metadata(state), methods=["GET"]),
+            Route(f"{base}/.well-known/oauth-authorization-server", discovery.metadata(state), methods=["GET"]),
+            Route(f"{base}/.well-known/jwks.json", discovery.jwks(state), methods=["GET"]),
+            Route(f"{base}/oauth2/token", oauth.token(state), methods=["POST"]),
+            Route(f"{base}/oauth2/introspect", oauth.introspect(state), methods=["POST"]),
+            Route(f"{base}/oauth2/revoke", oauth.revoke(state), methods=["POST"]),
+        ]
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        headers = dict(exc.headers or {})
+        code = "not_found" if exc.status_code == 404 else "invalid_request"
+        return json_response({"error": code, "error_description": exc.detail}, exc.status_code, headers)
+
+    async def oauth_error(request: Request, exc: Exception) -> Response:
+        from lukhas_id.web.http_io import error_response
+
+        assert isinstance(exc, OAuthError)
+        return error_response(exc)
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        # Log the type only: an exception message may quote request data.
+        log.error("unhandled error on %s: %s", request.url.path, type(exc).__name__)
+        return json_response({"error": "server_error"}, 500, {"cache-control": "no-store"})
+
+    handlers: dict[Any, Any] = {HTTPException: http_error, OAuthError: oauth_error, Exception: server_error}
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
+    app.state.lukhas_id = state
+    return app

@@ -1,0 +1,104 @@
+"""The only place that turns Starlette requests into protocol requests and results into responses."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+
+from lukhas_id.errors import ErrorCode, OAuthError
+from lukhas_id.protocol.oauth2.request import FormRequest
+
+FORM_TYPE = "application/x-www-form-urlencoded"
+NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}
+MAX_PARAMS = 100
+
+
+class BodyTooLarge(OAuthError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(ErrorCode.INVALID_REQUEST, f"request body is larger than {limit} bytes", 413)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise OAuthError(ErrorCode.INVALID_REQUEST, "malformed Content-Length")
+        if int(declared) > limit:
+            raise BodyTooLarge(limit)
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge(limit)
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise OAuthError(ErrorCode.INVALID_REQUEST, "the client closed the connection") from None
+    return b"".join(chunks)
+
+
+def parse_form(body: bytes) -> dict[str, list[str]]:
+    """application/x-www-form-urlencoded, strictly UTF-8 (invalid_request otherwise)."""
+    try:
+        text = body.decode("utf-8")
+        pairs = parse_qsl(
+            text, keep_blank_values=True, encoding="utf-8", errors="strict", max_num_fields=MAX_PARAMS
+        )
+    except UnicodeDecodeError:
+        raise OAuthError(ErrorCode.INVALID_REQUEST, "the request body is not valid UTF-8") from None
+    except ValueError:
+        raise OAuthError(ErrorCode.INVALID_REQUEST, "too many parameters in the request body") from None
+    params: dict[str, list[str]] = {}
+    for name, value in pairs:
+        if "\x00" in name or "\x00" in value:
+            raise OAuthError(ErrorCode.INVALID_REQUEST, "NUL characters are not allowed")
+        params.setdefault(name, []).append(value)
+    return params
+
+
+async def form_request(request: Request, limit: int) -> FormRequest:
+    """A POSTed form: content type checked, size bounded, UTF-8, no credentials in the query."""
+    content_type = request.headers.get("content-type", "")
+    mime, _, options = content_type.partition(";")
+    if mime.strip().lower() != FORM_TYPE:
+        raise OAuthError(ErrorCode.INVALID_REQUEST, f"Content-Type must be {FORM_TYPE}")
+    charset = options.strip().lower()
+    if charset and charset.replace(" ", "") not in {"charset=utf-8", 'charset="utf-8"'}:
+        raise OAuthError(ErrorCode.INVALID_REQUEST, "the only accepted charset is UTF-8")
+    if request.url.query:
+        query = parse_qsl(request.url.query, keep_blank_values=True)
+        if any(name in {"client_secret", "token", "client_assertion"} for name, _ in query):
+            raise OAuthError(ErrorCode.INVALID_REQUEST, "credentials must not be sent in the URL query")
+    params = parse_form(await read_body(request, limit))
+    authorization = request.headers.getlist("authorization")
+    if len(authorization) > 1:
+        raise OAuthError(ErrorCode.INVALID_REQUEST, "repeated Authorization header")
+    return FormRequest(params, authorization[0] if authorization else None)
+
+
+def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(payload), status, headers=headers, media_type="application/json")
+
+
+def token_response(payload: Any) -> Response:
+    return Response(orjson.dumps(payload), 200, headers=NO_STORE, media_type="application/json")
+
+
+def _safe_description(text: str) -> str:
+    # RFC 6749 §5.2: error_description is limited to %x20-21 / %x23-5B / %x5D-7E.
+    return "".join(c if (c in " !" or "#" <= c <= "[" or "]" <= c <= "~") else "?" for c in text)[:300]
+
+
+def error_response(error: OAuthError) -> Response:
+    body: dict[str, str] = {"error": error.code.value}
+    if error.description:
+        body["error_description"] = _safe_description(error.description)
+    headers = dict(NO_STORE)
+    if error.status == 401 and error.www_authenticate:
+        headers["www-authenticate"] = error.www_authenticate
+    return Response(orjson.dumps(body), error.status, headers=headers, media_type="application/json")

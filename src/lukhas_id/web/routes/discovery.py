@@ -1,0 +1,88 @@
+"""Authorization server metadata (RFC 8414, OIDC Discovery 1.0) and the JWKS (RFC 7517).
+
+Documents are built once per tenant and served from memory; the JWKS carries an ETag that changes
+with the key set, and both carry Cache-Control max-age.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from lukhas_id.domain.client import SECRET_AUTH_METHODS
+from lukhas_id.domain.tenant import Tenant
+from lukhas_id.errors import OAuthError
+from lukhas_id.web.http_io import error_response
+from lukhas_id.web.state import AppState
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+AUTH_METHODS = sorted(m.value for m in SECRET_AUTH_METHODS)
+
+
+def metadata_document(issuer: str) -> dict[str, Any]:
+    """Only what is implemented is listed (RFC 8414 §2; empty arrays omitted, §3.2)."""
+    return {
+        "issuer": issuer,
+        "token_endpoint": f"{issuer}/oauth2/token",
+        "jwks_uri": f"{issuer}/.well-known/jwks.json",
+        "introspection_endpoint": f"{issuer}/oauth2/introspect",
+        "revocation_endpoint": f"{issuer}/oauth2/revoke",
+        "grant_types_supported": ["client_credentials"],
+        "token_endpoint_auth_methods_supported": AUTH_METHODS,
+        "introspection_endpoint_auth_methods_supported": AUTH_METHODS,
+        "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
+    }
+
+
+def _not_modified(request: Request, etag: str) -> bool:
+    match = request.headers.get("if-none-match")
+    if match is None:
+        return False
+    tags = {m.strip().removeprefix("W/") for m in match.split(",")}
+    return "*" in tags or etag in tags
+
+
+def metadata(state: AppState) -> Endpoint:
+    cache: dict[str, tuple[bytes, str]] = {}
+
+    def document(tenant: Tenant) -> tuple[bytes, str]:
+        hit = cache.get(tenant.id)
+        if hit is None:
+            body = orjson.dumps(metadata_document(state.c.tenants.issuer(tenant)))
+            hit = (body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
+            cache[tenant.id] = hit
+        return hit
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            tenant = await state.tenant(request)
+        except OAuthError as exc:
+            return error_response(exc)
+        body, etag = document(tenant)
+        headers = {"cache-control": f"public, max-age={state.settings.jwks_max_age}", "etag": etag}
+        if _not_modified(request, etag):
+            return Response(status_code=304, headers=headers)
+        return Response(body, 200, headers=headers, media_type="application/json")
+
+    return endpoint
+
+
+def jwks(state: AppState) -> Endpoint:
+    async def endpoint(request: Request) -> Response:
+        try:
+            tenant = await state.tenant(request)
+        except OAuthError as exc:
+            return error_response(exc)
+        ks = await state.c.keys.get(tenant.id)
+        headers = {"cache-control": f"public, max-age={state.settings.jwks_max_age}", "etag": ks.jwks_etag}
+        if _not_modified(request, ks.jwks_etag):
+            return Response(status_code=304, headers=headers)
+        return Response(ks.jwks_body, 200, headers=headers, media_type="application/jwk-set+json")
+
+    return endpoint

@@ -1,0 +1,47 @@
+"""The per-application holder of the Container (set by the ASGI lifespan) and tenant resolution."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+
+from lukhas_id.bootstrap import Container
+from lukhas_id.domain.tenant import Tenant
+from lukhas_id.errors import ErrorCode, OAuthError
+from lukhas_id.settings import Settings
+
+
+class UnknownTenant(OAuthError):
+    def __init__(self) -> None:
+        super().__init__(ErrorCode.INVALID_REQUEST, "unknown tenant", 404)
+
+
+class AppState:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._container: Container | None = None
+
+    def attach(self, container: Container) -> None:
+        self._container = container
+
+    def detach(self) -> None:
+        self._container = None
+
+    @property
+    def c(self) -> Container:
+        if self._container is None:
+            raise OAuthError(ErrorCode.TEMPORARILY_UNAVAILABLE, "the server is starting or stopping", 503)
+        return self._container
+
+    async def tenant(self, request: Request) -> Tenant:
+        """The tenant named by the path (/t/{tenant}/...), or the default tenant at the root."""
+        tenants = self.c.tenants
+        name = request.path_params.get("tenant")
+        if name is None:
+            name = tenants.default_name
+        elif name == tenants.default_name:
+            raise UnknownTenant()  # the default tenant lives at the root only: one issuer, one URL
+        hit = tenants.cached(name)
+        tenant = hit if hit is not False else await tenants.by_name(name)
+        if not isinstance(tenant, Tenant):
+            raise UnknownTenant()
+        return tenant

@@ -1,0 +1,220 @@
+"""Contract suite for KeyValueStore: the same tests against every adapter (memory, redis)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+import pytest
+import redis.asyncio
+
+from lukhas_id.adapters.memory import MemoryKeyValueStore
+from lukhas_id.adapters.redis import RedisKeyValueStore, redis_client
+from lukhas_id.clock import FixedClock
+from lukhas_id.ports.state import KeyValueStore
+
+
+@dataclass
+class Harness:
+    """A store plus a way to let its time pass: moves a fixed clock (memory) or waits (redis)."""
+
+    store: KeyValueStore
+    advance: Callable[[float], Awaitable[None]]
+
+
+async def _delete_prefix(client: redis.asyncio.Redis, prefix: str) -> None:
+    keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=500)]
+    if keys:
+        await client.delete(*keys)
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+def backend(request: pytest.FixtureRequest) -> tuple[str, str] | None:
+    """None for the memory adapter; the Redis URL and a private key prefix for the redis adapter."""
+    if request.param == "memory":
+        return None
+    return request.getfixturevalue("redis_url"), request.getfixturevalue("redis_prefix")
+
+
+@pytest.fixture
+async def h(backend: tuple[str, str] | None) -> AsyncIterator[Harness]:
+    if backend is None:
+        clock = FixedClock()
+
+        async def advance_clock(seconds: float) -> None:
+            clock.advance(seconds)
+
+        yield Harness(MemoryKeyValueStore(clock), advance_clock)
+        return
+    url, prefix = backend
+    client = redis_client(url)
+    try:
+        yield Harness(RedisKeyValueStore(client, prefix), asyncio.sleep)
+    finally:
+        await _delete_prefix(client, prefix)
+        await client.aclose()
+
+
+@pytest.fixture
+async def redis_env(redis_url: str, redis_prefix: str) -> AsyncIterator[tuple[redis.asyncio.Redis, str]]:
+    """A client on the test Redis and a private prefix; the prefix's keys are deleted afterwards."""
+    client = redis_client(redis_url)
+    try:
+        yield client, redis_prefix
+    finally:
+        await _delete_prefix(client, redis_prefix)
+        await client.aclose()
+
+
+async def test_get_missing_is_none(h: Harness) -> None:
+    assert await h.store.get("missing") is None
+
+
+async def test_set_get_and_overwrite(h: Harness) -> None:
+    await h.store.set("k", b"v1", 60)
+    assert await h.store.get("k") == b"v1"
+    await h.store.set("k", b"\x00binary\xff", 60)
+    assert await h.store.get("k") == b"\x00binary\xff"
+    assert await h.store.get("other") is None
+
+
+async def test_set_expires_after_ttl(h: Harness) -> None:
+    await h.store.set("short", b"v", 0.2)
+    await h.store.set("long", b"v", 60)
+    assert await h.store.get("short") == b"v"
+    await h.advance(0.3)
+    assert await h.store.get("short") is None
+    assert await h.store.get("long") == b"v"
+
+
+async def test_set_if_absent(h: Harness) -> None:
+    assert await h.store.set_if_absent("k", b"first", 60) is True
+    assert await h.store.set_if_absent("k", b"second", 60) is False
+    assert await h.store.get("k") == b"first"
+
+
+async def test_set_if_absent_after_expiry(h: Harness) -> None:
+    assert await h.store.set_if_absent("k", b"first", 0.2) is True
+    await h.advance(0.3)
+    assert await h.store.set_if_absent("k", b"second", 60) is True
+    assert await h.store.get("k") == b"second"
+
+
+async def test_concurrent_set_if_absent_has_one_winner(h: Harness) -> None:
+    results = await asyncio.gather(*(h.store.set_if_absent("k", b"%d" % i, 60) for i in range(20)))
+    assert results.count(True) == 1
+
+
+async def test_pop_returns_the_value_once(h: Harness) -> None:
+    await h.store.set("k", b"v", 60)
+    assert await h.store.pop("k") == b"v"
+    assert await h.store.pop("k") is None
+    assert await h.store.get("k") is None
+
+
+async def test_pop_missing_and_expired(h: Harness) -> None:
+    assert await h.store.pop("missing") is None
+    await h.store.set("k", b"v", 0.2)
+    await h.advance(0.3)
+    assert await h.store.pop("k") is None
+
+
+async def test_concurrent_pops_have_one_winner(h: Harness) -> None:
+    await h.store.set("k", b"single-use", 60)
+    results = await asyncio.gather(*(h.store.pop("k") for _ in range(20)))
+    assert results.count(b"single-use") == 1
+    assert results.count(None) == 19
+
+
+async def test_delete(h: Harness) -> None:
+    await h.store.set("k", b"v", 60)
+    assert await h.store.delete("k") is True
+    assert await h.store.get("k") is None
+    assert await h.store.delete("k") is False
+
+
+async def test_incr_counts(h: Harness) -> None:
+    assert [await h.store.incr("n", 60) for _ in range(3)] == [1, 2, 3]
+    assert await h.store.get("n") == b"3"
+    assert await h.store.incr("m", 60) == 1
+
+
+async def test_concurrent_incr_counts_every_hit(h: Harness) -> None:
+    results = await asyncio.gather(*(h.store.incr("n", 60) for _ in range(20)))
+    assert sorted(results) == list(range(1, 21))
+
+
+async def test_incr_keeps_the_first_ttl(h: Harness) -> None:
+    assert await h.store.incr("n", 0.5) == 1
+    await h.advance(0.1)
+    assert await h.store.incr("n", 60) == 2  # a later hit must not extend the window
+    await h.advance(0.5)
+    assert await h.store.get("n") is None
+    assert await h.store.incr("n", 0.5) == 1  # a new window
+
+
+@pytest.mark.parametrize("ttl", [0, -1.0])
+async def test_non_positive_ttl_is_rejected(h: Harness, ttl: float) -> None:
+    with pytest.raises(ValueError, match="ttl"):
+        await h.store.set("k", b"v", ttl)
+    with pytest.raises(ValueError, match="ttl"):
+        await h.store.set_if_absent("k", b"v", ttl)
+    with pytest.raises(ValueError, match="ttl"):
+        await h.store.incr("n", ttl)
+    assert await h.store.get("k") is None
+
+
+async def test_ping(h: Harness) -> None:
+    await h.store.ping()
+
+
+# --- Redis only ------------------------------------------------------------------------------------
+
+
+@pytest.mark.redis
+async def test_redis_incr_pttl_does_not_grow(redis_env: tuple[redis.asyncio.Redis, str]) -> None:
+    client, prefix = redis_env
+    store = RedisKeyValueStore(client, prefix)
+    assert await store.incr("n", 10) == 1
+    first = await client.pttl(f"{prefix}n")
+    assert 9_000 < first <= 10_000
+    assert await store.incr("n", 1000) == 2
+    assert 0 < await client.pttl(f"{prefix}n") <= first
+
+
+@pytest.mark.redis
+async def test_redis_keys_are_prefixed_and_ttls_in_ms(redis_env: tuple[redis.asyncio.Redis, str]) -> None:
+    client, prefix = redis_env
+    store = RedisKeyValueStore(client, prefix)
+    await store.set("a", b"1", 1.5)
+    await store.set_if_absent("b", b"2", 20)
+    assert sorted([k async for k in client.scan_iter(match=f"{prefix}*")]) == [
+        f"{prefix}a".encode(),
+        f"{prefix}b".encode(),
+    ]
+    assert 1_400 < await client.pttl(f"{prefix}a") <= 1_500
+    assert 19_900 < await client.pttl(f"{prefix}b") <= 20_000
+
+
+@pytest.mark.redis
+async def test_redis_stores_with_other_prefixes_are_separate(
+    redis_env: tuple[redis.asyncio.Redis, str],
+) -> None:
+    client, prefix = redis_env
+    a, b = RedisKeyValueStore(client, f"{prefix}a:"), RedisKeyValueStore(client, f"{prefix}b:")
+    await a.set("k", b"from-a", 60)
+    assert await b.get("k") is None
+
+
+# --- memory only -----------------------------------------------------------------------------------
+
+
+async def test_memory_sweep_bounds_growth() -> None:
+    clock = FixedClock()
+    store = MemoryKeyValueStore(clock)
+    for i in range(5000):
+        await store.set(f"k{i}", b"v", 1)
+        clock.advance(0.01)
+    # Only the values of the last second (plus at most one sweep interval) can remain.
+    assert len(store._data) <= 100 + 1024

@@ -1,0 +1,88 @@
+"""The real server driven by independent client libraries (Authlib, PyJWT), never by ΛiD's own code.
+
+Two server processes share the database and Redis (or the embedded SQLite file): a token revoked on
+one is inactive on the other at once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import jwt
+import pytest
+from authlib.integrations.httpx_client import OAuth2Client
+
+from tests.e2e.conftest import Deployment, free_port, start_server, stop
+
+pytestmark = pytest.mark.e2e
+
+
+def test_token_verify_introspect_revoke_across_two_processes(deployment: Deployment, tmp_path: Path) -> None:
+    if "LUKHAS_ID_DATABASE_URL" in deployment.env:
+        # An external database must be migrated first: the server refuses to start, naming the command.
+        refused = deployment.cli("serve", "--port", str(free_port()), check=False)
+        assert refused.returncode != 0
+        assert "lukhas-id db upgrade" in refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1
+        deployment.cli("db", "upgrade")
+    creds = deployment.create_client()
+    assert creds["issuer"] == deployment.public_url
+    a = start_server(deployment, tmp_path)
+    b = start_server(deployment, tmp_path)
+    clients: list[OAuth2Client] = []
+    try:
+        meta = httpx.get(f"{a.url}/.well-known/oauth-authorization-server").json()
+        assert meta["issuer"] == deployment.public_url
+        client = OAuth2Client(
+            client_id=creds["client_id"],
+            client_secret=creds["client_secret"],
+            token_endpoint_auth_method="client_secret_basic",
+        )
+        clients.append(client)
+        token = client.fetch_token(f"{a.url}/oauth2/token", grant_type="client_credentials", scope="api:read")
+        access_token = token["access_token"]
+        assert token["token_type"].lower() == "bearer"
+
+        # Verify the signature against the served JWKS with PyJWT's JWKS client.
+        jwks = jwt.PyJWKClient(f"{b.url}/.well-known/jwks.json")
+        key = jwks.get_signing_key_from_jwt(access_token)
+        claims = jwt.decode(
+            access_token,
+            key=key,
+            algorithms=["ES256"],
+            audience="urn:example:api",
+            issuer=deployment.public_url,
+        )
+        assert claims["client_id"] == creds["client_id"]
+        assert claims["sub"] == creds["lid"]
+        assert jwt.get_unverified_header(access_token)["typ"] == "at+jwt"
+
+        info = client.introspect_token(f"{b.url}/oauth2/introspect", token=access_token).json()
+        assert info["active"] is True
+        assert info["sub"] == creds["lid"]
+
+        resp = client.revoke_token(f"{a.url}/oauth2/revoke", token=access_token)
+        assert resp.status_code == 200
+        assert client.introspect_token(f"{b.url}/oauth2/introspect", token=access_token).json() == {"active": False}
+        assert client.introspect_token(f"{a.url}/oauth2/introspect", token=access_token).json() == {"active": False}
+
+        # Opaque tokens, and mass revocation from the CLI, seen by both processes.
+        opaque = deployment.create_client("--token-format", "opaque")
+        oc = OAuth2Client(client_id=opaque["client_id"], client_secret=opaque["client_secret"])
+        clients.append(oc)
+        ot = oc.fetch_token(f"{b.url}/oauth2/token", grant_type="client_credentials")["access_token"]
+        assert oc.introspect_token(f"{a.url}/oauth2/introspect", token=ot).json()["active"] is True
+        deployment.cli("revoke", "--client", opaque["client_id"])
+        assert oc.introspect_token(f"{a.url}/oauth2/introspect", token=ot).json() == {"active": False}
+        assert oc.introspect_token(f"{b.url}/oauth2/introspect", token=ot).json() == {"active": False}
+    finally:
+        for c in clients:
+            c.close()
+        stop(a)
+        stop(b)
+    for server in (a, b):
+        log = server.log.read_text()
+        assert creds["client_secret"] not in log
+        assert access_token not in log
+        assert "Traceback" not in log

@@ -1,0 +1,63 @@
+"""Feature tests run against both deployments: embedded (SQLite) and production (PostgreSQL + Redis)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from lukhas_id.adapters.crypto.kek import new_kek_b64
+from lukhas_id.adapters.sql.database import Database
+from lukhas_id.clock import FixedClock, SystemClock
+from lukhas_id.settings import Settings
+from tests.support.harness import BASE, Harness, running
+
+
+@pytest.fixture(params=["embedded", "production"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, object]:
+    if request.param == "embedded":
+        return {"var_dir": tmp_path}
+    return {
+        "var_dir": tmp_path,
+        "database_url": request.getfixturevalue("pg_schema_url"),
+        "redis_url": request.getfixturevalue("redis_url"),
+        "kek": new_kek_b64(),
+    }
+
+
+@pytest.fixture
+def settings(backend: dict[str, object]) -> Settings:
+    return Settings(public_url=BASE, **backend)  # type: ignore[arg-type]
+
+
+@pytest_asyncio.fixture
+async def prepared(settings: Settings) -> Settings:
+    if not settings.embedded_database:
+        db = Database.from_url(settings.effective_database_url)
+        try:
+            await db.upgrade()
+        finally:
+            await db.dispose()
+    return settings
+
+
+@pytest_asyncio.fixture
+async def h(prepared: Settings) -> AsyncIterator[Harness]:
+    async with running(prepared, SystemClock()) as harness:
+        yield harness
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    import time
+
+    return FixedClock(time.time())
+
+
+@pytest_asyncio.fixture
+async def hc(prepared: Settings, clock: FixedClock) -> AsyncIterator[Harness]:
+    """A harness whose server time is the fixed `clock`."""
+    async with running(prepared, clock) as harness:
+        yield harness
