@@ -91,9 +91,7 @@ async def prepare_database(settings: Settings, database: Database, *, upgrade: b
     )
 
 
-async def build_container(
-    settings: Settings, *, clock: Clock | None = None, upgrade: bool = False
-) -> Container:
+async def build_container(settings: Settings, *, clock: Clock | None = None, upgrade: bool = False) -> Container:
     clock = clock or SystemClock()
     kek, notice = load_kek(settings)
     if notice:
@@ -146,9 +144,7 @@ async def build_container(
             default_ttl=settings.access_token_ttl,
             max_ttl=settings.max_access_token_ttl,
         )
-        tokens = TokenService(
-            token_state, keys, tenants, clock, max_access_token_ttl=settings.max_access_token_ttl
-        )
+        tokens = TokenService(token_state, keys, tenants, clock, max_access_token_ttl=settings.max_access_token_ttl)
     except BaseException:
         for closer in reversed(closers):
             await closer()

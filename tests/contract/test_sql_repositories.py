@@ -45,9 +45,7 @@ def tenant(tid: str = "t1", name: str | None = None, created_at: float = 1000.0)
     )
 
 
-def principal(
-    tid: str = "t1", lid: str = "SVC-aaaa", ptype: PrincipalType = PrincipalType.SERVICE
-) -> Principal:
+def principal(tid: str = "t1", lid: str = "SVC-aaaa", ptype: PrincipalType = PrincipalType.SERVICE) -> Principal:
     return Principal(
         tenant_id=tid,
         lid=lid,
@@ -58,9 +56,7 @@ def principal(
     )
 
 
-def client(
-    tid: str = "t1", client_id: str = "c1", lid: str = "SVC-aaaa", created_at: float = 1000.0
-) -> Client:
+def client(tid: str = "t1", client_id: str = "c1", lid: str = "SVC-aaaa", created_at: float = 1000.0) -> Client:
     return Client(
         tenant_id=tid,
         client_id=client_id,
@@ -161,9 +157,7 @@ async def test_postgres_urls_use_asyncpg_and_mask_the_password(url: str) -> None
 
 
 def test_postgres_query_parameters_become_connect_args() -> None:
-    spec = normalize_url(
-        "postgres://u@h/d?search_path=tenant_x&sslmode=require&application_name=lid&timeout=5"
-    )
+    spec = normalize_url("postgres://u@h/d?search_path=tenant_x&sslmode=require&application_name=lid&timeout=5")
     assert spec.url.drivername == "postgresql+asyncpg"
     assert dict(spec.url.query) == {"timeout": "5"}
     assert spec.connect_args == {

@@ -38,7 +38,16 @@ class Deployment:
         return proc
 
     def create_client(self, *args: str) -> dict[str, str]:
-        out = self.cli("client", "create", "--scope", "api:read api:write", "--resource", "urn:example:api", "--json", *args)
+        out = self.cli(
+            "client",
+            "create",
+            "--scope",
+            "api:read api:write",
+            "--resource",
+            "urn:example:api",
+            "--json",
+            *args,
+        )
         return json.loads(out.stdout)  # type: ignore[no-any-return]
 
 

@@ -13,7 +13,9 @@ from tests.support.harness import Harness, basic
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 
 
-async def _post(h: Harness, body: bytes | str, headers: dict[str, str], path: str = "/oauth2/token") -> tuple[int, dict[str, str], dict[str, str]]:
+async def _post(
+    h: Harness, body: bytes | str, headers: dict[str, str], path: str = "/oauth2/token"
+) -> tuple[int, dict[str, str], dict[str, str]]:
     resp = await h.http.post(path, content=body, headers=headers)
     assert resp.headers["content-type"].startswith("application/json")
     return resp.status_code, resp.json(), dict(resp.headers)
@@ -30,9 +32,7 @@ async def test_repeated_parameter(h: Harness) -> None:
     rc = await h.client()
     status, body, _ = await _post(h, "grant_type=client_credentials&scope=a&scope=b", {**FORM, **rc.auth})
     assert (status, body["error"]) == (400, "invalid_request")
-    status, body, _ = await _post(
-        h, "grant_type=client_credentials&grant_type=client_credentials", {**FORM, **rc.auth}
-    )
+    status, body, _ = await _post(h, "grant_type=client_credentials&grant_type=client_credentials", {**FORM, **rc.auth})
     assert (status, body["error"]) == (400, "invalid_request")
 
 
@@ -67,7 +67,10 @@ async def test_body_over_the_limit_without_content_length(h: Harness) -> None:
 
 async def test_non_utf8_body(h: Harness) -> None:
     rc = await h.client()
-    for body in (b"grant_type=client_credentials&scope=\xff\xfe", b"grant_type=client_credentials&scope=%FF%FE"):
+    for body in (
+        b"grant_type=client_credentials&scope=\xff\xfe",
+        b"grant_type=client_credentials&scope=%FF%FE",
+    ):
         status, out, _ = await _post(h, body, {**FORM, **rc.auth})
         assert (status, out["error"]) == (400, "invalid_request")
 
@@ -104,9 +107,7 @@ async def test_no_client_authentication(h: Harness) -> None:
 
 async def test_two_authentication_methods(h: Harness) -> None:
     rc = await h.client()
-    status, body, _ = await _post(
-        h, f"grant_type=client_credentials&client_secret={rc.secret}", {**FORM, **rc.auth}
-    )
+    status, body, _ = await _post(h, f"grant_type=client_credentials&client_secret={rc.secret}", {**FORM, **rc.auth})
     assert (status, body["error"]) == (400, "invalid_request")
 
 
@@ -168,7 +169,9 @@ async def test_basic_credentials_are_form_urldecoded(h: Harness) -> None:
 async def test_credentials_in_the_query_are_refused(h: Harness) -> None:
     rc = await h.client()
     resp = await h.http.post(
-        f"/oauth2/token?client_secret={rc.secret}", content="grant_type=client_credentials", headers={**FORM, **rc.auth}
+        f"/oauth2/token?client_secret={rc.secret}",
+        content="grant_type=client_credentials",
+        headers={**FORM, **rc.auth},
     )
     assert resp.status_code == 400
     assert resp.json()["error"] == "invalid_request"
@@ -201,7 +204,9 @@ async def test_errors_never_leak_secrets_and_no_secret_is_logged(h: Harness, cap
     await h.introspect(rc, token)
     await h.revoke(rc, token)
     resp = await h.http.post(
-        "/oauth2/token", content="grant_type=client_credentials", headers={**FORM, **basic(rc.client_id, "wrong-" + rc.secret)}
+        "/oauth2/token",
+        content="grant_type=client_credentials",
+        headers={**FORM, **basic(rc.client_id, "wrong-" + rc.secret)},
     )
     assert rc.secret not in resp.text
     logged = "\n".join(r.getMessage() + " " + str(r.__dict__) for r in caplog.records)

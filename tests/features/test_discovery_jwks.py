@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 
 from lukhas_id.domain.keys import SigningAlg
-
 from tests.support.harness import BASE, Harness
 
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "k"}
@@ -28,7 +27,10 @@ async def test_metadata_lists_only_what_is_implemented(h: Harness) -> None:
         assert meta["introspection_endpoint"] == f"{BASE}/oauth2/introspect"
         assert meta["revocation_endpoint"] == f"{BASE}/oauth2/revoke"
         assert meta["grant_types_supported"] == ["client_credentials"]
-        assert set(meta["token_endpoint_auth_methods_supported"]) == {"client_secret_basic", "client_secret_post"}
+        assert set(meta["token_endpoint_auth_methods_supported"]) == {
+            "client_secret_basic",
+            "client_secret_post",
+        }
         assert "authorization_endpoint" not in meta
         assert all(v != [] for v in meta.values())
         assert "max-age=" in resp.headers["cache-control"]

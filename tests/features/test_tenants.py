@@ -50,7 +50,11 @@ async def test_a_client_of_one_tenant_cannot_authenticate_at_another(h: Harness)
 
 
 async def test_unknown_tenant_is_404(h: Harness) -> None:
-    for path in ("/t/nobody/oauth2/token", "/t/nobody/.well-known/jwks.json", "/t/NOT_VALID/.well-known/jwks.json"):
+    for path in (
+        "/t/nobody/oauth2/token",
+        "/t/nobody/.well-known/jwks.json",
+        "/t/NOT_VALID/.well-known/jwks.json",
+    ):
         resp = await (h.http.post(path) if "token" in path else h.http.get(path))
         assert resp.status_code == 404
         assert resp.json()["error"] in {"invalid_request", "not_found"}

@@ -371,9 +371,7 @@ MALFORMED: list[tuple[str, object, str]] = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("value", "expected"), [(v, e) for _, v, e in MALFORMED], ids=[n for n, _, _ in MALFORMED]
-)
+@pytest.mark.parametrize(("value", "expected"), [(v, e) for _, v, e in MALFORMED], ids=[n for n, _, _ in MALFORMED])
 def test_malformed_input_is_rejected_with_a_specific_message(value: object, expected: str) -> None:
     with pytest.raises(InvalidLid) as excinfo:
         parse(value)

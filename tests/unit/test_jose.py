@@ -179,9 +179,7 @@ def test_pyjwt_verifies_our_tokens(all_keys: dict[SigningAlg, Keys], alg: Signin
 @pytest.mark.parametrize("alg", list(SigningAlg))
 def test_we_verify_pyjwt_tokens(all_keys: dict[SigningAlg, Keys], alg: SigningAlg) -> None:
     keys = all_keys[alg]
-    token = pyjwt.encode(
-        claims(), keys.private_key(), algorithm=alg.value, headers={"kid": keys.kid, "typ": "at+jwt"}
-    )
+    token = pyjwt.encode(claims(), keys.private_key(), algorithm=alg.value, headers={"kid": keys.kid, "typ": "at+jwt"})
     assert check(token, keys) == claims()
 
 
@@ -415,9 +413,7 @@ def test_rejects_missing_kid(es: Keys, kid: object) -> None:
     assert "kid" in rejected(forge(es, header), es)
 
 
-@pytest.mark.parametrize(
-    "typ", ["JWT", "jwt", "application/jwt", "dpop+jwt", "at+jwt ", "text/at+jwt", None, 1]
-)
+@pytest.mark.parametrize("typ", ["JWT", "jwt", "application/jwt", "dpop+jwt", "at+jwt ", "text/at+jwt", None, 1])
 def test_rejects_wrong_typ(es: Keys, typ: object) -> None:
     header: dict[str, object] = {"alg": "ES256", "kid": es.kid}
     if typ is not None:

@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
@@ -46,7 +46,7 @@ class CliError(Exception):
     pass
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     raise CliError(message)
 
 
@@ -82,11 +82,10 @@ async def _tenant(c: Container, name: str | None) -> Tenant:
     if name == c.settings.default_tenant:
         tenant, _ = await c.tenants.ensure(name, c.settings.access_token_alg)
         return tenant
-    tenant = await c.tenants.by_name(name)
-    if tenant is None:
+    found = await c.tenants.by_name(name)
+    if found is None:
         fail(f"no tenant named {name!r} (create it with `lukhas-id tenant create {name}`)")
-    assert tenant is not None
-    return tenant
+    return found
 
 
 TenantOpt = Annotated[str | None, typer.Option("--tenant", "-t", help="Tenant name (default: the default tenant).")]
@@ -185,7 +184,8 @@ def client_create(
     ],
     scope: Annotated[str, typer.Option(help="Space-separated scopes the client may ask for.")] = "",
     resource: Annotated[
-        list[str] | None, typer.Option(help="RFC 8707 resource (audience) it may ask for; the first is the default.")
+        list[str] | None,
+        typer.Option(help="RFC 8707 resource (audience) it may ask for; the first is the default."),
     ] = None,
     token_format: Annotated[TokenFormat, typer.Option(help="Access token format.")] = TokenFormat.JWT,
     principal_type: Annotated[
@@ -315,9 +315,10 @@ def keys_rewrap(
     try:
         if new_kek_file is not None:
             raw = load_kek_file(new_kek_file)
+        elif new_kek == "-":
+            raw = parse_kek_b64(sys.stdin.read().strip())
         else:
-            assert new_kek is not None
-            raw = parse_kek_b64(sys.stdin.read().strip() if new_kek == "-" else new_kek)
+            raw = parse_kek_b64(new_kek or "")
     except ValueError as exc:
         fail(f"new KEK: {exc}")
     new = Kek(raw)
@@ -352,8 +353,7 @@ def revoke(
             return await c.tokens.revoke_all(t, MarkerKind.CLIENT, client)
         from lukhas_id import ids
 
-        assert subject is not None
-        if not ids.validate(subject):
+        if subject is None or not ids.validate(subject):
             fail("--subject is not a valid ΛID")
         return await c.tokens.revoke_all(t, MarkerKind.SUBJECT, subject)
 
@@ -391,5 +391,3 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(exc.exit_code)
         typer.echo(f"error: {type(exc).__name__}: {exc}", err=True)
         sys.exit(1)
-
-

@@ -51,9 +51,7 @@ class SigningKeyMaterial:
             raise ValueError("kid must not be empty")
         self.kid = kid
         self.alg = SigningAlg(alg)
-        self._sign: Signer = make_signer(
-            self.alg, private_key_object(load_private_key(private_der, self.alg))
-        )
+        self._sign: Signer = make_signer(self.alg, private_key_object(load_private_key(private_der, self.alg)))
         # The protected header never changes for a (key, purpose): encode it once.
         self._headers: dict[TokenPurpose, bytes] = {
             purpose: b64url_encode(orjson.dumps({"alg": self.alg.value, "kid": kid, "typ": rules.typ}))
@@ -165,9 +163,7 @@ def _split(token: str) -> tuple[dict[str, object], bytes, bytes, bytes]:
     try:
         header = json_object(b64url_decode(header_seg))
     except ValueError:
-        raise InvalidToken(
-            "malformed header: not base64url of a JSON object with unique member names"
-        ) from None
+        raise InvalidToken("malformed header: not base64url of a JSON object with unique member names") from None
     return header, header_seg, payload_seg, signature_seg
 
 
@@ -219,9 +215,7 @@ def verify(
     try:
         claims = json_object(b64url_decode(payload_seg))
     except ValueError:
-        raise InvalidToken(
-            "malformed payload: not base64url of a JSON object with unique member names"
-        ) from None
+        raise InvalidToken("malformed payload: not base64url of a JSON object with unique member names") from None
 
     # Claims (RFC 7519 §4.1, RFC 9068 §4).
     problem = _claims_problem(claims, purpose)

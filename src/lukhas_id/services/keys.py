@@ -149,9 +149,7 @@ class KeyService:
             if not nxt:
                 upsert.append(self._new_key(tenant_id, alg, KeyState.NEXT, now))
             # Compare-and-swap on "no active key of alg": of two processes starting at once, one wins.
-            changed = await self._repo.apply_rotation(
-                tenant_id, expect_active_kid=None, upsert=upsert, remove_kids=[]
-            )
+            changed = await self._repo.apply_rotation(tenant_id, expect_active_kid=None, upsert=upsert, remove_kids=[])
         elif not nxt:
             await self._repo.add(self._new_key(tenant_id, alg, KeyState.NEXT, now))
             changed = True

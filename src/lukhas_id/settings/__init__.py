@@ -46,7 +46,8 @@ class Settings(BaseSettings):
         ),
     )
     kek: SecretStr | None = Field(
-        None, description="Key-encryption key: base64 of 32 bytes. Encrypts private signing keys (AES-256-GCM)."
+        None,
+        description="Key-encryption key: base64 of 32 bytes. Encrypts private signing keys (AES-256-GCM).",
     )
     kek_file: Path | None = Field(
         None,

@@ -25,7 +25,7 @@ from lukhas_id.domain.keys import SigningAlg
 from lukhas_id.errors import OAuthError
 from lukhas_id.observability import configure_logging
 from lukhas_id.settings import Settings, load_settings
-from lukhas_id.web.http_io import json_response
+from lukhas_id.web.http_io import error_response, json_response
 from lukhas_id.web.routes import discovery, health, oauth
 from lukhas_id.web.state import AppState
 
@@ -94,16 +94,16 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         ]
 
     async def http_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
-        headers = dict(exc.headers or {})
-        code = "not_found" if exc.status_code == 404 else "invalid_request"
-        return json_response({"error": code, "error_description": exc.detail}, exc.status_code, headers)
+        status = exc.status_code if isinstance(exc, HTTPException) else 400
+        headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else {}
+        detail = exc.detail if isinstance(exc, HTTPException) else "bad request"
+        code = "not_found" if status == 404 else "invalid_request"
+        return json_response({"error": code, "error_description": detail}, status, headers)
 
     async def oauth_error(request: Request, exc: Exception) -> Response:
-        from lukhas_id.web.http_io import error_response
-
-        assert isinstance(exc, OAuthError)
-        return error_response(exc)
+        if isinstance(exc, OAuthError):
+            return error_response(exc)
+        return await server_error(request, exc)
 
     async def server_error(request: Request, exc: Exception) -> Response:
         # Log the type only: an exception message may quote request data.

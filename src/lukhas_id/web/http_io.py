@@ -46,9 +46,7 @@ def parse_form(body: bytes) -> dict[str, list[str]]:
     """application/x-www-form-urlencoded, strictly UTF-8 (invalid_request otherwise)."""
     try:
         text = body.decode("utf-8")
-        pairs = parse_qsl(
-            text, keep_blank_values=True, encoding="utf-8", errors="strict", max_num_fields=MAX_PARAMS
-        )
+        pairs = parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="strict", max_num_fields=MAX_PARAMS)
     except UnicodeDecodeError:
         raise OAuthError(ErrorCode.INVALID_REQUEST, "the request body is not valid UTF-8") from None
     except ValueError:

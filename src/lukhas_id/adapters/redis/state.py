@@ -102,9 +102,7 @@ class RedisTokenStateStore:
 
     __slots__ = ("_client", "_now", "_p", "_set_not_before")
 
-    def __init__(
-        self, client: redis.asyncio.Redis, prefix: str = "lid:", *, clock: Clock | None = None
-    ) -> None:
+    def __init__(self, client: redis.asyncio.Redis, prefix: str = "lid:", *, clock: Clock | None = None) -> None:
         """`client` needs decode_responses=False (see `redis_client`); `clock` computes TTLs from exp."""
         _check_client(client)
         self._client = client

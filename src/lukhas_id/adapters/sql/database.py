@@ -53,9 +53,7 @@ PG_MAX_OVERFLOW: Final = 10
 PG_POOL_RECYCLE_S: Final = 1800
 
 # Serializes concurrent upgrades of one schema (held until the migration transaction ends).
-_PG_MIGRATION_LOCK: Final = (
-    "SELECT pg_advisory_xact_lock(hashtext('lukhas_id.migrations:' || current_schema()))"
-)
+_PG_MIGRATION_LOCK: Final = "SELECT pg_advisory_xact_lock(hashtext('lukhas_id.migrations:' || current_schema()))"
 
 MIGRATIONS_DIR: Final = Path(lukhas_id.migrations.__file__).parent
 
@@ -111,9 +109,7 @@ def normalize_url(url: str) -> EngineSpec:
     connect_args: dict[str, Any] = {}
     search_path = query.pop("search_path", None)
     if search_path is not None:
-        server_settings["search_path"] = ",".join(
-            (search_path,) if isinstance(search_path, str) else search_path
-        )
+        server_settings["search_path"] = ",".join((search_path,) if isinstance(search_path, str) else search_path)
     application_name = query.pop("application_name", None)
     if application_name is not None:
         server_settings["application_name"] = _last(application_name)

@@ -298,9 +298,7 @@ class SqlEncryptedMaterial:
                 )
             ).all()
             keys = (
-                await session.execute(
-                    select(SigningKeyRow.tenant_id, SigningKeyRow.kid, SigningKeyRow.private_enc)
-                )
+                await session.execute(select(SigningKeyRow.tenant_id, SigningKeyRow.kid, SigningKeyRow.private_enc))
             ).all()
             tenant_updates = [{"id": tid, "id_secret_enc": transform(bytes(enc))} for tid, enc in tenants]
             key_updates = [

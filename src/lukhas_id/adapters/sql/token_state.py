@@ -71,9 +71,7 @@ class SqlTokenStateStore:
     async def delete_opaque(self, token_hash: str) -> bool:
         """Delete the record; True when a record that had not yet expired was there."""
         stmt = (
-            delete(OpaqueTokenRow)
-            .where(OpaqueTokenRow.token_hash == token_hash)
-            .returning(OpaqueTokenRow.expires_at)
+            delete(OpaqueTokenRow).where(OpaqueTokenRow.token_hash == token_hash).returning(OpaqueTokenRow.expires_at)
         )
         async with self._db.statement() as conn:
             expires_at = (await conn.execute(stmt)).scalar()

@@ -67,9 +67,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"], name=op.f("fk_clients_tenant_id_tenants")),
         sa.PrimaryKeyConstraint("tenant_id", "client_id", name=op.f("pk_clients")),
     )
-    op.create_index(
-        op.f("ix_clients_tenant_id_principal_lid"), "clients", ["tenant_id", "principal_lid"], unique=False
-    )
+    op.create_index(op.f("ix_clients_tenant_id_principal_lid"), "clients", ["tenant_id", "principal_lid"], unique=False)
     op.create_table(
         "signing_keys",
         sa.Column("tenant_id", sa.String(), nullable=False),
@@ -82,14 +80,10 @@ def upgrade() -> None:
         sa.Column("activated_at", sa.Double(), nullable=True),
         sa.Column("retired_at", sa.Double(), nullable=True),
         sa.Column("remove_after", sa.Double(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["tenant_id"], ["tenants.id"], name=op.f("fk_signing_keys_tenant_id_tenants")
-        ),
+        sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"], name=op.f("fk_signing_keys_tenant_id_tenants")),
         sa.PrimaryKeyConstraint("tenant_id", "kid", name=op.f("pk_signing_keys")),
     )
-    op.create_index(
-        op.f("ix_signing_keys_tenant_id_state"), "signing_keys", ["tenant_id", "state"], unique=False
-    )
+    op.create_index(op.f("ix_signing_keys_tenant_id_state"), "signing_keys", ["tenant_id", "state"], unique=False)
     op.create_table(
         "opaque_tokens",
         sa.Column("token_hash", sa.String(), nullable=False),
@@ -116,9 +110,7 @@ def upgrade() -> None:
         sa.Column("expires_at", sa.Double(), nullable=False),
         sa.PrimaryKeyConstraint("tenant_id", "kind", "ident", name=op.f("pk_not_before_markers")),
     )
-    op.create_index(
-        op.f("ix_not_before_markers_expires_at"), "not_before_markers", ["expires_at"], unique=False
-    )
+    op.create_index(op.f("ix_not_before_markers_expires_at"), "not_before_markers", ["expires_at"], unique=False)
 
 
 def downgrade() -> None:

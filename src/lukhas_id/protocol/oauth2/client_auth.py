@@ -81,7 +81,9 @@ def extract_credentials(request: FormRequest) -> ClientCredentials | None:
     return None
 
 
-def client_auth_failed(method: ClientAuthMethod | None, description: str = "client authentication failed") -> OAuthError:
+def client_auth_failed(
+    method: ClientAuthMethod | None, description: str = "client authentication failed"
+) -> OAuthError:
     """invalid_client: 401, with a Basic challenge when the Authorization header was used."""
     challenge = BASIC_CHALLENGE if method in (ClientAuthMethod.CLIENT_SECRET_BASIC, None) else None
     return OAuthError(ErrorCode.INVALID_CLIENT, description, 401, www_authenticate=challenge)

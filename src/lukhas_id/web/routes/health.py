@@ -25,9 +25,7 @@ def readyz(state: AppState) -> Callable[[Request], Awaitable[Response]]:
         try:
             c = state.c
         except OAuthError:
-            return json_response(
-                {"status": "unavailable", "failing": ["startup"]}, 503, {"cache-control": "no-store"}
-            )
+            return json_response({"status": "unavailable", "failing": ["startup"]}, 503, {"cache-control": "no-store"})
 
         async def check(name: str, probe: Awaitable[object]) -> None:
             try:
