@@ -8,7 +8,9 @@ import pytest
 from lukhas_id.clock import FixedClock
 from lukhas_id.domain.keys import KeyState, SigningAlg
 from lukhas_id.services.keys import RETIRE_MARGIN
-from tests.support.harness import Harness
+from lukhas_id.settings import Settings
+from lukhas_id.web.app import maintenance_pass
+from tests.support.harness import Harness, running
 
 
 async def _kids(h: Harness) -> set[str]:
@@ -84,3 +86,19 @@ async def test_every_algorithm_signs_tokens_that_verify(h: Harness, alg: Signing
     claims = jwt.decode(token, key=key, algorithms=[alg.value], audience="urn:example:api")
     assert claims["client_id"] == rc.client_id
     assert (await h.introspect(rc, token))["active"] is True
+
+
+async def test_maintenance_pass_rotates_when_due(prepared: Settings, clock: FixedClock) -> None:
+    settings = prepared.model_copy(update={"key_rotation_interval": 3600})
+    async with running(settings, clock) as h:
+        tenant = await h.tenant()
+        before = {k.kid: k.state for k in (await h.c.keys.load(tenant.id)).keys}
+        await maintenance_pass(h.c)
+        assert {k.kid: k.state for k in (await h.c.keys.load(tenant.id)).keys} == before
+        clock.advance(3601)
+        await maintenance_pass(h.c)
+        after = {k.kid: k.state for k in (await h.c.keys.load(tenant.id)).keys}
+        promoted = next(kid for kid, state in before.items() if state is KeyState.NEXT)
+        retired = next(kid for kid, state in before.items() if state is KeyState.ACTIVE)
+        assert after[promoted] is KeyState.ACTIVE
+        assert after[retired] is KeyState.RETIRED

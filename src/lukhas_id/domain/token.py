@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+# A revoked jti is remembered this many seconds past its token's expiry (clock skew between processes).
+JTI_MARGIN = 60
+
 
 class TokenTypeHint(StrEnum):
     ACCESS_TOKEN = "access_token"

@@ -39,6 +39,10 @@ class TokenStateStore(Protocol):
         """True when `jti` was revoked or a client/subject marker covers `iat`. One round trip."""
         ...
 
+    async def purge_expired(self, now: float) -> int:
+        """Delete entries expired at `now`; stores that expire entries themselves (Redis) return 0."""
+        ...
+
     async def ping(self) -> None:
         """Raise when the store cannot be reached."""
         ...

@@ -21,7 +21,6 @@ from starlette.routing import Route
 
 from lukhas_id.bootstrap import Container, build_container
 from lukhas_id.clock import Clock
-from lukhas_id.domain.keys import SigningAlg
 from lukhas_id.errors import OAuthError
 from lukhas_id.observability import configure_logging
 from lukhas_id.settings import Settings, load_settings
@@ -32,23 +31,30 @@ from lukhas_id.web.state import AppState
 log = logging.getLogger("lukhas_id")
 
 
+async def maintenance_pass(container: Container) -> None:
+    """One pass of background upkeep: automatic key rotation, then deleting expired token state."""
+    interval = container.settings.key_rotation_interval
+    now = container.clock.now()
+    if interval:
+        for tenant in await container.tenants.list():
+            keys = await container.keys.load(tenant.id)
+            for alg in sorted({k.alg for k in keys.keys}):
+                if container.keys.rotation_due(keys.keys, alg, interval, now):
+                    result = await container.keys.rotate(tenant.id, alg)
+                    if result.rotated:
+                        log.info("signing key rotated: tenant %s, active kid %s", tenant.name, result.active_kid)
+    await container.token_state.purge_expired(now)
+
+
 async def _maintenance(container: Container) -> None:
-    """Automatic key rotation and clean-up, every minute (or sooner for short intervals)."""
     interval = container.settings.key_rotation_interval
     period = max(1.0, min(60.0, interval / 10)) if interval else 60.0
     while True:
         await asyncio.sleep(period)
         try:
-            for tenant in await container.tenants.list():
-                keys = await container.keys.get(tenant.id)
-                now = container.clock.now()
-                for alg in {k.alg for k in keys.keys}:
-                    if container.keys.rotation_due(keys.keys, SigningAlg(alg), interval, now):
-                        result = await container.keys.rotate(tenant.id, SigningAlg(alg))
-                        if result.rotated:
-                            log.info("signing key rotated", extra={"tenant": tenant.name, "kid": result.active_kid})
+            await maintenance_pass(container)
         except Exception as exc:  # keep the loop alive; the next pass retries
-            log.warning("key maintenance failed: %s", type(exc).__name__)
+            log.warning("maintenance pass failed: %s", type(exc).__name__)
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> Starlette:
@@ -63,8 +69,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         try:
             await container.tenants.ensure(settings.default_tenant, settings.access_token_alg)
             state.attach(container)
-            if settings.key_rotation_interval:
-                task = asyncio.create_task(_maintenance(container))
+            task = asyncio.create_task(_maintenance(container))
             yield
         finally:
             if task is not None:

@@ -15,10 +15,9 @@ from collections.abc import Callable, Hashable
 from typing import Final, Generic, TypeVar
 
 from lukhas_id.clock import Clock
-from lukhas_id.domain.token import AccessTokenRecord, MarkerKind
+from lukhas_id.domain.token import JTI_MARGIN, AccessTokenRecord, MarkerKind
 
 # A revoked jti is remembered this long past its exp (same as the Redis store).
-JTI_MARGIN: Final = 60
 SWEEP_MIN: Final = 1024
 
 K = TypeVar("K", bound=Hashable)
@@ -130,6 +129,12 @@ class MemoryTokenStateStore:
             return True
         sub_nb = self._markers.get((tenant_id, MarkerKind.SUBJECT, sub), now)
         return sub_nb is not None and iat <= sub_nb
+
+    async def purge_expired(self, now: float) -> int:
+        before = len(self._opaque) + len(self._jti) + len(self._markers)
+        for store in (self._opaque, self._jti, self._markers):
+            store.sweep(now)
+        return before - (len(self._opaque) + len(self._jti) + len(self._markers))
 
     async def ping(self) -> None:
         return None

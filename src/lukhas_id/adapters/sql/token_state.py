@@ -11,7 +11,7 @@ ignore expired rows; `purge_expired` deletes them.
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any
 
 from sqlalchemy import and_, case, delete, exists, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -21,10 +21,9 @@ from lukhas_id.adapters.sql.database import Database
 from lukhas_id.adapters.sql.mapping import record_from_json, record_to_json
 from lukhas_id.adapters.sql.models import NotBeforeMarkerRow, OpaqueTokenRow, RevokedJtiRow
 from lukhas_id.clock import Clock, SystemClock
-from lukhas_id.domain.token import AccessTokenRecord, MarkerKind
+from lukhas_id.domain.token import JTI_MARGIN, AccessTokenRecord, MarkerKind
 
 # A revoked jti is remembered this long past its exp (the same margin as the memory and Redis stores).
-JTI_MARGIN: Final = 60
 
 
 class SqlTokenStateStore:
