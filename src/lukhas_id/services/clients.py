@@ -6,7 +6,6 @@ import secrets
 from dataclasses import replace
 
 from lukhas_id import ids
-from lukhas_id.adapters.crypto.secrets import hash_secret, new_client_secret, verify_secret
 from lukhas_id.clock import Clock
 from lukhas_id.domain.client import Client, ClientStatus, GrantType, TokenFormat
 from lukhas_id.domain.principal import Principal, PrincipalStatus, PrincipalType
@@ -14,6 +13,7 @@ from lukhas_id.domain.tenant import Tenant
 from lukhas_id.errors import AlreadyExists, ErrorCode, LukhasIdError, OAuthError
 from lukhas_id.ports.repositories import ClientRepository
 from lukhas_id.protocol.oauth2.client_auth import ClientCredentials, client_auth_failed
+from lukhas_id.protocol.oauth2.client_secret import hash_secret, new_client_secret, verify_secret
 from lukhas_id.protocol.oauth2.resource import valid_resource_uri
 from lukhas_id.protocol.oauth2.scope import valid_scope_token
 

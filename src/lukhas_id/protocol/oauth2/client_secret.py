@@ -1,4 +1,4 @@
-"""Client secrets at rest: a keyed hash (HMAC-SHA256 with a random per-secret key), compared in constant time.
+"""Client secrets (RFC 6749 §2.3.1): generation, and a keyed hash (HMAC-SHA256, random per-secret key).
 
 Client secrets are 256-bit random values, so a slow password hash adds nothing but latency on the token
 endpoint (DESIGN.md); argon2id is for passwords people choose.
