@@ -16,7 +16,7 @@ from lukhas_id.adapters.sql.repositories import (
 )
 from lukhas_id.clock import Clock, SystemClock
 from lukhas_id.domain.client import GrantType
-from lukhas_id.errors import ConfigurationError
+from lukhas_id.errors import ConfigurationError, KeyUnavailable
 from lukhas_id.ports.state import KeyValueStore, TokenStateStore
 from lukhas_id.protocol.oauth2.grants import GrantHandler
 from lukhas_id.services.clients import ClientService
@@ -91,6 +91,16 @@ async def prepare_database(settings: Settings, database: Database, *, upgrade: b
     )
 
 
+async def check_kek(database: Database, kek: Kek) -> None:
+    """Fail at start, in one line, when the configured KEK is not the one the stored keys are under."""
+    tenants = await SqlTenantRepository(database).list()
+    if tenants:
+        try:
+            kek.decrypt(tenants[0].id_secret_enc)
+        except KeyUnavailable as exc:
+            raise ConfigurationError(f"invalid setting LUKHAS_ID_KEK: {exc}") from None
+
+
 async def build_container(settings: Settings, *, clock: Clock | None = None, upgrade: bool = False) -> Container:
     clock = clock or SystemClock()
     kek, notice = load_kek(settings)
@@ -103,6 +113,7 @@ async def build_container(settings: Settings, *, clock: Clock | None = None, upg
     closers: list[Any] = []
     try:
         await prepare_database(settings, database, upgrade=upgrade)
+        await check_kek(database, kek)
         token_state: TokenStateStore
         kv: KeyValueStore
         if settings.redis_url:

@@ -1,0 +1,128 @@
+"""The `lukhas-id` command: one-line errors, secrets shown once, keys, rewrap, revoke, config."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lukhas_id.adapters.crypto.kek import new_kek_b64
+
+
+@pytest.fixture
+def cli(tmp_path: Path):  # type: ignore[no-untyped-def]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LUKHAS_ID_")}
+    env["LUKHAS_ID_VAR_DIR"] = str(tmp_path / "var")
+
+    def run(*args: str, ok: bool = True, extra: dict[str, str] | None = None, stdin: str | None = None):  # type: ignore[no-untyped-def]
+        proc = subprocess.run(
+            [sys.executable, "-m", "lukhas_id", *args],
+            env={**env, **(extra or {})},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            input=stdin,
+        )
+        if ok:
+            assert proc.returncode == 0, proc.stderr
+        else:
+            assert proc.returncode != 0, proc.stdout
+            # One error line (notices such as "generated a KEK" may come before it), no traceback.
+            errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+            assert len(errors) == 1, proc.stderr
+            assert proc.stderr.strip().splitlines()[-1] == errors[0]
+            assert "Traceback" not in proc.stderr
+        return proc
+
+    return run
+
+
+def test_client_create_json_and_list(cli) -> None:  # type: ignore[no-untyped-def]
+    out = json.loads(cli("client", "create", "--scope", "a b", "--principal-type", "AGT", "--json").stdout)
+    assert {"client_id", "client_secret", "issuer", "lid"} <= set(out)
+    assert out["issuer"] == "http://127.0.0.1:8000"
+    assert out["lid"].startswith("AGT-")
+    listed = cli("client", "list").stdout
+    assert out["client_id"] in listed
+    assert out["client_secret"] not in listed
+    human = cli("client", "create", "--scope", "a").stdout
+    assert "client_secret:" in human and "shown once" in human
+
+
+def test_client_create_rejects_bad_input(cli) -> None:  # type: ignore[no-untyped-def]
+    assert "SVC, AGT or SYS" in cli("client", "create", "--principal-type", "USR", ok=False).stderr
+    assert "absolute URI" in cli("client", "create", "--resource", "not a uri", ok=False).stderr
+    assert "scope" in cli("client", "create", "--scope", 'bad"scope', ok=False).stderr
+    cli("client", "create", "--tenant", "nobody", ok=False)
+    cli("client", "create", "--token-format", "weird", ok=False)
+
+
+def test_tenants(cli) -> None:  # type: ignore[no-untyped-def]
+    assert "http://127.0.0.1:8000/t/acme" in cli("tenant", "create", "acme", "--alg", "EdDSA").stdout
+    assert "already exists" in cli("tenant", "create", "acme", ok=False).stderr.lower()
+    cli("tenant", "create", "Bad Name", ok=False)
+    assert "acme" in cli("tenant", "list").stdout
+    keys = cli("keys", "list", "--tenant", "acme").stdout.splitlines()
+    assert sorted(line.split("\t")[2] for line in keys) == ["active", "next"]
+    assert all(line.split("\t")[1] == "EdDSA" for line in keys)
+
+
+def test_keys_rotate(cli) -> None:  # type: ignore[no-untyped-def]
+    before = dict(line.split("\t")[0::2] for line in cli("keys", "list").stdout.splitlines())
+    cli("keys", "rotate")
+    after = dict(line.split("\t")[0::2] for line in cli("keys", "list").stdout.splitlines())
+    promoted = next(k for k, s in before.items() if s == "next")
+    retired = next(k for k, s in before.items() if s == "active")
+    assert after[promoted] == "active"
+    assert after[retired] == "retired"
+    assert sorted(after.values()) == ["active", "next", "retired"]
+
+
+def test_keys_rewrap(cli) -> None:  # type: ignore[no-untyped-def]
+    cli("keys", "list")  # creates the tenant, keys and the generated KEK file
+    new = new_kek_b64()
+    out = cli("keys", "rewrap", "--new-kek", "-", stdin=new).stdout
+    assert "re-encrypted" in out
+    assert new not in out
+    # Under the new KEK everything decrypts; the old (generated file) KEK no longer does.
+    assert "active" in cli("keys", "list", extra={"LUKHAS_ID_KEK": new}).stdout
+    err = cli("client", "create", "--json", ok=False).stderr
+    assert "LUKHAS_ID_KEK" in err and "another KEK" in err
+    assert new not in err
+    cli("keys", "rewrap", ok=False)
+    cli("keys", "rewrap", "--new-kek", "too-short", ok=False)
+
+
+def test_revoke_arguments(cli) -> None:  # type: ignore[no-untyped-def]
+    cli("revoke", ok=False)
+    cli("revoke", "--client", "a", "--subject", "b", ok=False)
+    assert "ΛID" in cli("revoke", "--subject", "not-a-lid", ok=False).stderr
+    assert "inactive" in cli("revoke", "--client", "cl_whatever").stdout
+
+
+def test_config_show_masks_secrets(cli) -> None:  # type: ignore[no-untyped-def]
+    kek = new_kek_b64()
+    out = cli(
+        "config",
+        "show",
+        extra={"LUKHAS_ID_KEK": kek, "LUKHAS_ID_DATABASE_URL": "postgresql://u:hunter2@db/x"},
+    ).stdout
+    shown = json.loads(out)
+    assert shown["kek"] == "********"
+    assert "hunter2" not in out and kek not in out
+
+
+def test_invalid_setting_stops_with_one_line(cli) -> None:  # type: ignore[no-untyped-def]
+    err = cli("config", "show", ok=False, extra={"LUKHAS_ID_PORT": "eighty"}).stderr
+    assert "LUKHAS_ID_PORT" in err
+    err = cli("serve", ok=False, extra={"LUKHAS_ID_KEK": "nope"}).stderr
+    assert "LUKHAS_ID_KEK" in err
+    cli("--config", "/nonexistent.toml", "config", "show", ok=False)
+
+
+def test_db_upgrade(cli) -> None:  # type: ignore[no-untyped-def]
+    assert "revision" in cli("db", "upgrade").stdout
