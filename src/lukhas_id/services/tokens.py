@@ -90,12 +90,13 @@ class TokenService:
                 "sub": client.principal_lid,
                 "aud": aud[0] if len(aud) == 1 else list(aud),
                 "client_id": client.client_id,
-                "scope": scope,
                 "jti": jti,
                 "iat": now,
                 "exp": exp,
                 "lid_type": client.principal_type.value,
             }
+            if scope:
+                claims["scope"] = scope
             token = sign(claims, TokenPurpose.ACCESS_TOKEN, await self._keys.signer(tenant))
         response: TokenResponse = {
             "access_token": token,

@@ -64,6 +64,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         configure_logging(settings.log_level)
+        url = settings.public_url
+        if url.scheme != "https" and url.host not in {"127.0.0.1", "localhost", "[::1]", "::1"}:
+            log.warning("LUKHAS_ID_PUBLIC_URL is not https: OAuth 2.1 requires TLS for every endpoint but loopback")
         container = await build_container(settings, clock=clock)
         task: asyncio.Task[None] | None = None
         try:
