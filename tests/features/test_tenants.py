@@ -60,3 +60,14 @@ async def test_unknown_tenant_is_404(h: Harness) -> None:
         assert resp.json()["error"] in {"invalid_request", "not_found"}
     # The default tenant lives at the root only.
     assert (await h.http.get(f"/t/{h.settings.default_tenant}/.well-known/jwks.json")).status_code == 404
+
+
+async def test_deterministic_lids_are_keyed_per_tenant(h: Harness) -> None:
+    from lukhas_id import ids
+    from lukhas_id.domain.principal import PrincipalType
+
+    acme, globex = await h.tenant("acme"), await h.tenant("globex")
+    a1 = h.c.tenants.derive_lid(acme, PrincipalType.USER, "external-42")
+    assert a1 == h.c.tenants.derive_lid(acme, PrincipalType.USER, "external-42")
+    assert a1 != h.c.tenants.derive_lid(globex, PrincipalType.USER, "external-42")
+    assert ids.parse(a1).type is PrincipalType.USER

@@ -5,8 +5,10 @@ from __future__ import annotations
 import secrets
 import uuid
 
+from lukhas_id import ids
 from lukhas_id.clock import Clock
 from lukhas_id.domain.keys import SigningAlg
+from lukhas_id.domain.principal import PrincipalType
 from lukhas_id.domain.tenant import Tenant, valid_tenant_name
 from lukhas_id.errors import AlreadyExists, LukhasIdError
 from lukhas_id.ports.crypto import SecretBox
@@ -67,6 +69,11 @@ class TenantService:
         ttl = TENANT_CACHE_TTL if tenant else NEGATIVE_CACHE_TTL
         self._cache[name] = (tenant, self._clock.now() + ttl)
         return tenant
+
+    def derive_lid(self, tenant: Tenant, ptype: PrincipalType, seed: bytes | str) -> str:
+        """A deterministic ΛID for `seed` (e.g. an external account id), keyed by the tenant's secret:
+        the same seed gives the same ΛID in this tenant and an unrelated one in any other."""
+        return ids.derive(ptype, self._box.decrypt(tenant.id_secret_enc), seed)
 
     async def by_id(self, tenant_id: str) -> Tenant | None:
         return await self._repo.get(tenant_id)
