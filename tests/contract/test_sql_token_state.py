@@ -354,3 +354,18 @@ async def test_purge_expired(sql_token_state: Env) -> None:
 
 async def test_ping(sql_token_state: Env) -> None:
     await sql_token_state.store.ping()
+
+
+# --- opaque token introspection in one step ---------------------------------------------------------
+
+
+async def test_get_active_opaque(sql_token_state: Env) -> None:
+    s, now = sql_token_state.store, sql_token_state.now()
+    rec = record(now)
+    await s.put_opaque("hash-a", rec)
+    assert await s.get_active_opaque(T1, "hash-a", now) == rec
+    assert await s.get_active_opaque("other-tenant", "hash-a", now) is None
+    assert await s.get_active_opaque(T1, "unknown", now) is None
+    assert await s.get_active_opaque(T1, "hash-a", rec.exp + 1) is None
+    await s.set_not_before(T1, MarkerKind.SUBJECT, rec.sub, rec.iat, 600)
+    assert await s.get_active_opaque(T1, "hash-a", now) is None

@@ -193,8 +193,8 @@ async def test_redis_keys_are_prefixed_and_ttls_in_ms(redis_env: tuple[redis.asy
         f"{prefix}a".encode(),
         f"{prefix}b".encode(),
     ]
-    assert 1_400 < await client.pttl(f"{prefix}a") <= 1_500
-    assert 19_900 < await client.pttl(f"{prefix}b") <= 20_000
+    assert 500 < await client.pttl(f"{prefix}a") <= 1_500  # loose: the machine may be loaded
+    assert 15_000 < await client.pttl(f"{prefix}b") <= 20_000
 
 
 @pytest.mark.redis

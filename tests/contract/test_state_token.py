@@ -339,3 +339,28 @@ async def test_memory_sweep_bounds_growth() -> None:
         clock.advance(0.01)
     # Only the revocations of the last second (plus at most one sweep interval) can remain.
     assert len(store._jti) <= 100 + 1024
+
+
+# --- opaque token introspection in one step ---------------------------------------------------------
+
+
+async def test_get_active_opaque(h: Harness) -> None:
+    rec = record(h.now())
+    await h.store.put_opaque("hash-a", rec)
+    assert await h.store.get_active_opaque(T1, "hash-a", h.now()) == rec
+    assert await h.store.get_active_opaque("other-tenant", "hash-a", h.now()) is None
+    assert await h.store.get_active_opaque(T1, "unknown", h.now()) is None
+    assert await h.store.get_active_opaque(T1, "hash-a", rec.exp + 1) is None
+    await h.store.revoke_jti(T1, rec.jti, rec.exp)
+    assert await h.store.get_active_opaque(T1, "hash-a", h.now()) is None
+
+
+@pytest.mark.parametrize("kind", [MarkerKind.CLIENT, MarkerKind.SUBJECT])
+async def test_get_active_opaque_honours_markers(h: Harness, kind: MarkerKind) -> None:
+    rec = record(h.now())
+    await h.store.put_opaque("hash-m", rec)
+    ident = rec.client_id if kind is MarkerKind.CLIENT else rec.sub
+    await h.store.set_not_before(T1, kind, ident, rec.iat - 1, 600)
+    assert await h.store.get_active_opaque(T1, "hash-m", h.now()) == rec
+    await h.store.set_not_before(T1, kind, ident, rec.iat, 600)
+    assert await h.store.get_active_opaque(T1, "hash-m", h.now()) is None

@@ -34,6 +34,7 @@ async def test_metadata_lists_only_what_is_implemented(h: Harness) -> None:
         assert "authorization_endpoint" not in meta
         assert all(v != [] for v in meta.values())
         assert "max-age=" in resp.headers["cache-control"]
+        assert resp.headers["access-control-allow-origin"] == "*"
 
 
 async def test_jwks_members_and_caching(h: Harness) -> None:

@@ -51,10 +51,19 @@ async def test_a_client_cannot_revoke_another_clients_token(h: Harness) -> None:
     assert (await h.introspect(owner, token))["active"] is True
 
 
-async def test_another_client_of_the_tenant_may_introspect(h: Harness) -> None:
-    owner, resource_server = await h.client(), await h.client()
-    token = await h.access_token(owner)
+@pytest.mark.parametrize("fmt", FORMATS)
+async def test_who_may_introspect(h: Harness, fmt: TokenFormat) -> None:
+    owner = await h.client(token_format=fmt, resources=("urn:example:api", "urn:example:other"))
+    resource_server = await h.client(resources=("urn:example:api",))
+    stranger = await h.client(resources=("urn:example:elsewhere",))
+    token = await h.access_token(owner, resource="urn:example:api")
+    # The client it was issued to, and a resource server the token is meant for (its audience).
+    assert (await h.introspect(owner, token))["active"] is True
     assert (await h.introspect(resource_server, token))["active"] is True
+    # Any other client of the tenant learns nothing (RFC 7662 §2.2).
+    assert await h.introspect(stranger, token) == {"active": False}
+    other_aud = await h.access_token(owner, resource="urn:example:other")
+    assert await h.introspect(resource_server, other_aud) == {"active": False}
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,11 @@ class TokenStateStore(Protocol):
         """The record, or None when unknown, deleted or expired at `now`."""
         ...
 
+    async def get_active_opaque(self, tenant_id: str, token_hash: str, now: float) -> AccessTokenRecord | None:
+        """The record when it is this tenant's, unexpired at `now` and not revoked (its jti or a
+        client/subject marker). One round trip on Redis."""
+        ...
+
     async def delete_opaque(self, token_hash: str) -> bool:
         """Remove the record; returns whether it existed."""
         ...

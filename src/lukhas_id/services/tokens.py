@@ -109,56 +109,63 @@ class TokenService:
 
     # --- reading a presented token --------------------------------------------------------------
 
-    async def _record(self, tenant: Tenant, token: str) -> AccessTokenRecord | None:
-        """The record of a token this tenant issued and that is still valid, else None."""
+    async def _record(self, tenant: Tenant, token: str, *, check_revocation: bool = True) -> AccessTokenRecord | None:
+        """The record of a token this tenant issued that is unexpired (and, by default, not revoked)."""
         if not token or len(token) > MAX_TOKEN_LENGTH or not token.isascii():
             return None
         now = self._clock.now()
-        if looks_like_jwt(token):
-            try:
-                kid = peek_header(token).get("kid")
-                if not isinstance(kid, str):
-                    return None
-                ks = await self._keys.get(tenant.id)
-                if kid not in ks.verifier.kids():
-                    ks = await self._keys.refresh_for_unknown_kid(tenant.id, kid)
-                claims = verify(
-                    token,
-                    TokenPurpose.ACCESS_TOKEN,
-                    ks.verifier,
-                    issuer=self._tenants.issuer(tenant),
-                    now=now,
-                    leeway=0,
-                )
-                aud = claims["aud"]
-                record = AccessTokenRecord(
-                    tenant_id=tenant.id,
-                    jti=str(claims["jti"]),
-                    client_id=str(claims["client_id"]),
-                    sub=str(claims["sub"]),
-                    lid_type=str(claims.get("lid_type", "")),
-                    scope=str(claims.get("scope", "")),
-                    aud=(aud,) if isinstance(aud, str) else tuple(str(a) for a in aud),  # type: ignore[attr-defined]
-                    iat=int(claims["iat"]),  # type: ignore[call-overload]
-                    exp=int(claims["exp"]),  # type: ignore[call-overload]
-                )
-            except (InvalidToken, KeyError, TypeError, ValueError):
-                return None
-        else:
+        if not looks_like_jwt(token):
+            if check_revocation:
+                return await self._state.get_active_opaque(tenant.id, token_hash(token), now)
             found = await self._state.get_opaque(token_hash(token), now)
-            if found is None or found.tenant_id != tenant.id:
+            return found if found is not None and found.tenant_id == tenant.id else None
+        try:
+            kid = peek_header(token).get("kid")
+            if not isinstance(kid, str):
                 return None
-            record = found
-        if await self._state.is_revoked(tenant.id, record.jti, record.client_id, record.sub, record.iat):
+            ks = await self._keys.get(tenant.id)
+            if kid not in ks.verifier.kids():
+                ks = await self._keys.refresh_for_unknown_kid(tenant.id, kid)
+            claims = verify(
+                token,
+                TokenPurpose.ACCESS_TOKEN,
+                ks.verifier,
+                issuer=self._tenants.issuer(tenant),
+                now=now,
+                leeway=0,
+            )
+            aud = claims["aud"]
+            record = AccessTokenRecord(
+                tenant_id=tenant.id,
+                jti=str(claims["jti"]),
+                client_id=str(claims["client_id"]),
+                sub=str(claims["sub"]),
+                lid_type=str(claims.get("lid_type", "")),
+                scope=str(claims.get("scope", "")),
+                aud=(aud,) if isinstance(aud, str) else tuple(str(a) for a in aud),  # type: ignore[attr-defined]
+                iat=int(claims["iat"]),  # type: ignore[call-overload]
+                exp=int(claims["exp"]),  # type: ignore[call-overload]
+            )
+        except (InvalidToken, KeyError, TypeError, ValueError):
+            return None
+        if check_revocation and await self._state.is_revoked(
+            tenant.id, record.jti, record.client_id, record.sub, record.iat
+        ):
             return None
         return record
+
+    @staticmethod
+    def may_introspect(caller: Client, record: AccessTokenRecord) -> bool:
+        """RFC 7662 §2.2/§4: a client may introspect the tokens issued to it, and, as a resource server,
+        the tokens whose audience is one of the resources registered for it."""
+        return record.client_id == caller.client_id or not set(record.aud).isdisjoint(caller.resources)
 
     async def introspect(self, tenant: Tenant, caller: Client, request: FormRequest) -> dict[str, Any]:
         """RFC 7662 §2.2: `active: false` and nothing else for any token that isn't valid here."""
         token = request.required("token")
         request.single("token_type_hint")  # optional; repeated is invalid_request; any value is only a hint
         record = await self._record(tenant, token)
-        if record is None:
+        if record is None or not self.may_introspect(caller, record):
             return INACTIVE
         out: dict[str, Any] = {
             "active": True,
@@ -182,7 +189,8 @@ class TokenService:
         # RFC 7009 §2.1: the hint is optional and an unknown value is ignored (every type is searched);
         # only a repeated hint is an error.
         request.single("token_type_hint")
-        record = await self._record(tenant, token)
+        # Revoking an already revoked token again is harmless, so skip the revocation lookup.
+        record = await self._record(tenant, token, check_revocation=False)
         if record is None:
             return
         if record.client_id != caller.client_id:
@@ -191,7 +199,6 @@ class TokenService:
             await self._state.revoke_jti(tenant.id, record.jti, record.exp)
         else:
             await self._state.delete_opaque(token_hash(token))
-            await self._state.revoke_jti(tenant.id, record.jti, record.exp)
         log.info("token revoked", extra={"tenant": tenant.name, "client_id": caller.client_id, "jti": record.jti})
 
     async def revoke_all(self, tenant: Tenant, kind: MarkerKind, ident: str) -> int:

@@ -95,6 +95,14 @@ class MemoryTokenStateStore:
         record = self._opaque.get(token_hash, self._now())
         return record if record is not None and record.exp > now else None
 
+    async def get_active_opaque(self, tenant_id: str, token_hash: str, now: float) -> AccessTokenRecord | None:
+        record = await self.get_opaque(token_hash, now)
+        if record is None or record.tenant_id != tenant_id:
+            return None
+        if await self.is_revoked(tenant_id, record.jti, record.client_id, record.sub, record.iat):
+            return None
+        return record
+
     async def delete_opaque(self, token_hash: str) -> bool:
         return self._opaque.pop(token_hash, self._now()) is not None
 

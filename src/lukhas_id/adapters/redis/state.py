@@ -63,6 +63,22 @@ return 1
 
 # KEYS[1] counter; ARGV[1] ttl (ms). The TTL is set only when the counter has none (just created), so a
 # fixed window is not extended by every hit.
+# One round trip for opaque-token introspection: the record, then its revocation keys (same hash slot).
+# Record layout: [format, tenant, jti, client_id, sub, lid_type, scope, aud, iat, exp].
+_GET_ACTIVE_OPAQUE_LUA: Final = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then return false end
+local r = cjson.decode(raw)
+if r[2] ~= ARGV[1] then return false end
+local base = ARGV[2] .. '{' .. r[2] .. '}:'
+local v = redis.call('MGET', base .. 'jti:' .. r[3], base .. 'nbc:' .. r[4], base .. 'nbs:' .. r[5])
+if v[1] then return false end
+local iat = tonumber(r[9])
+if v[2] and iat <= tonumber(v[2]) then return false end
+if v[3] and iat <= tonumber(v[3]) then return false end
+return raw
+"""
+
 _INCR_LUA: Final = """
 local n = redis.call('INCR', KEYS[1])
 if n == 1 or redis.call('PTTL', KEYS[1]) == -1 then
@@ -99,7 +115,7 @@ def _decode_record(raw: bytes) -> AccessTokenRecord:
 class RedisTokenStateStore:
     """TokenStateStore on Redis: revocations and opaque tokens shared by every worker and process."""
 
-    __slots__ = ("_client", "_now", "_p", "_set_not_before")
+    __slots__ = ("_client", "_get_active_opaque", "_now", "_p", "_set_not_before")
 
     def __init__(self, client: redis.asyncio.Redis, prefix: str = "lid:", *, clock: Clock | None = None) -> None:
         """`client` needs decode_responses=False (see `redis_client`); `clock` computes TTLs from exp."""
@@ -108,6 +124,7 @@ class RedisTokenStateStore:
         self._p = prefix
         self._now: Callable[[], float] = time.time if clock is None else clock.now
         self._set_not_before = client.register_script(_SET_NOT_BEFORE_LUA)
+        self._get_active_opaque = client.register_script(_GET_ACTIVE_OPAQUE_LUA)
 
     async def put_opaque(self, token_hash: str, record: AccessTokenRecord) -> None:
         px = int((record.exp - self._now()) * 1000)
@@ -117,6 +134,13 @@ class RedisTokenStateStore:
 
     async def get_opaque(self, token_hash: str, now: float) -> AccessTokenRecord | None:
         raw = await self._client.get(f"{self._p}at:{token_hash}")
+        if raw is None:
+            return None
+        record = _decode_record(cast(bytes, raw))
+        return record if record.exp > now else None
+
+    async def get_active_opaque(self, tenant_id: str, token_hash: str, now: float) -> AccessTokenRecord | None:
+        raw = await self._get_active_opaque(keys=(f"{self._p}at:{token_hash}",), args=(tenant_id, self._p))
         if raw is None:
             return None
         record = _decode_record(cast(bytes, raw))

@@ -67,6 +67,14 @@ class SqlTokenStateStore:
             text = await conn.scalar(query)
         return None if text is None else record_from_json(text)
 
+    async def get_active_opaque(self, tenant_id: str, token_hash: str, now: float) -> AccessTokenRecord | None:
+        record = await self.get_opaque(token_hash, now)
+        if record is None or record.tenant_id != tenant_id:
+            return None
+        if await self.is_revoked(tenant_id, record.jti, record.client_id, record.sub, record.iat):
+            return None
+        return record
+
     async def delete_opaque(self, token_hash: str) -> bool:
         """Delete the record; True when a record that had not yet expired was there."""
         stmt = (

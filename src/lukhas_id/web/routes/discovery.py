@@ -22,6 +22,9 @@ from lukhas_id.web.state import AppState
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
+# Metadata and keys are public: browsers' relying parties may read them cross-origin (RFC 9700 §2.6 MAY).
+PUBLIC = {"access-control-allow-origin": "*"}
+
 AUTH_METHODS = sorted(m.value for m in SECRET_AUTH_METHODS)
 
 
@@ -65,7 +68,7 @@ def metadata(state: AppState) -> Endpoint:
         except OAuthError as exc:
             return error_response(exc)
         body, etag = document(tenant)
-        headers = {"cache-control": f"public, max-age={state.settings.jwks_max_age}", "etag": etag}
+        headers = {**PUBLIC, "cache-control": f"public, max-age={state.settings.jwks_max_age}", "etag": etag}
         if _not_modified(request, etag):
             return Response(status_code=304, headers=headers)
         return Response(body, 200, headers=headers, media_type="application/json")
@@ -80,7 +83,7 @@ def jwks(state: AppState) -> Endpoint:
         except OAuthError as exc:
             return error_response(exc)
         ks = await state.c.keys.get(tenant.id)
-        headers = {"cache-control": f"public, max-age={state.settings.jwks_max_age}", "etag": ks.jwks_etag}
+        headers = {**PUBLIC, "cache-control": f"public, max-age={state.settings.jwks_max_age}", "etag": ks.jwks_etag}
         if _not_modified(request, ks.jwks_etag):
             return Response(status_code=304, headers=headers)
         return Response(ks.jwks_body, 200, headers=headers, media_type="application/jwk-set+json")
