@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from lukhas_id.bootstrap import Container, build_container
 from lukhas_id.clock import Clock
@@ -57,7 +58,40 @@ async def _maintenance(container: Container) -> None:
             log.warning("maintenance pass failed: %s", type(exc).__name__)
 
 
-def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> Starlette:
+class LukhasApp(Starlette):
+    """Starlette, plus a fast path for the hot protocol POSTs (token, introspection, revocation).
+
+    Those requests skip Starlette's router and middleware stack: the path is split into tenant and
+    endpoint with two string operations and the endpoint is called directly, with its own catch-all.
+    Everything else (discovery, JWKS, health, 404/405 answers) goes through Starlette as usual.
+    """
+
+    hot: dict[str, Callable[[Request], Awaitable[Response]]]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            path: str = scope["path"]
+            tenant: str | None = None
+            if path.startswith("/t/"):
+                cut = path.find("/", 3)
+                if cut > 3:
+                    tenant, path = path[3:cut], path[cut:]
+            endpoint = self.hot.get(path)
+            if endpoint is not None:
+                scope["app"] = self
+                scope["path_params"] = {"tenant": tenant} if tenant is not None else {}
+                request = Request(scope, receive)
+                try:
+                    response = await endpoint(request)
+                except Exception as exc:  # the endpoints answer every expected error themselves
+                    log.error("unhandled error on %s: %s", path, type(exc).__name__)
+                    response = json_response({"error": "server_error"}, 500, {"cache-control": "no-store"})
+                await response(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> LukhasApp:
     settings = settings or load_settings()
     state = AppState(settings)
 
@@ -119,6 +153,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         return json_response({"error": "server_error"}, 500, {"cache-control": "no-store"})
 
     handlers: dict[Any, Any] = {HTTPException: http_error, OAuthError: oauth_error, Exception: server_error}
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
+    app = LukhasApp(routes=routes, lifespan=lifespan, exception_handlers=handlers)
+    app.hot = {
+        "/oauth2/token": oauth.token(state),
+        "/oauth2/introspect": oauth.introspect(state),
+        "/oauth2/revoke": oauth.revoke(state),
+    }
     app.state.lukhas_id = state
     return app
