@@ -27,6 +27,7 @@ from typing import Final, cast
 import orjson
 import redis.asyncio
 
+from lukhas_id.adapters.redis.batching import AutoPipeline
 from lukhas_id.adapters.redis.client import redis_client
 from lukhas_id.clock import Clock
 from lukhas_id.domain.token import JTI_MARGIN, AccessTokenRecord, MarkerKind
@@ -115,7 +116,7 @@ def _decode_record(raw: bytes) -> AccessTokenRecord:
 class RedisTokenStateStore:
     """TokenStateStore on Redis: revocations and opaque tokens shared by every worker and process."""
 
-    __slots__ = ("_client", "_get_active_opaque", "_now", "_p", "_set_not_before")
+    __slots__ = ("_batch", "_client", "_get_active_opaque", "_now", "_p", "_set_not_before")
 
     def __init__(self, client: redis.asyncio.Redis, prefix: str = "lid:", *, clock: Clock | None = None) -> None:
         """`client` needs decode_responses=False (see `redis_client`); `clock` computes TTLs from exp."""
@@ -125,35 +126,37 @@ class RedisTokenStateStore:
         self._now: Callable[[], float] = time.time if clock is None else clock.now
         self._set_not_before = client.register_script(_SET_NOT_BEFORE_LUA)
         self._get_active_opaque = client.register_script(_GET_ACTIVE_OPAQUE_LUA)
+        # The per-request commands are pipelined automatically (see batching.py).
+        self._batch = AutoPipeline(client)
 
     async def put_opaque(self, token_hash: str, record: AccessTokenRecord) -> None:
         px = int((record.exp - self._now()) * 1000)
         if px <= 0:
             return
-        await self._client.set(f"{self._p}at:{token_hash}", _encode_record(record), px=px)
+        await self._batch.execute("SET", f"{self._p}at:{token_hash}", _encode_record(record), "PX", px)
 
     async def get_opaque(self, token_hash: str, now: float) -> AccessTokenRecord | None:
-        raw = await self._client.get(f"{self._p}at:{token_hash}")
+        raw = await self._batch.execute("GET", f"{self._p}at:{token_hash}")
         if raw is None:
             return None
         record = _decode_record(cast(bytes, raw))
         return record if record.exp > now else None
 
     async def get_active_opaque(self, tenant_id: str, token_hash: str, now: float) -> AccessTokenRecord | None:
-        raw = await self._get_active_opaque(keys=(f"{self._p}at:{token_hash}",), args=(tenant_id, self._p))
+        raw = await self._batch.evalsha(self._get_active_opaque, (f"{self._p}at:{token_hash}",), (tenant_id, self._p))
         if raw is None:
             return None
         record = _decode_record(cast(bytes, raw))
         return record if record.exp > now else None
 
     async def delete_opaque(self, token_hash: str) -> bool:
-        return await self._client.delete(f"{self._p}at:{token_hash}") > 0
+        return int(await self._batch.execute("DEL", f"{self._p}at:{token_hash}")) > 0
 
     async def revoke_jti(self, tenant_id: str, jti: str, exp: int) -> None:
         px = int((exp + JTI_MARGIN - self._now()) * 1000)
         if px <= 0:
             return
-        await self._client.set(f"{self._p}{{{tenant_id}}}:jti:{jti}", b"1", px=px)
+        await self._batch.execute("SET", f"{self._p}{{{tenant_id}}}:jti:{jti}", b"1", "PX", px)
 
     async def set_not_before(self, tenant_id: str, kind: MarkerKind, ident: str, at: int, ttl: int) -> None:
         if ttl <= 0:
@@ -163,8 +166,8 @@ class RedisTokenStateStore:
 
     async def is_revoked(self, tenant_id: str, jti: str, client_id: str, sub: str, iat: int) -> bool:
         base = f"{self._p}{{{tenant_id}}}:"
-        revoked, client_nb, sub_nb = await self._client.mget(
-            f"{base}jti:{jti}", f"{base}nbc:{client_id}", f"{base}nbs:{sub}"
+        revoked, client_nb, sub_nb = await self._batch.execute(
+            "MGET", f"{base}jti:{jti}", f"{base}nbc:{client_id}", f"{base}nbs:{sub}"
         )
         return (
             revoked is not None
