@@ -213,3 +213,24 @@ async def test_errors_never_leak_secrets_and_no_secret_is_logged(h: Harness, cap
     assert rc.secret not in logged
     assert token not in logged
     assert token.split(".")[2] not in logged
+
+
+async def test_too_many_parameters(h: Harness) -> None:
+    rc = await h.client()
+    body = "grant_type=client_credentials&" + "&".join(f"p{i}=x" for i in range(200))
+    status, out, _ = await _post(h, body, {**FORM, **rc.auth})
+    assert (status, out["error"]) == (400, "invalid_request")
+
+
+async def test_unknown_parameters_are_ignored(h: Harness) -> None:
+    rc = await h.client()
+    status, out, _ = await _post(h, "grant_type=client_credentials&frobnicate=1&scope=", {**FORM, **rc.auth})
+    assert status == 200, out
+
+
+@pytest.mark.parametrize("length", ["-1", "abc", "1e3"])
+async def test_malformed_content_length(h: Harness, length: str) -> None:
+    rc = await h.client()
+    status, out, _ = await _post(h, "grant_type=client_credentials", {**FORM, **rc.auth, "content-length": length})
+    assert status == 400
+    assert out["error"] == "invalid_request"
