@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote_plus
 
 import orjson
 from starlette.requests import ClientDisconnect, Request
@@ -42,17 +42,35 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _unquote(text: str) -> str:
+    return unquote_plus(text, encoding="utf-8", errors="strict")
+
+
 def parse_form(body: bytes) -> dict[str, list[str]]:
-    """application/x-www-form-urlencoded, strictly UTF-8 (invalid_request otherwise)."""
+    """application/x-www-form-urlencoded, strictly UTF-8 (invalid_request otherwise).
+
+    Same splitting as urllib's parse_qsl (on "&", empty pairs skipped, a pair without "=" has an empty
+    value), decoding only the pairs that need it: this runs on every token request.
+    """
     try:
         text = body.decode("utf-8")
-        pairs = parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="strict", max_num_fields=MAX_PARAMS)
     except UnicodeDecodeError:
         raise OAuthError(ErrorCode.INVALID_REQUEST, "the request body is not valid UTF-8") from None
-    except ValueError:
-        raise OAuthError(ErrorCode.INVALID_REQUEST, "too many parameters in the request body") from None
     params: dict[str, list[str]] = {}
-    for name, value in pairs:
+    if not text:
+        return params
+    parts = text.split("&")
+    if len(parts) > MAX_PARAMS:
+        raise OAuthError(ErrorCode.INVALID_REQUEST, "too many parameters in the request body")
+    for part in parts:
+        if not part:
+            continue
+        name, _, value = part.partition("=")
+        if "%" in part or "+" in part:
+            try:
+                name, value = _unquote(name), _unquote(value)
+            except UnicodeDecodeError:
+                raise OAuthError(ErrorCode.INVALID_REQUEST, "the request body is not valid UTF-8") from None
         if "\x00" in name or "\x00" in value:
             raise OAuthError(ErrorCode.INVALID_REQUEST, "NUL characters are not allowed")
         params.setdefault(name, []).append(value)
@@ -68,8 +86,9 @@ async def form_request(request: Request, limit: int) -> FormRequest:
     charset = options.strip().lower()
     if charset and charset.replace(" ", "") not in {"charset=utf-8", 'charset="utf-8"'}:
         raise OAuthError(ErrorCode.INVALID_REQUEST, "the only accepted charset is UTF-8")
-    if request.url.query:
-        query = parse_qsl(request.url.query, keep_blank_values=True)
+    raw_query: bytes = request.scope.get("query_string", b"")
+    if raw_query:
+        query = parse_qsl(raw_query.decode("latin-1"), keep_blank_values=True)
         if any(name in {"client_secret", "token", "client_assertion"} for name, _ in query):
             raise OAuthError(ErrorCode.INVALID_REQUEST, "credentials must not be sent in the URL query")
     params = parse_form(await read_body(request, limit))
@@ -83,8 +102,25 @@ def json_response(payload: Any, status: int = 200, headers: dict[str, str] | Non
     return Response(orjson.dumps(payload), status, headers=headers, media_type="application/json")
 
 
+_TOKEN_HEADERS = [
+    (b"content-type", b"application/json"),
+    (b"cache-control", b"no-store"),
+    (b"pragma", b"no-cache"),
+]
+
+
+class _TokenResponse(Response):
+    """200 JSON with no-store, its headers prepared once (the token and introspection responses)."""
+
+    def __init__(self, body: bytes) -> None:
+        self.status_code = 200
+        self.background = None
+        self.body = body
+        self.raw_headers = [*_TOKEN_HEADERS, (b"content-length", str(len(body)).encode("ascii"))]
+
+
 def token_response(payload: Any) -> Response:
-    return Response(orjson.dumps(payload), 200, headers=NO_STORE, media_type="application/json")
+    return _TokenResponse(orjson.dumps(payload))
 
 
 def _safe_description(text: str) -> str:

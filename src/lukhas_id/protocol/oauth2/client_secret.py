@@ -7,7 +7,7 @@ endpoint (DESIGN.md); argon2id is for passwords people choose.
 from __future__ import annotations
 
 import base64
-import hashlib
+import functools
 import hmac
 import secrets
 
@@ -28,17 +28,25 @@ def _unb64(text: str) -> bytes:
 
 def hash_secret(secret: str) -> str:
     salt = secrets.token_bytes(16)
-    mac = hmac.new(salt, secret.encode("utf-8"), hashlib.sha256).digest()
+    mac = hmac.digest(salt, secret.encode("utf-8"), "sha256")
     return f"{_PREFIX}${_b64(salt)}${_b64(mac)}"
 
 
-def verify_secret(secret: str, stored: str) -> bool:
+@functools.lru_cache(maxsize=4096)
+def _parse(stored: str) -> tuple[bytes, bytes] | None:
     try:
         prefix, salt_b64, mac_b64 = stored.split("$")
         if prefix != _PREFIX:
-            return False
-        salt, expected = _unb64(salt_b64), _unb64(mac_b64)
+            return None
+        return _unb64(salt_b64), _unb64(mac_b64)
     except ValueError:
+        return None
+
+
+def verify_secret(secret: str, stored: str) -> bool:
+    parsed = _parse(stored)
+    if parsed is None:
         return False
-    mac = hmac.new(salt, secret.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
+    salt, expected = parsed
+    mac = hmac.digest(salt, secret.encode("utf-8", "surrogatepass"), "sha256")
     return hmac.compare_digest(mac, expected)
