@@ -118,7 +118,7 @@ def serve(
     typer.echo(f"ΛiD serving issuer {issuer} on http://{settings.host}:{settings.port} ({settings.workers} worker(s))")
     typer.echo("Create a first client: lukhas-id client create --grant client_credentials --scope 'api:read'")
     from granian import Granian
-    from granian.constants import Interfaces
+    from granian.constants import HTTPModes, Interfaces
 
     Granian(
         "lukhas_id.web.app:create_app",
@@ -130,6 +130,7 @@ def serve(
         log_level=settings.log_level.lower(),  # type: ignore[arg-type]
         log_access=False,
         backlog=2048,
+        http=HTTPModes.http1,
     ).serve()
 
 
