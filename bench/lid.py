@@ -31,9 +31,15 @@ class Client:
     token_format: str
 
 
+def _asyncpg() -> Any:
+    import asyncpg  # type: ignore[import-untyped]
+
+    return asyncpg
+
+
 def _pg_reachable(url: str) -> str | None:
     """None when we can connect, else why not."""
-    import asyncpg
+    asyncpg = _asyncpg()
 
     async def probe() -> None:
         conn = await asyncpg.connect(url, timeout=3)
@@ -61,7 +67,7 @@ def _redis_reachable(url: str) -> str | None:
 
 
 async def _pg_exec(url: str, sql: str) -> None:
-    import asyncpg
+    asyncpg = _asyncpg()
 
     conn = await asyncpg.connect(url, timeout=5)
     try:
@@ -71,7 +77,7 @@ async def _pg_exec(url: str, sql: str) -> None:
 
 
 async def _pg_fetch_ids(url: str, sql: str) -> list[str]:
-    import asyncpg
+    asyncpg = _asyncpg()
 
     conn = await asyncpg.connect(url, timeout=5)
     try:
@@ -137,7 +143,9 @@ class LidServer:
         self.jwt = self._client("jwt")
         self.opaque = self._client("opaque")
         if self.schema is not None:
-            self._tenant_ids = asyncio.run(_pg_fetch_ids(PG_URL, f'SELECT id FROM "{self.schema}".tenants'))
+            # The schema name is ours (bench_ + hex), not input.
+            query = f'SELECT id FROM "{self.schema}".tenants'  # noqa: S608
+            self._tenant_ids = asyncio.run(_pg_fetch_ids(PG_URL, query))
 
     def _cli(self, *args: str) -> str:
         proc = subprocess.run(
@@ -238,7 +246,7 @@ class LidServer:
             def flush() -> None:
                 values = r.mget(batch)
                 doomed = []
-                for key, raw in zip(batch, values, strict=True):  # type: ignore[arg-type]
+                for key, raw in zip(batch, values, strict=True):
                     if raw is None:
                         continue
                     with contextlib.suppress(ValueError, IndexError, TypeError):

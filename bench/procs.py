@@ -154,3 +154,5 @@ def install_signal_handlers() -> None:
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGHUP, handler)
+    # A shell starts background jobs with SIGINT ignored; Ctrl-C / SIGINT must still unwind.
+    signal.signal(signal.SIGINT, signal.default_int_handler)

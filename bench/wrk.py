@@ -76,6 +76,7 @@ class WrkResult:
     non_2xx: int = 0
     socket_errors: dict[str, int] = field(default_factory=dict)
     extra: dict[str, int] = field(default_factory=dict)
+    busy_before_pct: float | None = None  # CPU in use on the machine just before the run (warm-up included)
     output: str = ""
 
     @property
@@ -168,9 +169,13 @@ def run(
     output = proc.stdout + (("\n" + proc.stderr) if proc.stderr.strip() else "")
     if log_dir is not None:
         log_dir.mkdir(parents=True, exist_ok=True)
-        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", label)
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", label.replace("ΛiD", "lid")).strip("_")
         (log_dir / f"{safe}.txt").write_text(" ".join(argv) + "\n\n" + output)
     if proc.returncode != 0 or not _RPS.search(output):
         print(output, file=sys.stderr)
         raise BenchError(f"wrk failed for {label} (exit status {proc.returncode})")
-    return parse(output, WrkResult(label, url, connections, threads, float(seconds)))
+    result = parse(output, WrkResult(label, url, connections, threads, float(seconds)))
+    if result.elapsed_s < 0.8 * seconds:
+        # wrk prints its partial figures when it gets SIGINT (a Ctrl-C in the terminal reaches it too)
+        raise BenchError(f"wrk stopped after {result.elapsed_s:.1f} s of {seconds} s for {label} (interrupted?)")
+    return result

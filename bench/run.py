@@ -1,0 +1,670 @@
+"""`make bench`: ΛiD next to node-oidc-provider, same machine, same wrk load, same run.
+
+Scenarios (wrk, 64 connections, 2 threads, BENCH_DURATION seconds each after a discarded warm-up):
+
+1. client_credentials, ES256 JWT access tokens: ΛiD 2 workers vs peer 2 processes (target ratio >= 1.5)
+2. client_credentials, opaque tokens: ΛiD 2 workers (one Redis write each) vs peer 2 processes (>= 1.0)
+3. introspection of one opaque token: ΛiD 2 workers sharing Redis vs peer 1 process (>= 1.5; with 2 processes
+   the peer's in-memory store is not shared); also ΛiD introspecting a JWT (no peer figure)
+4. revocation, a different opaque token per request (tokens minted beforehand): ΛiD 2 workers vs peer 1
+   process (same reason); no target
+5. ΛiD's JWT p99 at the peer's peak rate (scenario 1), offered with a paced wrk (target p99 < 10 ms);
+   plus ΛiD with 16 connections, unpaced, for reference
+
+Env: BENCH_DURATION (s, default 10), BENCH_WARMUP (s, default 2), BENCH_PEER=0 (skip the peer),
+BENCH_STRICT=1 (exit 1 when a target is missed or a scenario had errors), BENCH_QUIET_WAIT (s, default 30: how
+long to wait before a scenario for other work on the machine to stop), BENCH_PG_URL, BENCH_REDIS_URL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench import wrk
+from bench.http import count_active, mint_token
+from bench.lid import LidServer
+from bench.peer import CLIENT_ID, CLIENT_SECRET, Peer
+from bench.procs import BenchError, Interrupted, install_signal_handlers
+from bench.wrk import WrkResult
+
+REPO = Path(__file__).resolve().parents[1]
+OUT_DIR = REPO / ".cache" / "bench"
+# The peer's 2-process ES256 figure in ../shared/peers/README.md: the pace of scenario 5 when the peer
+# could not be measured in this run (said so in the output).
+PEER_README_JWT_RPS = 3845.0
+P99_TARGET_MS = 10.0
+BUSY_PCT = 20.0  # CPU in use by others above which the machine is not quiet enough to measure
+SAMPLE = 50  # tokens checked by introspection before and after the revocation run
+
+
+def _env_float(name: str, default: float, minimum: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise BenchError(f"{name} must be a number of seconds, got {raw!r}") from None
+    return max(minimum, value)
+
+
+@dataclass
+class Row:
+    """One scenario of the table."""
+
+    key: str
+    title: str
+    ours: WrkResult | None = None
+    peer: WrkResult | None = None
+    peer_note: str = ""
+    target_ratio: float | None = None
+    target_p99_ms: float | None = None
+    target_rps: float | None = None  # scenario 5: the offered rate
+    compare: bool = True  # False: the peer columns are context, not the same measurement
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ratio(self) -> float | None:
+        if not self.compare or self.ours is None or self.peer is None or not self.peer.rps:
+            return None
+        return self.ours.rps / self.peer.rps
+
+    @property
+    def flagged(self) -> bool:
+        return any(r is not None and _errors(r) for r in (self.ours, self.peer))
+
+    @property
+    def target(self) -> str:
+        if self.target_ratio is not None:
+            return f">= {self.target_ratio:.1f}x"
+        if self.target_p99_ms is not None:
+            return f"p99 < {self.target_p99_ms:.0f} ms"
+        return "-"
+
+    @property
+    def result(self) -> str:
+        if self.ours is None:
+            return "n/a"
+        if self.ours is not None and _errors(self.ours):
+            return "ERR"
+        if self.target_ratio is not None:
+            ratio = self.ratio
+            if ratio is None:
+                return "n/a"
+            verdict = "PASS" if ratio >= self.target_ratio else "MISS"
+            return verdict + ("!" if self.flagged else "")
+        if self.target_p99_ms is not None:
+            p99 = self.ours.p99_ms
+            rate_ok = self.target_rps is None or self.ours.rps >= 0.95 * self.target_rps
+            return "PASS" if p99 is not None and p99 < self.target_p99_ms and rate_ok else "MISS"
+        return "info" + ("!" if self.flagged else "")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "title": self.title,
+            "ours": self.ours.as_dict() if self.ours else None,
+            "peer": self.peer.as_dict() if self.peer else None,
+            "peer_note": self.peer_note,
+            "ratio": self.ratio,
+            "target": self.target,
+            "target_rps": self.target_rps,
+            "result": self.result,
+            "notes": self.notes,
+        }
+
+
+def _errors(r: WrkResult) -> int:
+    """Non-2xx responses, socket errors, and answers of the wrong kind (inactive introspection, failed mint)."""
+    return r.errors + r.extra.get("inactive", 0) + r.extra.get("failed", 0)
+
+
+# --- machine -------------------------------------------------------------------------------------------
+
+
+def _command_version(argv: list[str]) -> str:
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unavailable"
+    text = (out.stdout or out.stderr).strip().splitlines()
+    return text[0].strip() if text else "unavailable"
+
+
+def machine_info() -> dict[str, Any]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "node": _command_version(["node", "--version"]) if shutil.which("node") else "unavailable",
+        "wrk": _command_version(["wrk", "-v"]).split(" [")[0],
+    }
+
+
+def cpu_busy_percent(seconds: float = 1.0) -> float | None:
+    """Share of all CPUs' time spent not idle over `seconds` (Linux /proc/stat), before anything starts."""
+
+    def sample() -> tuple[int, int]:
+        fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+        return sum(fields[:8]), idle
+
+    try:
+        total0, idle0 = sample()
+        time.sleep(seconds)
+        total1, idle1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    if total1 <= total0:
+        return None
+    return round(100.0 * (1 - (idle1 - idle0) / (total1 - total0)), 1)
+
+
+def source_info() -> str:
+    """The commit measured, and whether the work tree differed from it (read-only git commands)."""
+    if shutil.which("git") is None:
+        return "unknown (no git)"
+    head = _command_version(["git", "-C", str(REPO), "rev-parse", "--short=12", "HEAD"])
+    try:
+        status = subprocess.run(
+            ["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return head
+    # Changes to the benchmark or the docs do not change what is measured.
+    paths = [line[3:].strip() for line in status.splitlines() if line.strip()]
+    changed = [p for p in paths if not p.startswith(("bench/", "docs/"))]
+    if not changed:
+        return f"{head} (no uncommitted changes outside bench/ and docs/)"
+    return f"{head} + uncommitted changes in {len(changed)} file(s): {', '.join(changed[:5])}"
+
+
+# --- formatting ----------------------------------------------------------------------------------------
+
+
+def _rps(r: WrkResult | None) -> str:
+    return f"{r.rps:,.0f}" if r is not None else "-"
+
+
+def _lat(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.2f} ms" if value < 10 else f"{value:.1f} ms" if value < 100 else f"{value:.0f} ms"
+
+
+def render(rows: list[Row]) -> str:
+    header = ["scenario", "ΛiD req/s", "p50", "p99", "peer req/s", "p50", "p99", "ratio", "target", "result"]
+    table: list[list[str]] = [header]
+    for row in rows:
+        ratio = row.ratio
+        peer_cells = (
+            [_rps(row.peer), _lat(row.peer.p50_ms), _lat(row.peer.p99_ms)]
+            if row.peer is not None
+            else [row.peer_note or "-", "", ""]
+        )
+        table.append(
+            [
+                row.title,
+                _rps(row.ours),
+                _lat(row.ours.p50_ms if row.ours else None),
+                _lat(row.ours.p99_ms if row.ours else None),
+                *peer_cells,
+                f"{ratio:.2f}x" if ratio is not None else "-",
+                row.target,
+                row.result,
+            ]
+        )
+    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
+    numeric = {1, 2, 3, 4, 5, 6, 7}
+
+    def fmt(line: list[str]) -> str:
+        cells = [c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(line, widths, strict=True))]
+        return " | ".join(cells).rstrip()
+
+    out = [fmt(table[0]), "-+-".join("-" * w for w in widths)]
+    out += [fmt(line) for line in table[1:]]
+    return "\n".join(out)
+
+
+def describe(r: WrkResult) -> str:
+    parts = [f"{r.requests:,} requests in {r.elapsed_s:.1f} s"]
+    if r.non_2xx:
+        parts.append(f"{r.non_2xx:,} non-2xx")
+    if r.socket_errors:
+        parts.append("socket errors " + ", ".join(f"{k} {v}" for k, v in r.socket_errors.items()))
+    if "active" in r.extra:
+        parts.append(f"active:true {r.extra['active']:,}, otherwise {r.extra.get('inactive', 0):,}")
+    if "sent" in r.extra:
+        parts.append(f"{r.extra.get('tokens', 0):,} distinct tokens, {r.extra.get('wraps', 0)} extra pass(es)")
+    return "; ".join(parts)
+
+
+# --- the run -------------------------------------------------------------------------------------------
+
+
+class Bench:
+    def __init__(self, duration: float, warmup: float, use_peer: bool, quiet_wait: float) -> None:
+        self.duration = duration
+        self.warmup = warmup
+        self.quiet_wait = quiet_wait
+        self.work = OUT_DIR / "run"
+        shutil.rmtree(self.work, ignore_errors=True)
+        self.work.mkdir(parents=True)
+        self.scripts = self.work / "scripts"
+        self.wrk_logs = self.work / "wrk"
+        self.lid = LidServer(REPO, self.work)
+        self.peer = Peer(REPO, self.work)
+        if not use_peer:
+            self.peer.unavailable = "skipped: BENCH_PEER=0"
+        self.rows: list[Row] = []
+        self.raw: list[WrkResult] = []
+
+    # helpers
+
+    def script(self, template: str, name: str, authorization: str) -> Path:
+        return wrk.write_script(template, self.scripts / f"{name}.lua", authorization=authorization)
+
+    def wrk_run(self, script: Path, url: str, label: str, duration: float, **kw: Any) -> WrkResult:
+        result = wrk.run(script, url, label=label, duration=duration, log_dir=self.wrk_logs, **kw)
+        self.raw.append(result)
+        return result
+
+    def wait_quiet(self) -> float | None:
+        """Waits (up to BENCH_QUIET_WAIT s) until the machine is idle apart from us; the CPU % in use at the end.
+
+        Our servers idle between runs, so CPU in use now is someone else's and would skew the next run."""
+        deadline = time.monotonic() + self.quiet_wait
+        told = False
+        while True:
+            busy = cpu_busy_percent(0.5)
+            if busy is None or busy <= BUSY_PCT or time.monotonic() >= deadline:
+                if told and busy is not None:
+                    print(f"  (machine now {busy:.0f}% busy)", flush=True)
+                return busy
+            if not told:
+                print(
+                    f"  (machine {busy:.0f}% busy with other work: waiting up to {self.quiet_wait:.0f} s for it to be"
+                    " quiet)",
+                    flush=True,
+                )
+                told = True
+
+    def measure(self, who: str, what: str, script: Path, url: str, **kw: Any) -> WrkResult:
+        """A discarded warm-up run, then the measured one."""
+        busy = self.wait_quiet()
+        self.wrk_run(script, url, f"{who} {what} (warm-up)", self.warmup, **kw)
+        result = self.wrk_run(script, url, f"{who} {what}", self.duration, **kw)
+        result.busy_before_pct = busy
+        flag = "  << errors" if _errors(result) else ""
+        print(
+            f"  {who:<5} {what}: {result.rps:,.0f} req/s, p50 {_lat(result.p50_ms)}, p99 {_lat(result.p99_ms)}"
+            f"  [{describe(result)}]{flag}",
+            flush=True,
+        )
+        return result
+
+    def peer_up(self, fmt: str, workers: int) -> bool:
+        ok = self.peer.start(fmt, workers)
+        if not ok:
+            print(f"  peer: unavailable ({self.peer.unavailable})", flush=True)
+        return ok
+
+    # scenarios
+
+    def run(self) -> None:
+        lid = self.lid
+        print("ΛiD: preparing store and clients ...", flush=True)
+        lid.setup()
+        print(f"ΛiD: {lid.backend_note}", flush=True)
+        lid.start()
+        pids = lid.worker_pids()
+        print(f"ΛiD: serving on {lid.base} (main pid {lid.proc.pid if lid.proc else '?'}, workers {pids})")
+        assert lid.jwt is not None and lid.opaque is not None
+        jwt_auth = wrk.basic_auth(lid.jwt.client_id, lid.jwt.client_secret)
+        opaque_auth = wrk.basic_auth(lid.opaque.client_id, lid.opaque.client_secret)
+        peer_auth = wrk.basic_auth(CLIENT_ID, CLIENT_SECRET)
+        token_url = f"{lid.base}/oauth2/token"
+        introspect_url = f"{lid.base}/oauth2/introspect"
+        revoke_url = f"{lid.base}/oauth2/revoke"
+
+        # 1. client_credentials, ES256 JWT
+        print("\n[1] client_credentials, ES256 JWT access tokens (both sides 2 processes)", flush=True)
+        row1 = Row("cc_jwt", "client_credentials ES256 JWT (2 proc)", target_ratio=1.5)
+        row1.ours = self.measure("ΛiD", "token JWT", self.script("token_cc.lua", "lid_token_jwt", jwt_auth), token_url)
+        if self.peer_up("jwt", 2):
+            row1.peer = self.measure(
+                "peer", "token JWT", self.script("token_cc.lua", "peer_token", peer_auth), self.peer.token_url
+            )
+        self.peer.stop()
+        self.rows.append(row1)
+
+        # 2. client_credentials, opaque
+        print("\n[2] client_credentials, opaque access tokens (both sides 2 processes)", flush=True)
+        row2 = Row("cc_opaque", "client_credentials opaque (2 proc)", target_ratio=1.0)
+        row2.ours = self.measure(
+            "ΛiD", "token opaque", self.script("token_cc.lua", "lid_token_opaque", opaque_auth), token_url
+        )
+        if self.peer_up("opaque", 2):
+            row2.peer = self.measure(
+                "peer", "token opaque", self.script("token_cc.lua", "peer_token", peer_auth), self.peer.token_url
+            )
+        self.peer.stop()
+        self.rows.append(row2)
+
+        # 3. introspection (ours: 2 workers; peer: 1 process) and 4. revocation, ours first, then the peer
+        print("\n[3] introspection of one token (ΛiD 2 processes sharing Redis; peer 1 process)", flush=True)
+        row3 = Row("introspect_opaque", "introspection, opaque (ΛiD 2 / peer 1 proc)", target_ratio=1.5)
+        row3b = Row("introspect_jwt", "introspection, JWT (ΛiD 2 proc)", peer_note="(not measured)")
+        tok = mint_token(token_url, opaque_auth)
+        row3.ours = self.measure(
+            "ΛiD",
+            "introspect opaque",
+            self.script("introspect.lua", "lid_introspect_opaque", opaque_auth),
+            introspect_url,
+            env={"TOKEN": tok},
+        )
+        tok = mint_token(token_url, jwt_auth)
+        row3b.ours = self.measure(
+            "ΛiD",
+            "introspect JWT",
+            self.script("introspect.lua", "lid_introspect_jwt", jwt_auth),
+            introspect_url,
+            env={"TOKEN": tok},
+        )
+        print("\n[4] revocation, a different opaque token per request (ΛiD 2 processes; peer 1 process)", flush=True)
+        row4 = Row("revoke_opaque", "revocation, opaque (ΛiD 2 / peer 1 proc)")
+        row4.ours = self.revocation("ΛiD", token_url, introspect_url, revoke_url, opaque_auth, row4)
+
+        print("\n[3, 4] peer: introspection and revocation (1 process)", flush=True)
+        if self.peer_up("opaque", 1):
+            try:
+                tok = mint_token(self.peer.token_url, peer_auth)
+                row3.peer = self.measure(
+                    "peer",
+                    "introspect opaque",
+                    self.script("introspect.lua", "peer_introspect", peer_auth),
+                    self.peer.introspection_url,
+                    env={"TOKEN": tok},
+                )
+                row4.peer = self.revocation(
+                    "peer", self.peer.token_url, self.peer.introspection_url, self.peer.revocation_url, peer_auth, row4
+                )
+            except BenchError as exc:  # the peer misbehaving should not cost ΛiD's figures
+                print(f"  peer: failed ({exc})", flush=True)
+                row4.notes.append(f"peer failed: {exc}")
+        self.peer.stop()
+        self.rows += [row3, row3b, row4]
+
+        # 5. p99 at the peer's peak rate
+        self.paced(row1, token_url, jwt_auth)
+
+        for row in self.rows:
+            if row.peer is None and not row.peer_note:
+                row.peer_note = "unavailable"
+
+    def revocation(
+        self, who: str, token_url: str, introspect_url: str, revoke_url: str, auth: str, row: Row
+    ) -> WrkResult:
+        """Mint tokens for (warm-up + run) x 1.25 s with wrk, check a sample is active, revoke them (warm-up on
+        its own share of the list), check the sample is now inactive."""
+        slug = "lid" if who == "ΛiD" else who
+        out = self.work / f"tokens-{slug}.txt"
+        mint_s = (self.warmup + self.duration) * 1.25
+        minted = self.wrk_run(
+            self.script("mint.lua", f"{slug}_mint", auth),
+            token_url,
+            f"{who} mint for revocation",
+            mint_s,
+            env={"BENCH_TOKENS_OUT": str(out)},
+        )
+        tokens = [t for t in out.read_text().splitlines() if t]
+        if len(tokens) < 10 * wrk.THREADS + SAMPLE:
+            raise BenchError(f"{who}: only {len(tokens)} tokens minted for the revocation run")
+        n_warm = max(2 * wrk.THREADS, int(len(tokens) * self.warmup / (self.warmup + self.duration)))
+        warm_file = self.work / f"{out.stem}-warmup.txt"
+        run_file = self.work / f"{out.stem}-run.txt"
+        warm_file.write_text("\n".join(tokens[:n_warm]) + "\n")
+        run_tokens = tokens[n_warm:]
+        run_file.write_text("\n".join(run_tokens) + "\n")
+        # wrk calls request() once before the run to check the script (on the first thread's state), so the
+        # first token of the first thread is never sent: the sample starts past each thread's first two.
+        sample = run_tokens[2 * wrk.THREADS : 2 * wrk.THREADS + SAMPLE]
+        before = count_active(introspect_url, auth, sample)
+        script = self.script("revoke.lua", f"{slug}_revoke", auth)
+        threads_env = {"BENCH_THREADS": str(wrk.THREADS)}
+        busy = self.wait_quiet()
+        self.wrk_run(
+            script,
+            revoke_url,
+            f"{who} revoke (warm-up)",
+            self.warmup,
+            env={**threads_env, "BENCH_TOKENS": str(warm_file)},
+        )
+        result = self.wrk_run(
+            script, revoke_url, f"{who} revoke", self.duration, env={**threads_env, "BENCH_TOKENS": str(run_file)}
+        )
+        result.busy_before_pct = busy
+        after = count_active(introspect_url, auth, sample)
+        note = (
+            f"{who}: {len(tokens):,} tokens minted in {minted.elapsed_s:.0f} s"
+            f" ({minted.extra.get('failed', 0)} failed); {n_warm:,} for the warm-up, {len(run_tokens):,} for the"
+            f" run; of a sample of {len(sample)} sent early in the run, active before {before[0]}, after {after[0]}"
+        )
+        if result.extra.get("wraps", 0):
+            note += (
+                f"; the run went {result.extra['wraps']} time(s) past the end of its list (those requests revoke "
+                "tokens already revoked)"
+            )
+        row.notes.append(note)
+        if who == "peer" and before[0] < len(sample):
+            row.notes.append(
+                "peer: its store (oidc-provider's development MemoryAdapter, a two-generation LRU of 1,000 entries)"
+                " keeps only the 1,000 to 2,000 tokens used last, so nearly every revocation it served was of a token"
+                " it no longer knew (a lookup miss, answered 200): its figure is not of the same work as ΛiD's"
+            )
+        if after[0] or (who != "peer" and before[0] < len(sample)):
+            result.extra["failed"] = result.extra.get("failed", 0) + (len(sample) - before[0]) + after[0]
+            row.notes.append(f"{who}: revocation check failed (sample tokens not active before or still active after)")
+        flag = "  << errors" if _errors(result) else ""
+        print(
+            f"  {who:<5} revoke opaque: {result.rps:,.0f} req/s, p50 {_lat(result.p50_ms)}, p99 {_lat(result.p99_ms)}"
+            f"  [{describe(result)}; sample active before {before[0]}/{len(sample)}, after {after[0]}]{flag}",
+            flush=True,
+        )
+        return result
+
+    def paced(self, row1: Row, token_url: str, auth: str) -> None:
+        """Scenario 5: offer the peer's peak JWT rate to ΛiD with paced connections; then 16 connections."""
+        if row1.peer is not None and row1.peer.rps > 0 and not _errors(row1.peer):
+            rate, source = row1.peer.rps, "the peer's peak in scenario 1 of this run"
+        else:
+            rate, source = PEER_README_JWT_RPS, "the peer's figure in shared/peers/README.md, not measured in this run"
+        print(f"\n[5] ΛiD ES256 JWT at the peer's peak rate: {rate:,.0f} req/s ({source})", flush=True)
+        row5 = Row("p99_at_peer_peak", "JWT p99 at peer's peak rate (ΛiD 2 proc)", target_p99_ms=P99_TARGET_MS)
+        row5.target_rps = rate
+        row5.compare = False
+        script = self.script("token_paced.lua", "lid_token_paced", auth)
+        conns = wrk.CONNECTIONS
+        # Closed loop: each connection sends one request, waits for the answer, pauses, repeats. The pause
+        # that gives `rate` is conns/rate minus the latency at that load; calibrate it in two short runs.
+        pause_ms = 1000.0 * conns / rate
+        busy = self.wait_quiet()
+        for i in range(2):
+            cal = self.wrk_run(
+                script,
+                token_url,
+                f"ΛiD paced calibration {i + 1}",
+                self.warmup,
+                env={"BENCH_DELAY_MS": f"{pause_ms:.3f}"},
+            )
+            if cal.rps <= 0:
+                break
+            pause_ms = max(0.0, pause_ms + 1000.0 * conns * (1 / rate - 1 / cal.rps))
+        result = self.wrk_run(
+            script, token_url, "ΛiD paced at peer peak", self.duration, env={"BENCH_DELAY_MS": f"{pause_ms:.3f}"}
+        )
+        result.busy_before_pct = busy
+        row5.ours = result
+        row5.peer = row1.peer
+        row5.peer_note = f"rate {rate:,.0f}/s (README)" if row1.peer is None else ""
+        row5.notes.append(
+            f"offered {rate:,.0f} req/s ({source}) with {conns} connections pausing {pause_ms:.2f} ms on average"
+            f" between a response and the next request; achieved {result.rps:,.0f} req/s"
+            f" ({result.rps / rate:.0%} of the offered rate); p99 {_lat(result.p99_ms)} is wrk's latency from"
+            " write to response (closed loop, no coordinated-omission correction: wrk2 is not used)."
+        )
+        if row1.peer is not None:
+            row5.notes.append("the peer columns repeat its own run of scenario 1, at its peak rate")
+        print(
+            f"  ΛiD   paced: {result.rps:,.0f} req/s (offered {rate:,.0f}), p50 {_lat(result.p50_ms)}, "
+            f"p99 {_lat(result.p99_ms)}  [{describe(result)}]",
+            flush=True,
+        )
+        self.rows.append(row5)
+
+        row6 = Row("cc_jwt_16conn", "client_credentials JWT, 16 connections (ΛiD)", peer_note="(not measured)")
+        row6.ours = self.measure(
+            "ΛiD",
+            "token JWT, 16 connections",
+            self.script("token_cc.lua", "lid_token_jwt", auth),
+            token_url,
+            connections=16,
+        )
+        row6.notes.append("unpaced, 16 connections instead of 64: latency at a lower concurrency, for reference")
+        self.rows.append(row6)
+
+    def close(self) -> None:
+        self.peer.stop()
+        self.lid.close()
+        for tokens in self.work.glob("tokens-*.txt"):  # bearer tokens of a schema that is gone: megabytes
+            tokens.unlink(missing_ok=True)
+
+
+def main() -> int:
+    started = time.monotonic()
+    install_signal_handlers()
+    try:
+        duration = _env_float("BENCH_DURATION", 10.0, 1.0)
+        warmup = _env_float("BENCH_WARMUP", 2.0, 1.0)
+        quiet_wait = _env_float("BENCH_QUIET_WAIT", 30.0, 0.0)
+        wrk.ensure_wrk()
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    use_peer = os.environ.get("BENCH_PEER", "1") not in ("0", "no", "false")
+    when = dt.datetime.now(dt.UTC)
+    machine = machine_info()
+    source = source_info()
+    print(
+        f"ΛiD benchmark, {when:%Y-%m-%d %H:%M} UTC: {machine['nproc']} CPUs ({machine['cpu']}), Python "
+        f"{machine['python']}, node {machine['node']}, {machine['wrk']}; everything on this machine over loopback"
+    )
+    print(
+        f"wrk: {wrk.CONNECTIONS} connections, {wrk.THREADS} threads, {duration:.0f} s per run after a "
+        f"{warmup:.0f} s warm-up that is discarded; ΛiD source {source}",
+        flush=True,
+    )
+    busy_pct = cpu_busy_percent()
+    busy = busy_pct is not None and busy_pct > 20
+    if busy:
+        print(
+            f"WARNING: the machine is busy ({busy_pct:.0f}% of its CPU time in use just before the run): both sides"
+            " share the CPUs with whatever else runs, so the figures will be lower and noisier",
+            flush=True,
+        )
+    bench = Bench(duration, warmup, use_peer, quiet_wait)
+    if bench.peer.unavailable:
+        print(f"peer: unavailable ({bench.peer.unavailable}); ΛiD's figures only", flush=True)
+    status = 0
+    try:
+        bench.run()
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        status = 1
+    except (KeyboardInterrupt, Interrupted) as exc:
+        print(f"\ninterrupted ({type(exc).__name__}): stopping servers", file=sys.stderr)
+        status = 130
+    finally:
+        previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+        try:
+            bench.close()
+        finally:
+            for s, h in previous.items():
+                signal.signal(s, h)
+    if status:
+        return status
+
+    elapsed = time.monotonic() - started
+    print("\n" + render(bench.rows))
+    print("\nNotes:")
+    if bench.peer.unavailable:
+        print(f"- peer: unavailable ({bench.peer.unavailable})")
+    print(f"- ΛiD store: {bench.lid.backend_note}")
+    if busy:
+        print(f"- the machine was busy just before the run ({busy_pct:.0f}% CPU in use): figures are noisier")
+    for row in bench.rows:
+        for r, who in ((row.ours, "ΛiD"), (row.peer if row.compare else None, "peer")):
+            if r is not None and _errors(r):
+                print(f"- {row.title}: {who} had errors: {describe(r)}")
+            if r is not None and r.busy_before_pct is not None and r.busy_before_pct > BUSY_PCT:
+                print(f"- {row.title}: {who}'s run started with the machine {r.busy_before_pct:.0f}% busy (noisy)")
+        for note in row.notes:
+            print(f"- {row.title}: {note}")
+    print("- ratio = ΛiD req/s / peer req/s; '!' after a result: a side had errors (see above)")
+    print(f"- whole run {elapsed:.0f} s; raw results in {(OUT_DIR / 'results.json').relative_to(REPO)}")
+
+    results = {
+        "date": when.isoformat(timespec="seconds"),
+        "command": "make bench",
+        "machine": machine,
+        "source": source,
+        "config": {
+            "duration_s": duration,
+            "warmup_s": warmup,
+            "connections": wrk.CONNECTIONS,
+            "threads": wrk.THREADS,
+            "quiet_wait_s": quiet_wait,
+            "lid_workers": bench.lid.workers,
+            "lid_store": bench.lid.backend,
+            "lid_store_note": bench.lid.backend_note,
+            "peer": bench.peer.unavailable or "node-oidc-provider via shared/peers/node-oidc-provider/run.sh",
+        },
+        "elapsed_s": round(elapsed, 1),
+        "cpu_busy_before_pct": busy_pct,
+        "rows": [row.as_dict() for row in bench.rows],
+        "runs": [r.as_dict() for r in bench.raw],
+    }
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    (OUT_DIR / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    strict = os.environ.get("BENCH_STRICT", "") not in ("", "0")
+    if strict and any(row.result.startswith(("MISS", "ERR")) for row in bench.rows):
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
