@@ -80,10 +80,10 @@ async def test_set_get_and_overwrite(h: Harness) -> None:
 
 
 async def test_set_expires_after_ttl(h: Harness) -> None:
-    await h.store.set("short", b"v", 0.2)
+    await h.store.set("short", b"v", 1.0)
     await h.store.set("long", b"v", 60)
     assert await h.store.get("short") == b"v"
-    await h.advance(0.3)
+    await h.advance(1.2)
     assert await h.store.get("short") is None
     assert await h.store.get("long") == b"v"
 
@@ -95,8 +95,8 @@ async def test_set_if_absent(h: Harness) -> None:
 
 
 async def test_set_if_absent_after_expiry(h: Harness) -> None:
-    assert await h.store.set_if_absent("k", b"first", 0.2) is True
-    await h.advance(0.3)
+    assert await h.store.set_if_absent("k", b"first", 1.0) is True
+    await h.advance(1.2)
     assert await h.store.set_if_absent("k", b"second", 60) is True
     assert await h.store.get("k") == b"second"
 
@@ -115,8 +115,8 @@ async def test_pop_returns_the_value_once(h: Harness) -> None:
 
 async def test_pop_missing_and_expired(h: Harness) -> None:
     assert await h.store.pop("missing") is None
-    await h.store.set("k", b"v", 0.2)
-    await h.advance(0.3)
+    await h.store.set("k", b"v", 1.0)
+    await h.advance(1.2)
     assert await h.store.pop("k") is None
 
 
@@ -146,10 +146,10 @@ async def test_concurrent_incr_counts_every_hit(h: Harness) -> None:
 
 
 async def test_incr_keeps_the_first_ttl(h: Harness) -> None:
-    assert await h.store.incr("n", 0.5) == 1
+    assert await h.store.incr("n", 1.5) == 1
     await h.advance(0.1)
     assert await h.store.incr("n", 60) == 2  # a later hit must not extend the window
-    await h.advance(0.5)
+    await h.advance(1.5)
     assert await h.store.get("n") is None
     assert await h.store.incr("n", 0.5) == 1  # a new window
 
@@ -187,14 +187,15 @@ async def test_redis_incr_pttl_does_not_grow(redis_env: tuple[redis.asyncio.Redi
 async def test_redis_keys_are_prefixed_and_ttls_in_ms(redis_env: tuple[redis.asyncio.Redis, str]) -> None:
     client, prefix = redis_env
     store = RedisKeyValueStore(client, prefix)
-    await store.set("a", b"1", 1.5)
-    await store.set_if_absent("b", b"2", 20)
+    await store.set("a", b"1", 60)
+    await store.set_if_absent("b", b"2", 120)
     assert sorted([k async for k in client.scan_iter(match=f"{prefix}*")]) == [
         f"{prefix}a".encode(),
         f"{prefix}b".encode(),
     ]
-    assert 500 < await client.pttl(f"{prefix}a") <= 1_500  # loose: the machine may be loaded
-    assert 15_000 < await client.pttl(f"{prefix}b") <= 20_000
+    # Milliseconds, with slack for a loaded machine (a seconds/milliseconds mix-up is off by 1000x).
+    assert 30_000 < await client.pttl(f"{prefix}a") <= 60_000
+    assert 90_000 < await client.pttl(f"{prefix}b") <= 120_000
 
 
 @pytest.mark.redis
