@@ -69,12 +69,13 @@ class TokenService:
         aud = select_audience(request.many("resource"), client.resources, client.default_resource or issuer)
         now = int(self._clock.now())
         exp = now + client.access_token_ttl
-        jti = secrets.token_urlsafe(16)
         if client.token_format is TokenFormat.OPAQUE:
             token = secrets.token_urlsafe(32)
+            digest = token_hash(token)
+            # The record's jti is derived from the stored hash: unique with the token, reveals nothing.
             record = AccessTokenRecord(
                 tenant_id=tenant.id,
-                jti=jti,
+                jti=digest[:32],
                 client_id=client.client_id,
                 sub=client.principal_lid,
                 lid_type=client.principal_type.value,
@@ -83,8 +84,9 @@ class TokenService:
                 iat=now,
                 exp=exp,
             )
-            await self._state.put_opaque(token_hash(token), record)
+            await self._state.put_opaque(digest, record)
         else:
+            jti = secrets.token_urlsafe(16)
             claims: dict[str, object] = {
                 "iss": issuer,
                 "sub": client.principal_lid,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.applications import Starlette
@@ -66,7 +66,7 @@ class LukhasApp(Starlette):
     Everything else (discovery, JWKS, health, 404/405 answers) goes through Starlette as usual.
     """
 
-    hot: dict[str, Callable[[Request], Awaitable[Response]]]
+    hot: dict[str, oauth.Endpoint]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
@@ -78,17 +78,18 @@ class LukhasApp(Starlette):
                     tenant, path = path[3:cut], path[cut:]
             endpoint = self.hot.get(path)
             if endpoint is not None:
-                scope["app"] = self
-                scope["path_params"] = {"tenant": tenant} if tenant is not None else {}
-                request = Request(scope, receive)
                 try:
-                    response = await endpoint(request)
+                    response = await endpoint(scope, receive, tenant)
                 except Exception as exc:  # the endpoints answer every expected error themselves
                     log.error("unhandled error on %s: %s", path, type(exc).__name__)
                     response = json_response({"error": "server_error"}, 500, {"cache-control": "no-store"})
                 await response(scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
+
+
+async def _fast_path_only(request: Request) -> Response:
+    raise HTTPException(404)  # unreachable: LukhasApp serves these POSTs before routing
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> LukhasApp:
@@ -130,9 +131,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             Route(f"{base}/.well-known/openid-configuration", discovery.metadata(state), methods=["GET"]),
             Route(f"{base}/.well-known/oauth-authorization-server", discovery.metadata(state), methods=["GET"]),
             Route(f"{base}/.well-known/jwks.json", discovery.jwks(state), methods=["GET"]),
-            Route(f"{base}/oauth2/token", oauth.token(state), methods=["POST"]),
-            Route(f"{base}/oauth2/introspect", oauth.introspect(state), methods=["POST"]),
-            Route(f"{base}/oauth2/revoke", oauth.revoke(state), methods=["POST"]),
+            # Served by LukhasApp's fast path; registered so that other methods get 405.
+            Route(f"{base}/oauth2/token", _fast_path_only, methods=["POST"]),
+            Route(f"{base}/oauth2/introspect", _fast_path_only, methods=["POST"]),
+            Route(f"{base}/oauth2/revoke", _fast_path_only, methods=["POST"]),
         ]
 
     async def http_error(request: Request, exc: Exception) -> Response:

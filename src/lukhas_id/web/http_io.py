@@ -6,8 +6,8 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote_plus
 
 import orjson
-from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope
 
 from lukhas_id.errors import ErrorCode, OAuthError
 from lukhas_id.protocol.oauth2.request import FormRequest
@@ -22,24 +22,25 @@ class BodyTooLarge(OAuthError):
         super().__init__(ErrorCode.INVALID_REQUEST, f"request body is larger than {limit} bytes", 413)
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
+async def read_body(receive: Receive, declared: bytes | None, limit: int) -> bytes:
+    """The request body, refused (413) as soon as it is larger than `limit`."""
     if declared is not None:
         if not declared.isdigit():
             raise OAuthError(ErrorCode.INVALID_REQUEST, "malformed Content-Length")
         if int(declared) > limit:
             raise BodyTooLarge(limit)
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
+    body = b""
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise OAuthError(ErrorCode.INVALID_REQUEST, "the client closed the connection")
+        chunk: bytes = message.get("body", b"")
+        if chunk:
+            body += chunk
+            if len(body) > limit:
                 raise BodyTooLarge(limit)
-            chunks.append(chunk)
-    except ClientDisconnect:
-        raise OAuthError(ErrorCode.INVALID_REQUEST, "the client closed the connection") from None
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return body
 
 
 def _unquote(text: str) -> str:
@@ -77,25 +78,34 @@ def parse_form(body: bytes) -> dict[str, list[str]]:
     return params
 
 
-async def form_request(request: Request, limit: int) -> FormRequest:
-    """A POSTed form: content type checked, size bounded, UTF-8, no credentials in the query."""
-    content_type = request.headers.get("content-type", "")
-    mime, _, options = content_type.partition(";")
+async def form_request(scope: Scope, receive: Receive, limit: int) -> FormRequest:
+    """A POSTed form read straight off the ASGI scope: content type checked, size bounded, UTF-8,
+    no credentials in the query. (The hot endpoints skip Starlette's Request; see web/app.py.)"""
+    content_type = b""
+    declared: bytes | None = None
+    authorization: list[bytes] = []
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            content_type = value
+        elif name == b"content-length":
+            declared = value
+        elif name == b"authorization":
+            authorization.append(value)
+    mime, _, options = content_type.decode("latin-1").partition(";")
     if mime.strip().lower() != FORM_TYPE:
         raise OAuthError(ErrorCode.INVALID_REQUEST, f"Content-Type must be {FORM_TYPE}")
     charset = options.strip().lower()
     if charset and charset.replace(" ", "") not in {"charset=utf-8", 'charset="utf-8"'}:
         raise OAuthError(ErrorCode.INVALID_REQUEST, "the only accepted charset is UTF-8")
-    raw_query: bytes = request.scope.get("query_string", b"")
+    raw_query: bytes = scope.get("query_string", b"")
     if raw_query:
         query = parse_qsl(raw_query.decode("latin-1"), keep_blank_values=True)
         if any(name in {"client_secret", "token", "client_assertion"} for name, _ in query):
             raise OAuthError(ErrorCode.INVALID_REQUEST, "credentials must not be sent in the URL query")
-    params = parse_form(await read_body(request, limit))
-    authorization = request.headers.getlist("authorization")
+    params = parse_form(await read_body(receive, declared, limit))
     if len(authorization) > 1:
         raise OAuthError(ErrorCode.INVALID_REQUEST, "repeated Authorization header")
-    return FormRequest(params, authorization[0] if authorization else None)
+    return FormRequest(params, authorization[0].decode("latin-1") if authorization else None)
 
 
 def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

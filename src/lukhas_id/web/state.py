@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from starlette.requests import Request
-
 from lukhas_id.bootstrap import Container
 from lukhas_id.domain.tenant import Tenant
 from lukhas_id.errors import ErrorCode, OAuthError
@@ -32,10 +30,9 @@ class AppState:
             raise OAuthError(ErrorCode.TEMPORARILY_UNAVAILABLE, "the server is starting or stopping", 503)
         return self._container
 
-    async def tenant(self, request: Request) -> Tenant:
-        """The tenant named by the path (/t/{tenant}/...), or the default tenant at the root."""
+    async def tenant(self, name: str | None) -> Tenant:
+        """The tenant named by the path (/t/{name}/...), or the default tenant at the root (None)."""
         tenants = self.c.tenants
-        name = request.path_params.get("tenant")
         if name is None:
             name = tenants.default_name
         elif name == tenants.default_name:

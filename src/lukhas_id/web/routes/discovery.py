@@ -64,7 +64,7 @@ def metadata(state: AppState) -> Endpoint:
 
     async def endpoint(request: Request) -> Response:
         try:
-            tenant = await state.tenant(request)
+            tenant = await state.tenant(request.path_params.get("tenant"))
         except OAuthError as exc:
             return error_response(exc)
         body, etag = document(tenant)
@@ -79,7 +79,7 @@ def metadata(state: AppState) -> Endpoint:
 def jwks(state: AppState) -> Endpoint:
     async def endpoint(request: Request) -> Response:
         try:
-            tenant = await state.tenant(request)
+            tenant = await state.tenant(request.path_params.get("tenant"))
         except OAuthError as exc:
             return error_response(exc)
         ks = await state.c.keys.get(tenant.id)

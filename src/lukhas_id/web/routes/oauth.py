@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope
 
 from lukhas_id.errors import ErrorCode, KeyUnavailable, OAuthError
 from lukhas_id.protocol.oauth2.client_auth import extract_credentials
@@ -13,7 +13,8 @@ from lukhas_id.protocol.oauth2.grants import select_grant
 from lukhas_id.web.http_io import NO_STORE, error_response, form_request, token_response
 from lukhas_id.web.state import AppState
 
-Endpoint = Callable[[Request], Awaitable[Response]]
+# Called by LukhasApp's fast path with the ASGI scope, receive, and the tenant named in the path.
+Endpoint = Callable[[Scope, Receive, str | None], Awaitable[Response]]
 
 
 def _unavailable() -> Response:
@@ -23,11 +24,11 @@ def _unavailable() -> Response:
 def token(state: AppState) -> Endpoint:
     limit = state.settings.max_body_bytes
 
-    async def endpoint(request: Request) -> Response:
+    async def endpoint(scope: Scope, receive: Receive, tenant_name: str | None) -> Response:
         try:
             c = state.c
-            tenant = await state.tenant(request)
-            form = await form_request(request, limit)
+            tenant = await state.tenant(tenant_name)
+            form = await form_request(scope, receive, limit)
             client = await c.clients.authenticate(tenant, extract_credentials(form))
             _, handler = select_grant(form, c.grant_handlers)
             return token_response(await handler(tenant, client, form))
@@ -42,11 +43,11 @@ def token(state: AppState) -> Endpoint:
 def introspect(state: AppState) -> Endpoint:
     limit = state.settings.max_body_bytes
 
-    async def endpoint(request: Request) -> Response:
+    async def endpoint(scope: Scope, receive: Receive, tenant_name: str | None) -> Response:
         try:
             c = state.c
-            tenant = await state.tenant(request)
-            form = await form_request(request, limit)
+            tenant = await state.tenant(tenant_name)
+            form = await form_request(scope, receive, limit)
             caller = await c.clients.authenticate(tenant, extract_credentials(form))
             return token_response(await c.tokens.introspect(tenant, caller, form))
         except OAuthError as exc:
@@ -58,11 +59,11 @@ def introspect(state: AppState) -> Endpoint:
 def revoke(state: AppState) -> Endpoint:
     limit = state.settings.max_body_bytes
 
-    async def endpoint(request: Request) -> Response:
+    async def endpoint(scope: Scope, receive: Receive, tenant_name: str | None) -> Response:
         try:
             c = state.c
-            tenant = await state.tenant(request)
-            form = await form_request(request, limit)
+            tenant = await state.tenant(tenant_name)
+            form = await form_request(scope, receive, limit)
             caller = await c.clients.authenticate(tenant, extract_credentials(form))
             await c.tokens.revoke(tenant, caller, form)
             return Response(b"", 200, headers=NO_STORE)
