@@ -60,3 +60,16 @@ class ConfigurationError(LukhasIdError):
 
 class KeyUnavailable(LukhasIdError):
     """No usable signing key (or the KEK cannot decrypt it)."""
+
+
+# Exception class names (anywhere in the MRO) that mean "a backing service is unreachable": the
+# standard library's, redis-py's, SQLAlchemy's and asyncpg's. Matched by name so that the web edge
+# needs no driver imports.
+_UNAVAILABLE_NAMES = frozenset(
+    {"ConnectionError", "TimeoutError", "OperationalError", "InterfaceError", "CannotConnectNowError"}
+)
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """True when `exc` says a database, Redis or the network is unreachable (answer 503, not 500)."""
+    return isinstance(exc, OSError | TimeoutError) or any(c.__name__ in _UNAVAILABLE_NAMES for c in type(exc).__mro__)

@@ -189,7 +189,7 @@ async def test_redis_keys_are_prefixed_and_ttls_in_ms(redis_env: tuple[redis.asy
     store = RedisKeyValueStore(client, prefix)
     await store.set("a", b"1", 60)
     await store.set_if_absent("b", b"2", 120)
-    assert sorted([k async for k in client.scan_iter(match=f"{prefix}*")]) == [
+    assert sorted([k async for k in client.scan_iter(match=f"{prefix}*", count=1000)]) == [
         f"{prefix}a".encode(),
         f"{prefix}b".encode(),
     ]

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from lukhas_id.domain.client import ClientStatus
+from lukhas_id.domain.client import ClientStatus, TokenFormat
 from tests.support.harness import Harness, basic
 
 FORM = {"content-type": "application/x-www-form-urlencoded"}
@@ -234,3 +234,38 @@ async def test_malformed_content_length(h: Harness, length: str) -> None:
     status, out, _ = await _post(h, "grant_type=client_credentials", {**FORM, **rc.auth, "content-length": length})
     assert status == 400
     assert out["error"] == "invalid_request"
+
+
+async def test_a_storage_outage_is_503_and_a_bug_is_500_never_a_traceback(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import redis.exceptions
+    import sqlalchemy.exc
+
+    rc = await h.client(token_format=TokenFormat.OPAQUE)
+    token = await h.access_token(rc)
+    outages: list[Exception] = [
+        ConnectionError("down"),
+        redis.exceptions.ConnectionError("down"),
+        redis.exceptions.TimeoutError("slow"),
+        sqlalchemy.exc.OperationalError("SELECT 1", {}, Exception("down")),
+    ]
+    for exc in outages:
+
+        async def broken(*args: object, exc: Exception = exc) -> None:
+            raise exc
+
+        monkeypatch.setattr(type(h.c.token_state), "get_active_opaque", broken)
+        resp = await h.http.post("/oauth2/introspect", data={"token": token}, headers=rc.auth)
+        assert resp.status_code == 503, type(exc)
+        assert resp.json()["error"] == "temporarily_unavailable"
+        assert resp.headers["retry-after"] == "1"
+
+    async def bug(*args: object) -> None:
+        raise RuntimeError("a bug with a secret " + rc.secret)
+
+    monkeypatch.setattr(type(h.c.token_state), "get_active_opaque", bug)
+    resp = await h.http.post("/oauth2/introspect", data={"token": token}, headers=rc.auth)
+    assert resp.status_code == 500
+    assert resp.json() == {"error": "server_error"}
+    assert rc.secret not in resp.text

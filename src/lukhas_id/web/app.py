@@ -22,7 +22,7 @@ from starlette.types import Receive, Scope, Send
 
 from lukhas_id.bootstrap import Container, build_container
 from lukhas_id.clock import Clock
-from lukhas_id.errors import OAuthError
+from lukhas_id.errors import ErrorCode, OAuthError, is_unavailable
 from lukhas_id.observability import configure_logging
 from lukhas_id.settings import Settings, load_settings
 from lukhas_id.web.http_io import error_response, json_response
@@ -58,6 +58,21 @@ async def _maintenance(container: Container) -> None:
             log.warning("maintenance pass failed: %s", type(exc).__name__)
 
 
+def unexpected_error(path: str, exc: Exception) -> Response:
+    """503 temporarily_unavailable when a backing service is down, else 500; never a traceback.
+
+    Only the exception's type is logged: its message may quote request data.
+    """
+    if is_unavailable(exc):
+        log.warning("a backing service is unavailable on %s: %s", path, type(exc).__name__)
+        return error_response(
+            OAuthError(ErrorCode.TEMPORARILY_UNAVAILABLE, "a storage service is unavailable; retry shortly", 503),
+            retry_after=1,
+        )
+    log.error("unhandled error on %s: %s", path, type(exc).__name__)
+    return json_response({"error": "server_error"}, 500, {"cache-control": "no-store"})
+
+
 class LukhasApp(Starlette):
     """Starlette, plus a fast path for the hot protocol POSTs (token, introspection, revocation).
 
@@ -80,9 +95,8 @@ class LukhasApp(Starlette):
             if endpoint is not None:
                 try:
                     response = await endpoint(scope, receive, tenant)
-                except Exception as exc:  # the endpoints answer every expected error themselves
-                    log.error("unhandled error on %s: %s", path, type(exc).__name__)
-                    response = json_response({"error": "server_error"}, 500, {"cache-control": "no-store"})
+                except Exception as exc:  # the endpoints answer every protocol error themselves
+                    response = unexpected_error(path, exc)
                 await response(scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
@@ -150,9 +164,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         return await server_error(request, exc)
 
     async def server_error(request: Request, exc: Exception) -> Response:
-        # Log the type only: an exception message may quote request data.
-        log.error("unhandled error on %s: %s", request.url.path, type(exc).__name__)
-        return json_response({"error": "server_error"}, 500, {"cache-control": "no-store"})
+        return unexpected_error(request.url.path, exc)
 
     handlers: dict[Any, Any] = {HTTPException: http_error, OAuthError: oauth_error, Exception: server_error}
     app = LukhasApp(routes=routes, lifespan=lifespan, exception_handlers=handlers)

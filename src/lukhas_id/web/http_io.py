@@ -138,11 +138,13 @@ def _safe_description(text: str) -> str:
     return "".join(c if (c in " !" or "#" <= c <= "[" or "]" <= c <= "~") else "?" for c in text)[:300]
 
 
-def error_response(error: OAuthError) -> Response:
+def error_response(error: OAuthError, *, retry_after: int | None = None) -> Response:
     body: dict[str, str] = {"error": error.code.value}
     if error.description:
         body["error_description"] = _safe_description(error.description)
     headers = dict(NO_STORE)
+    if retry_after is not None:
+        headers["retry-after"] = str(retry_after)
     if error.status == 401 and error.www_authenticate:
         headers["www-authenticate"] = error.www_authenticate
     return Response(orjson.dumps(body), error.status, headers=headers, media_type="application/json")

@@ -6,9 +6,25 @@ shutdown with ``await client.aclose()``, which also closes its pool.
 
 from __future__ import annotations
 
+from typing import Any
+
 import redis.asyncio
 
 DEFAULT_MAX_CONNECTIONS = 64
+
+
+class LukhasRedis(redis.asyncio.Redis):
+    """redis-py's asyncio client that also closes the lean connections made beside it (wire.py)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lean_connections: list[Any] = []
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        for connection in self.lean_connections:
+            await connection.close()
+        self.lean_connections.clear()
+        await super().aclose(close_connection_pool)
 
 
 def redis_client(
@@ -41,4 +57,4 @@ def redis_client(
         socket_timeout=socket_timeout,
         socket_connect_timeout=socket_timeout,
     )
-    return redis.asyncio.Redis.from_pool(pool)
+    return LukhasRedis.from_pool(pool)

@@ -80,6 +80,14 @@ if v[3] and iat <= tonumber(v[3]) then return false end
 return raw
 """
 
+# A revocation is kept at least as long as any call asked: never shortened by a later, shorter TTL.
+_REVOKE_JTI_LUA: Final = """
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+end
+return 1
+"""
+
 _INCR_LUA: Final = """
 local n = redis.call('INCR', KEYS[1])
 if n == 1 or redis.call('PTTL', KEYS[1]) == -1 then
@@ -116,7 +124,7 @@ def _decode_record(raw: bytes) -> AccessTokenRecord:
 class RedisTokenStateStore:
     """TokenStateStore on Redis: revocations and opaque tokens shared by every worker and process."""
 
-    __slots__ = ("_batch", "_client", "_get_active_opaque", "_now", "_p", "_set_not_before")
+    __slots__ = ("_batch", "_client", "_get_active_opaque", "_now", "_p", "_revoke_jti", "_set_not_before")
 
     def __init__(self, client: redis.asyncio.Redis, prefix: str = "lid:", *, clock: Clock | None = None) -> None:
         """`client` needs decode_responses=False (see `redis_client`); `clock` computes TTLs from exp."""
@@ -126,6 +134,7 @@ class RedisTokenStateStore:
         self._now: Callable[[], float] = time.time if clock is None else clock.now
         self._set_not_before = client.register_script(_SET_NOT_BEFORE_LUA)
         self._get_active_opaque = client.register_script(_GET_ACTIVE_OPAQUE_LUA)
+        self._revoke_jti = client.register_script(_REVOKE_JTI_LUA)
         # The per-request commands are pipelined automatically (see batching.py).
         self._batch = AutoPipeline(client)
 
@@ -156,7 +165,7 @@ class RedisTokenStateStore:
         px = int((exp + JTI_MARGIN - self._now()) * 1000)
         if px <= 0:
             return
-        await self._batch.execute("SET", f"{self._p}{{{tenant_id}}}:jti:{jti}", b"1", "PX", px)
+        await self._batch.evalsha(self._revoke_jti, (f"{self._p}{{{tenant_id}}}:jti:{jti}",), (px,))
 
     async def set_not_before(self, tenant_id: str, kind: MarkerKind, ident: str, at: int, ttl: int) -> None:
         if ttl <= 0:
