@@ -116,7 +116,8 @@ def serve(
 
     issuer = asyncio.run(prepare())
     typer.echo(f"ΛiD serving issuer {issuer} on http://{settings.host}:{settings.port} ({settings.workers} worker(s))")
-    typer.echo("Create a first client: lukhas-id client create --grant client_credentials --scope 'api:read'")
+    command = sys.argv[0] if sys.argv[0].endswith("lukhas-id") else "lukhas-id"
+    typer.echo(f"Create a first client: {command} client create --grant client_credentials --scope 'api:read'")
     from granian import Granian
     from granian.constants import HTTPModes, Interfaces
 
