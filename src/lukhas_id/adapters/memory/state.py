@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Hashable
 from typing import Final, Generic, TypeVar
 
+from lukhas_id.adapters import two_step
 from lukhas_id.clock import Clock
 from lukhas_id.domain.token import JTI_MARGIN, AccessTokenRecord, MarkerKind
 
@@ -96,12 +97,7 @@ class MemoryTokenStateStore:
         return record if record is not None and record.exp > now else None
 
     async def get_active_opaque(self, tenant_id: str, token_hash: str, now: float) -> AccessTokenRecord | None:
-        record = await self.get_opaque(token_hash, now)
-        if record is None or record.tenant_id != tenant_id:
-            return None
-        if await self.is_revoked(tenant_id, record.jti, record.client_id, record.sub, record.iat):
-            return None
-        return record
+        return await two_step.get_active_opaque(self, tenant_id, token_hash, now)
 
     async def delete_opaque(self, token_hash: str) -> bool:
         return self._opaque.pop(token_hash, self._now()) is not None

@@ -17,6 +17,7 @@ from sqlalchemy import and_, case, delete, exists, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.selectable import Exists
 
+from lukhas_id.adapters import two_step
 from lukhas_id.adapters.sql.database import Database
 from lukhas_id.adapters.sql.mapping import record_from_json, record_to_json
 from lukhas_id.adapters.sql.models import NotBeforeMarkerRow, OpaqueTokenRow, RevokedJtiRow
@@ -68,12 +69,7 @@ class SqlTokenStateStore:
         return None if text is None else record_from_json(text)
 
     async def get_active_opaque(self, tenant_id: str, token_hash: str, now: float) -> AccessTokenRecord | None:
-        record = await self.get_opaque(token_hash, now)
-        if record is None or record.tenant_id != tenant_id:
-            return None
-        if await self.is_revoked(tenant_id, record.jti, record.client_id, record.sub, record.iat):
-            return None
-        return record
+        return await two_step.get_active_opaque(self, tenant_id, token_hash, now)
 
     async def delete_opaque(self, token_hash: str) -> bool:
         """Delete the record; True when a record that had not yet expired was there."""

@@ -7,21 +7,24 @@ from collections.abc import Awaitable, Callable
 from starlette.responses import Response
 from starlette.types import Receive, Scope
 
+from lukhas_id.bootstrap import Container
+from lukhas_id.domain.client import Client
+from lukhas_id.domain.tenant import Tenant
 from lukhas_id.errors import ErrorCode, KeyUnavailable, OAuthError
 from lukhas_id.protocol.oauth2.client_auth import extract_credentials
 from lukhas_id.protocol.oauth2.grants import select_grant
+from lukhas_id.protocol.oauth2.request import FormRequest
 from lukhas_id.web.http_io import NO_STORE, error_response, form_request, token_response
 from lukhas_id.web.state import AppState
 
 # Called by LukhasApp's fast path with the ASGI scope, receive, and the tenant named in the path.
 Endpoint = Callable[[Scope, Receive, str | None], Awaitable[Response]]
+# What an endpoint does once the request is read and the client authenticated.
+Action = Callable[[Container, Tenant, Client, FormRequest], Awaitable[Response]]
 
 
-def _unavailable() -> Response:
-    return error_response(OAuthError(ErrorCode.TEMPORARILY_UNAVAILABLE, "no signing key is available", 503))
-
-
-def token(state: AppState) -> Endpoint:
+def _endpoint(state: AppState, action: Action) -> Endpoint:
+    """The shared steps: tenant, form, client authentication; then the action; errors as RFC 6749 §5.2."""
     limit = state.settings.max_body_bytes
 
     async def endpoint(scope: Scope, receive: Receive, tenant_name: str | None) -> Response:
@@ -30,44 +33,36 @@ def token(state: AppState) -> Endpoint:
             tenant = await state.tenant(tenant_name)
             form = await form_request(scope, receive, limit)
             client = await c.clients.authenticate(tenant, extract_credentials(form))
-            _, handler = select_grant(form, c.grant_handlers)
-            return token_response(await handler(tenant, client, form))
+            return await action(c, tenant, client, form)
         except OAuthError as exc:
             return error_response(exc)
         except KeyUnavailable:
-            return _unavailable()
+            return error_response(OAuthError(ErrorCode.TEMPORARILY_UNAVAILABLE, "no signing key is available", 503))
 
     return endpoint
+
+
+async def _token(c: Container, tenant: Tenant, client: Client, form: FormRequest) -> Response:
+    _, handler = select_grant(form, c.grant_handlers)
+    return token_response(await handler(tenant, client, form))
+
+
+async def _introspect(c: Container, tenant: Tenant, caller: Client, form: FormRequest) -> Response:
+    return token_response(await c.tokens.introspect(tenant, caller, form))
+
+
+async def _revoke(c: Container, tenant: Tenant, caller: Client, form: FormRequest) -> Response:
+    await c.tokens.revoke(tenant, caller, form)
+    return Response(b"", 200, headers=NO_STORE)
+
+
+def token(state: AppState) -> Endpoint:
+    return _endpoint(state, _token)
 
 
 def introspect(state: AppState) -> Endpoint:
-    limit = state.settings.max_body_bytes
-
-    async def endpoint(scope: Scope, receive: Receive, tenant_name: str | None) -> Response:
-        try:
-            c = state.c
-            tenant = await state.tenant(tenant_name)
-            form = await form_request(scope, receive, limit)
-            caller = await c.clients.authenticate(tenant, extract_credentials(form))
-            return token_response(await c.tokens.introspect(tenant, caller, form))
-        except OAuthError as exc:
-            return error_response(exc)
-
-    return endpoint
+    return _endpoint(state, _introspect)
 
 
 def revoke(state: AppState) -> Endpoint:
-    limit = state.settings.max_body_bytes
-
-    async def endpoint(scope: Scope, receive: Receive, tenant_name: str | None) -> Response:
-        try:
-            c = state.c
-            tenant = await state.tenant(tenant_name)
-            form = await form_request(scope, receive, limit)
-            caller = await c.clients.authenticate(tenant, extract_credentials(form))
-            await c.tokens.revoke(tenant, caller, form)
-            return Response(b"", 200, headers=NO_STORE)
-        except OAuthError as exc:
-            return error_response(exc)
-
-    return endpoint
+    return _endpoint(state, _revoke)
