@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import jwt
 import pytest
-from authlib.integrations.httpx_client import OAuth2Client
+from authlib.integrations.requests_client import OAuth2Session as OAuth2Client
 
 from tests.e2e.conftest import Deployment, free_port, start_server, stop
 

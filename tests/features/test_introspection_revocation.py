@@ -139,3 +139,13 @@ async def test_introspection_requires_client_authentication(h: Harness) -> None:
     assert resp.headers["www-authenticate"].startswith("Basic")
     resp = await h.http.post("/oauth2/revoke", data={"token": token})
     assert resp.status_code == 401
+
+
+@pytest.mark.parametrize("hint", ["access_token", "refresh_token", "something_else"])
+async def test_introspection_hint_is_only_a_hint(h: Harness, hint: str) -> None:
+    rc = await h.client()
+    token = await h.access_token(rc)
+    resp = await h.http.post("/oauth2/introspect", data={"token": token, "token_type_hint": hint}, headers=rc.auth)
+    assert resp.status_code == 200
+    assert resp.json()["active"] is True
+    assert resp.headers["cache-control"] == "no-store"
