@@ -25,6 +25,13 @@ class ClientAuthMethod(StrEnum):
     NONE = "none"
 
 
+class SubjectType(StrEnum):
+    """OIDC Core §8: the `sub` a client sees for a user."""
+
+    PUBLIC = "public"
+    PAIRWISE = "pairwise"
+
+
 class ClientStatus(StrEnum):
     ACTIVE = "active"
     DISABLED = "disabled"
@@ -52,6 +59,22 @@ class Client:
     access_token_ttl: int
     status: ClientStatus
     created_at: float
+    # --- clients that sign people in (issue 3); defaults keep machine clients unchanged -------------
+    # Exact redirect URIs (OAuth 2.1 §2.3.1); loopback URIs match on any port (§8.4.2).
+    redirect_uris: tuple[str, ...] = ()
+    post_logout_redirect_uris: tuple[str, ...] = ()
+    # `none` marks a public client (no secret; PKCE and refresh rotation protect it).
+    token_endpoint_auth_method: ClientAuthMethod = ClientAuthMethod.CLIENT_SECRET_BASIC
+    id_token_signed_response_alg: str = "RS256"
+    subject_type: SubjectType = SubjectType.PUBLIC
+    # First-party clients skip the consent page.
+    first_party: bool = False
+    # Seconds during which a just-rotated refresh token may be presented again and gets the same successor.
+    refresh_grace_seconds: int = 0
+
+    @property
+    def public(self) -> bool:
+        return self.token_endpoint_auth_method is ClientAuthMethod.NONE
 
     @property
     def default_resource(self) -> str | None:

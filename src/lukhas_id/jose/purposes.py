@@ -17,6 +17,7 @@ from lukhas_id.domain.keys import SigningAlg
 
 class TokenPurpose(StrEnum):
     ACCESS_TOKEN = "access_token"  # noqa: S105 - a purpose name, not a secret
+    ID_TOKEN = "id_token"  # noqa: S105 - a purpose name, not a secret
 
 
 class ClaimKind(Enum):
@@ -58,6 +59,22 @@ RULES: Mapping[TokenPurpose, PurposeRules] = MappingProxyType(
                     "client_id": ClaimKind.STRING,
                     "iat": ClaimKind.NUMERIC_DATE,
                     "jti": ClaimKind.STRING,
+                }
+            ),
+            algorithms=_ALL_ALGS,
+        ),
+        # OpenID Connect Core §2 (required claims) and §3.1.3.7 (validation). Core names no `typ`; "JWT"
+        # (RFC 7519 §5.1) keeps ID tokens apart from access tokens, whose typ is at+jwt.
+        TokenPurpose.ID_TOKEN: PurposeRules(
+            typ="JWT",
+            accepted_media_types=frozenset({"application/jwt"}),
+            required_claims=MappingProxyType(
+                {
+                    "iss": ClaimKind.STRING,
+                    "sub": ClaimKind.STRING,
+                    "aud": ClaimKind.AUDIENCE,
+                    "exp": ClaimKind.NUMERIC_DATE,
+                    "iat": ClaimKind.NUMERIC_DATE,
                 }
             ),
             algorithms=_ALL_ALGS,
