@@ -114,10 +114,15 @@ class KeyService:
         return await self.load(tenant_id)
 
     async def signer(self, tenant: Tenant) -> SigningKeyMaterial:
+        """The key that signs the tenant's access tokens."""
+        return await self.signer_for(tenant, SigningAlg(tenant.access_token_alg))
+
+    async def signer_for(self, tenant: Tenant, alg: SigningAlg) -> SigningKeyMaterial:
+        """The active key of `alg` (ID tokens use the client's algorithm, RS256 by default)."""
         ks = await self.get(tenant.id)
-        signer = ks.signers.get(SigningAlg(tenant.access_token_alg))
+        signer = ks.signers.get(alg)
         if signer is None:
-            raise KeyUnavailable(f"tenant {tenant.name} has no active {tenant.access_token_alg} key")
+            raise KeyUnavailable(f"tenant {tenant.name} has no active {alg.value} key")
         return signer
 
     # --- lifecycle ----------------------------------------------------------------------------
