@@ -7,12 +7,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lukhas_id.adapters.crypto.kek import Kek, ensure_kek_file, load_kek_file, parse_kek_b64
+from lukhas_id.adapters.crypto.passwords import PasswordHasher, check_password_policy
 from lukhas_id.adapters.sql.database import Database
 from lukhas_id.adapters.sql.repositories import (
     SqlClientRepository,
     SqlEncryptedMaterial,
     SqlSigningKeyRepository,
     SqlTenantRepository,
+    SqlUserRepository,
 )
 from lukhas_id.clock import Clock, SystemClock
 from lukhas_id.domain.client import GrantType
@@ -20,9 +22,12 @@ from lukhas_id.errors import ConfigurationError, KeyUnavailable
 from lukhas_id.ports.state import KeyValueStore, TokenStateStore
 from lukhas_id.protocol.oauth2.grants import GrantHandler
 from lukhas_id.services.clients import ClientService
+from lukhas_id.services.code_grant import CodeGrantService
+from lukhas_id.services.codes import AuthorizationCodes
 from lukhas_id.services.keys import KeyService
 from lukhas_id.services.tenants import TenantService
 from lukhas_id.services.tokens import TokenService
+from lukhas_id.services.users import UserService
 from lukhas_id.settings import Settings, mask_url
 
 log = logging.getLogger("lukhas_id")
@@ -42,6 +47,9 @@ class Container:
     tenants: TenantService
     clients: ClientService
     tokens: TokenService
+    users: UserService
+    codes: AuthorizationCodes
+    code_grant: CodeGrantService
     material: SqlEncryptedMaterial
     grant_handlers: dict[GrantType, GrantHandler]
     _closers: list[Any] = field(default_factory=list)
@@ -128,11 +136,12 @@ async def build_container(settings: Settings, *, clock: Clock | None = None, upg
             token_state = RedisTokenStateStore(client)
             kv = RedisKeyValueStore(client)
         else:
-            from lukhas_id.adapters.memory.state import MemoryKeyValueStore
+            from lukhas_id.adapters.sql.kv import SqlKeyValueStore
             from lukhas_id.adapters.sql.token_state import SqlTokenStateStore
 
-            token_state = SqlTokenStateStore(database)
-            kv = MemoryKeyValueStore(clock)
+            # In the SQLite file, so that every worker and the CLI share it (ADR 0002).
+            token_state = SqlTokenStateStore(database, clock)
+            kv = SqlKeyValueStore(database, clock)
         keys = KeyService(
             SqlSigningKeyRepository(database),
             kek,
@@ -156,6 +165,9 @@ async def build_container(settings: Settings, *, clock: Clock | None = None, upg
             max_ttl=settings.max_access_token_ttl,
         )
         tokens = TokenService(token_state, keys, tenants, clock, max_access_token_ttl=settings.max_access_token_ttl)
+        users = UserService(SqlUserRepository(database), PasswordHasher(), clock, policy=check_password_policy)
+        codes = AuthorizationCodes(kv, replay_window=settings.max_access_token_ttl)
+        code_grant = CodeGrantService(codes, tokens, keys, tenants, clock)
     except BaseException:
         for closer in reversed(closers):
             await closer()
@@ -172,7 +184,13 @@ async def build_container(settings: Settings, *, clock: Clock | None = None, upg
         tenants=tenants,
         clients=clients,
         tokens=tokens,
+        users=users,
+        codes=codes,
+        code_grant=code_grant,
         material=SqlEncryptedMaterial(database),
-        grant_handlers={GrantType.CLIENT_CREDENTIALS: tokens.client_credentials},
+        grant_handlers={
+            GrantType.CLIENT_CREDENTIALS: tokens.client_credentials,
+            GrantType.AUTHORIZATION_CODE: code_grant.authorization_code,
+        },
         _closers=closers,
     )

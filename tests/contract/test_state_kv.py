@@ -1,16 +1,19 @@
-"""Contract suite for KeyValueStore: the same tests against every adapter (memory, redis)."""
+"""Contract suite for KeyValueStore: the same tests against every adapter (memory, redis, sqlite, postgres)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import redis.asyncio
 
 from lukhas_id.adapters.memory import MemoryKeyValueStore
 from lukhas_id.adapters.redis import RedisKeyValueStore, redis_client
+from lukhas_id.adapters.sql import Database
+from lukhas_id.adapters.sql.kv import SqlKeyValueStore
 from lukhas_id.clock import FixedClock
 from lukhas_id.ports.state import KeyValueStore
 
@@ -29,23 +32,42 @@ async def _delete_prefix(client: redis.asyncio.Redis, prefix: str) -> None:
         await client.delete(*keys)
 
 
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
-def backend(request: pytest.FixtureRequest) -> tuple[str, str] | None:
-    """None for the memory adapter; the Redis URL and a private key prefix for the redis adapter."""
+@pytest.fixture(
+    params=[
+        "memory",
+        pytest.param("redis", marks=pytest.mark.redis),
+        "sqlite",
+        pytest.param("postgres", marks=pytest.mark.postgres),
+    ]
+)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str] | None:
+    """None for memory; (URL, key prefix) for redis; (database URL, "sql") for the SQL adapter."""
     if request.param == "memory":
         return None
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'kv.db'}", "sql"
+    if request.param == "postgres":
+        return str(request.getfixturevalue("pg_schema_url")), "sql"
     return request.getfixturevalue("redis_url"), request.getfixturevalue("redis_prefix")
 
 
 @pytest.fixture
 async def h(backend: tuple[str, str] | None) -> AsyncIterator[Harness]:
-    if backend is None:
+    if backend is None or backend[1] == "sql":
         clock = FixedClock()
 
         async def advance_clock(seconds: float) -> None:
             clock.advance(seconds)
 
-        yield Harness(MemoryKeyValueStore(clock), advance_clock)
+        if backend is None:
+            yield Harness(MemoryKeyValueStore(clock), advance_clock)
+            return
+        database = Database.from_url(backend[0])
+        try:
+            await database.upgrade()
+            yield Harness(SqlKeyValueStore(database, clock), advance_clock)
+        finally:
+            await database.dispose()
         return
     url, prefix = backend
     client = redis_client(url)

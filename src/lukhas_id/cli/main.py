@@ -372,6 +372,11 @@ def config_show() -> None:
     typer.echo(json.dumps(masked(_settings()), indent=2, default=str))
 
 
+from lukhas_id.cli.users import user_app  # noqa: E402  (it imports the helpers above)
+
+app.add_typer(user_app, name="user")
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, standalone_mode=False)

@@ -9,6 +9,7 @@ from lukhas_id.domain.client import Client, ClientStatus
 from lukhas_id.domain.keys import SigningKey
 from lukhas_id.domain.principal import Principal
 from lukhas_id.domain.tenant import Tenant
+from lukhas_id.domain.user import User, UserStatus
 
 
 class TenantRepository(Protocol):
@@ -79,5 +80,51 @@ class EncryptedMaterial(Protocol):
 
         `transform` maps the old ciphertext to the new one; if it raises, nothing is changed.
         Returns how many values were re-encrypted.
+        """
+        ...
+
+
+class UserRepository(Protocol):
+    """Users (USR principals). `username_key` is unique per tenant; every method is one transaction."""
+
+    async def create(self, user: User, principal: Principal) -> None:
+        """Insert the user and its principal (same tenant and ΛID, type USR) in one transaction.
+
+        Raises UsernameTaken (an AlreadyExists) when the tenant has a user with this username_key,
+        AlreadyExists when the ΛID is taken, NotFound for an unknown tenant; then neither is stored.
+        """
+        ...
+
+    async def get(self, tenant_id: str, lid: str) -> User | None: ...
+
+    async def get_by_username(self, tenant_id: str, username_key: str) -> User | None:
+        """Look up by the key (`lukhas_id.domain.user.username_key`), not the username as entered."""
+        ...
+
+    async def list(self, tenant_id: str) -> list[User]:
+        """The tenant's users ordered by username_key."""
+        ...
+
+    async def update_status(self, tenant_id: str, lid: str, status: UserStatus, updated_at: float) -> bool:
+        """Set the user's status (and its principal's: active exactly when the user is).
+
+        Returns False when there is no such user.
+        """
+        ...
+
+    async def set_password_hash(
+        self,
+        tenant_id: str,
+        lid: str,
+        password_hash: str | None,
+        updated_at: float,
+        *,
+        replaces: str | None = None,
+    ) -> bool:
+        """Store a new password hash. Returns False when there is no such user.
+
+        With `replaces`, a compare-and-swap: the hash is stored only if the stored one is still
+        `replaces` (a re-hash on sign-in never overwrites a password changed in the meantime), and
+        False is returned otherwise.
         """
         ...

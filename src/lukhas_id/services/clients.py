@@ -7,18 +7,21 @@ from dataclasses import replace
 
 from lukhas_id import ids
 from lukhas_id.clock import Clock
-from lukhas_id.domain.client import Client, ClientStatus, GrantType, TokenFormat
+from lukhas_id.domain.client import Client, ClientAuthMethod, ClientStatus, GrantType, SubjectType, TokenFormat
+from lukhas_id.domain.keys import SigningAlg
 from lukhas_id.domain.principal import Principal, PrincipalStatus, PrincipalType
 from lukhas_id.domain.tenant import Tenant
 from lukhas_id.errors import AlreadyExists, ErrorCode, LukhasIdError, OAuthError
 from lukhas_id.ports.repositories import ClientRepository
 from lukhas_id.protocol.oauth2.client_auth import ClientCredentials, client_auth_failed
 from lukhas_id.protocol.oauth2.client_secret import hash_secret, new_client_secret, verify_secret
+from lukhas_id.protocol.oauth2.redirect_uri import InvalidRedirectUri, validate_registered
 from lukhas_id.protocol.oauth2.resource import valid_resource_uri
 from lukhas_id.protocol.oauth2.scope import valid_scope_token
 
 CLIENT_PRINCIPAL_TYPES = frozenset({PrincipalType.SERVICE, PrincipalType.AGENT, PrincipalType.SYSTEM})
-SUPPORTED_GRANTS = frozenset({GrantType.CLIENT_CREDENTIALS})
+SUPPORTED_GRANTS = frozenset({GrantType.CLIENT_CREDENTIALS, GrantType.AUTHORIZATION_CODE})
+ID_TOKEN_ALGS = frozenset(alg.value for alg in SigningAlg)
 
 
 class InvalidClientSettings(LukhasIdError):
@@ -45,12 +48,29 @@ class ClientService:
         token_format: TokenFormat = TokenFormat.JWT,
         principal_type: PrincipalType = PrincipalType.SERVICE,
         access_token_ttl: int | None = None,
-    ) -> tuple[Client, str]:
-        """Register a client; returns it and its secret (shown once, stored only as a keyed hash)."""
+        redirect_uris: tuple[str, ...] = (),
+        public: bool = False,
+        first_party: bool = False,
+        subject_type: SubjectType = SubjectType.PUBLIC,
+        id_token_signed_response_alg: str = SigningAlg.RS256.value,
+    ) -> tuple[Client, str | None]:
+        """Register a client; returns it and its secret (shown once, stored only as a keyed hash), or
+        None for a public client, which has no secret."""
         if principal_type not in CLIENT_PRINCIPAL_TYPES:
             raise InvalidClientSettings("a client acts as a principal of type SVC, AGT or SYS")
         if not grant_types or not grant_types <= SUPPORTED_GRANTS:
-            raise InvalidClientSettings("supported grant types: client_credentials")
+            raise InvalidClientSettings("supported grant types: client_credentials, authorization_code")
+        if public and GrantType.CLIENT_CREDENTIALS in grant_types:
+            raise InvalidClientSettings("client_credentials is for confidential clients only (OAuth 2.1 §4.2)")
+        if (GrantType.AUTHORIZATION_CODE in grant_types) != bool(redirect_uris):
+            raise InvalidClientSettings("the authorization_code grant needs redirect URIs, and only it uses them")
+        for uri in redirect_uris:
+            try:
+                validate_registered(uri)
+            except InvalidRedirectUri as exc:
+                raise InvalidClientSettings(f"redirect URI: {exc}") from None
+        if id_token_signed_response_alg not in ID_TOKEN_ALGS:
+            raise InvalidClientSettings("id_token_signed_response_alg must be RS256, PS256, ES256 or EdDSA")
         bad = [s for s in scopes if not valid_scope_token(s)]
         if bad:
             raise InvalidClientSettings("scopes must be RFC 6749 scope tokens (no spaces, quotes or backslashes)")
@@ -62,7 +82,7 @@ class ClientService:
             raise InvalidClientSettings(f"access token lifetime must be between 30 and {self._max_ttl} seconds")
         if not name or len(name) > 200:
             raise InvalidClientSettings("client name must be 1-200 characters")
-        secret = new_client_secret()
+        secret = None if public else new_client_secret()
         now = self._clock.now()
         for _ in range(3):
             lid = ids.generate(principal_type)
@@ -73,7 +93,7 @@ class ClientService:
                 name=name,
                 principal_lid=lid,
                 principal_type=principal_type,
-                secret_hash=hash_secret(secret),
+                secret_hash=hash_secret(secret) if secret is not None else "",
                 grant_types=grant_types,
                 scopes=scopes,
                 resources=tuple(dict.fromkeys(resources)),
@@ -81,6 +101,11 @@ class ClientService:
                 access_token_ttl=ttl,
                 status=ClientStatus.ACTIVE,
                 created_at=now,
+                redirect_uris=tuple(dict.fromkeys(redirect_uris)),
+                token_endpoint_auth_method=(ClientAuthMethod.NONE if public else ClientAuthMethod.CLIENT_SECRET_BASIC),
+                id_token_signed_response_alg=id_token_signed_response_alg,
+                subject_type=subject_type,
+                first_party=first_party,
             )
             try:
                 await self._repo.create(client, principal)
@@ -108,13 +133,27 @@ class ClientService:
         self._cache.pop((tenant_id, client_id), None)
         return await self._repo.set_status(tenant_id, client_id, status)
 
-    async def authenticate(self, tenant: Tenant, creds: ClientCredentials | None) -> Client:
-        """The authenticated client, or invalid_client (401)."""
+    async def authenticate(
+        self, tenant: Tenant, creds: ClientCredentials | None, *, public_client_id: str | None = None
+    ) -> Client:
+        """The authenticated client, or invalid_client (401).
+
+        `public_client_id`: the `client_id` parameter of a request without credentials, accepted only
+        for a public client (token_endpoint_auth_method `none`; RFC 6749 §2.3, OAuth 2.1 §2.4). Such a
+        client is identified, not authenticated: PKCE and refresh rotation protect its grants.
+        """
         if creds is None:
+            if public_client_id is not None and len(public_client_id) <= 256:
+                public = await self.get(tenant.id, public_client_id)
+                if public is not None and public.public and public.status is ClientStatus.ACTIVE:
+                    return public
             raise client_auth_failed(None, "client authentication is required")
         if len(creds.client_id) > 256:
             raise client_auth_failed(creds.method)
         client = await self.get(tenant.id, creds.client_id)
+        if client is not None and client.public:
+            # A public client has no secret: presenting one is not a way to authenticate it.
+            raise client_auth_failed(creds.method, "this client authenticates with no secret")
         # Verify against a dummy hash when the client is unknown, so timing doesn't tell them apart.
         stored = client.secret_hash if client is not None else _DUMMY_HASH
         ok = verify_secret(creds.secret, stored)

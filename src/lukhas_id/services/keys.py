@@ -117,10 +117,14 @@ class KeyService:
         """The key that signs the tenant's access tokens."""
         return await self.signer_for(tenant, SigningAlg(tenant.access_token_alg))
 
-    async def signer_for(self, tenant: Tenant, alg: SigningAlg) -> SigningKeyMaterial:
-        """The active key of `alg` (ID tokens use the client's algorithm, RS256 by default)."""
+    async def signer_for(self, tenant: Tenant, alg: SigningAlg, *, create: bool = False) -> SigningKeyMaterial:
+        """The active key of `alg`. With `create`, a tenant's first key of another algorithm (ID tokens
+        use the client's algorithm, RS256 by default) is made on first use: an active and a next key."""
         ks = await self.get(tenant.id)
         signer = ks.signers.get(alg)
+        if signer is None and create:
+            await self.ensure(tenant.id, alg)
+            signer = (await self.load(tenant.id)).signers.get(alg)
         if signer is None:
             raise KeyUnavailable(f"tenant {tenant.name} has no active {alg.value} key")
         return signer

@@ -67,39 +67,9 @@ class TokenService:
         scope = grant_scope(request.single("scope"), client.scopes)
         issuer = self._tenants.issuer(tenant)
         aud = select_audience(request.many("resource"), client.resources, client.default_resource or issuer)
-        now = int(self._clock.now())
-        exp = now + client.access_token_ttl
-        if client.token_format is TokenFormat.OPAQUE:
-            token = secrets.token_urlsafe(32)
-            digest = token_hash(token)
-            # The record's jti is derived from the stored hash: unique with the token, reveals nothing.
-            record = AccessTokenRecord(
-                tenant_id=tenant.id,
-                jti=digest[:32],
-                client_id=client.client_id,
-                sub=client.principal_lid,
-                lid_type=client.principal_type.value,
-                scope=scope,
-                aud=aud,
-                iat=now,
-                exp=exp,
-            )
-            await self._state.put_opaque(digest, record)
-        else:
-            jti = secrets.token_urlsafe(16)
-            claims: dict[str, object] = {
-                "iss": issuer,
-                "sub": client.principal_lid,
-                "aud": aud[0] if len(aud) == 1 else list(aud),
-                "client_id": client.client_id,
-                "jti": jti,
-                "iat": now,
-                "exp": exp,
-                "lid_type": client.principal_type.value,
-            }
-            if scope:
-                claims["scope"] = scope
-            token = sign(claims, TokenPurpose.ACCESS_TOKEN, await self._keys.signer(tenant))
+        token = await self.mint_access_token(
+            tenant, client, sub=client.principal_lid, lid_type=client.principal_type.value, scope=scope, aud=aud
+        )
         response: TokenResponse = {
             "access_token": token,
             "token_type": "Bearer",
@@ -108,6 +78,59 @@ class TokenService:
         if scope:
             response["scope"] = scope
         return response
+
+    async def mint_access_token(
+        self,
+        tenant: Tenant,
+        client: Client,
+        *,
+        sub: str,
+        lid_type: str,
+        scope: str,
+        aud: tuple[str, ...],
+        jti: str | None = None,
+        extra: dict[str, object] | None = None,
+    ) -> str:
+        """An access token in the client's format: an RFC 9068 JWT (no write) or an opaque token (one
+        write). `extra` adds claims such as auth_time/acr/amr (RFC 9068 §2.2.1) to JWTs."""
+        now = int(self._clock.now())
+        exp = now + client.access_token_ttl
+        if client.token_format is TokenFormat.OPAQUE:
+            token = secrets.token_urlsafe(32)
+            digest = token_hash(token)
+            # The record's jti is derived from the stored hash unless given: unique, reveals nothing.
+            record = AccessTokenRecord(
+                tenant_id=tenant.id,
+                jti=jti or digest[:32],
+                client_id=client.client_id,
+                sub=sub,
+                lid_type=lid_type,
+                scope=scope,
+                aud=aud,
+                iat=now,
+                exp=exp,
+            )
+            await self._state.put_opaque(digest, record)
+            return token
+        claims: dict[str, object] = {
+            "iss": self._tenants.issuer(tenant),
+            "sub": sub,
+            "aud": aud[0] if len(aud) == 1 else list(aud),
+            "client_id": client.client_id,
+            "jti": jti or secrets.token_urlsafe(16),
+            "iat": now,
+            "exp": exp,
+            "lid_type": lid_type,
+        }
+        if scope:
+            claims["scope"] = scope
+        if extra:
+            claims.update(extra)
+        return sign(claims, TokenPurpose.ACCESS_TOKEN, await self._keys.signer(tenant))
+
+    async def revoke_jti(self, tenant: Tenant, jti: str) -> None:
+        """Revoke a token by its jti for as long as any access token can live."""
+        await self._state.revoke_jti(tenant.id, jti, int(self._clock.now()) + self._max_ttl)
 
     # --- reading a presented token --------------------------------------------------------------
 

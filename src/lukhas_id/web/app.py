@@ -45,6 +45,7 @@ async def maintenance_pass(container: Container) -> None:
                     if result.rotated:
                         log.info("signing key rotated: tenant %s, active kid %s", tenant.name, result.active_kid)
     await container.token_state.purge_expired(now)
+    await container.kv.purge_expired(now)
 
 
 async def _maintenance(container: Container) -> None:

@@ -174,6 +174,11 @@ class MemoryKeyValueStore:
     async def delete(self, key: str) -> bool:
         return self._data.pop(key, self._now()) is not None
 
+    async def purge_expired(self, now: float) -> int:
+        before = len(self._data)
+        self._data.sweep(now)
+        return before - len(self._data)
+
     async def incr(self, key: str, ttl: float) -> int:
         now = self._now()
         expires_at = _expires_at(now, ttl)

@@ -221,5 +221,8 @@ class RedisKeyValueStore:
     async def incr(self, key: str, ttl: float) -> int:
         return int(await self._incr(keys=(self._p + key,), args=(_ttl_ms(ttl),)))
 
+    async def purge_expired(self, now: float) -> int:
+        return 0  # Redis expires keys itself
+
     async def ping(self) -> None:
         await self._client.ping()

@@ -7,6 +7,7 @@ from lukhas_id.adapters.sql.repositories import (
     SqlPrincipalRepository,
     SqlSigningKeyRepository,
     SqlTenantRepository,
+    SqlUserRepository,
 )
 from lukhas_id.adapters.sql.token_state import SqlTokenStateStore
 
@@ -18,4 +19,5 @@ __all__ = [
     "SqlSigningKeyRepository",
     "SqlTenantRepository",
     "SqlTokenStateStore",
+    "SqlUserRepository",
 ]

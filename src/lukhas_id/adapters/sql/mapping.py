@@ -9,12 +9,13 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from lukhas_id.adapters.sql.models import ClientRow, PrincipalRow, SigningKeyRow, TenantRow
-from lukhas_id.domain.client import Client, ClientStatus, GrantType, TokenFormat
+from lukhas_id.adapters.sql.models import ClientRow, PrincipalRow, SigningKeyRow, TenantRow, UserRow
+from lukhas_id.domain.client import Client, ClientAuthMethod, ClientStatus, GrantType, SubjectType, TokenFormat
 from lukhas_id.domain.keys import KeyState, SigningAlg, SigningKey
 from lukhas_id.domain.principal import Principal, PrincipalStatus, PrincipalType
 from lukhas_id.domain.tenant import Tenant
 from lukhas_id.domain.token import AccessTokenRecord
+from lukhas_id.domain.user import User, UserStatus
 
 
 def _dump(value: Any) -> str:
@@ -89,6 +90,13 @@ def client_values(client: Client) -> dict[str, Any]:
         "access_token_ttl": client.access_token_ttl,
         "status": client.status.value,
         "created_at": client.created_at,
+        "redirect_uris": _dump(list(client.redirect_uris)),
+        "post_logout_redirect_uris": _dump(list(client.post_logout_redirect_uris)),
+        "token_endpoint_auth_method": client.token_endpoint_auth_method.value,
+        "id_token_signed_response_alg": client.id_token_signed_response_alg,
+        "subject_type": client.subject_type.value,
+        "first_party": client.first_party,
+        "refresh_grace_seconds": client.refresh_grace_seconds,
     }
 
 
@@ -107,6 +115,45 @@ def client_from_row(row: ClientRow) -> Client:
         access_token_ttl=row.access_token_ttl,
         status=ClientStatus(row.status),
         created_at=row.created_at,
+        redirect_uris=tuple(_str_list(row.redirect_uris)),
+        post_logout_redirect_uris=tuple(_str_list(row.post_logout_redirect_uris)),
+        token_endpoint_auth_method=ClientAuthMethod(row.token_endpoint_auth_method),
+        id_token_signed_response_alg=row.id_token_signed_response_alg,
+        subject_type=SubjectType(row.subject_type),
+        first_party=bool(row.first_party),
+        refresh_grace_seconds=row.refresh_grace_seconds,
+    )
+
+
+def user_values(user: User) -> dict[str, Any]:
+    return {
+        "tenant_id": user.tenant_id,
+        "lid": user.lid,
+        "username": user.username,
+        "username_key": user.username_key,
+        "email": user.email,
+        "email_verified": user.email_verified,
+        "display_name": user.display_name,
+        "status": user.status.value,
+        "password_hash": user.password_hash,
+        "created_at": user.created_at,
+        "updated_at": user.updated_at,
+    }
+
+
+def user_from_row(row: UserRow) -> User:
+    return User(
+        tenant_id=row.tenant_id,
+        lid=row.lid,
+        username=row.username,
+        username_key=row.username_key,
+        email=row.email,
+        email_verified=bool(row.email_verified),
+        display_name=row.display_name,
+        status=UserStatus(row.status),
+        password_hash=row.password_hash,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
     )
 
 

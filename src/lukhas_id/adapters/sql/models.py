@@ -1,7 +1,7 @@
 """SQL table models: SQLAlchemy 2 declarative rows, identical on SQLite and PostgreSQL.
 
 Only portable column types are used (String, Text holding JSON, Integer/BigInteger, Double for epoch
-seconds, LargeBinary), so one schema and one migration serve both databases. Constraint names come
+seconds, LargeBinary, Boolean), so one schema and one migration serve both databases. Constraint names come
 from the naming convention on the MetaData, which keeps Alembic autogenerate stable.
 
 These rows are storage, not domain objects: `mapping.py` converts them to and from the frozen
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Double,
     ForeignKey,
     ForeignKeyConstraint,
@@ -22,6 +23,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -63,7 +66,9 @@ class PrincipalRow(Base):
 
 
 class ClientRow(Base):
-    """grant_types and scopes: JSON lists, sorted; resources: JSON list in the client's order."""
+    """grant_types and scopes: JSON lists, sorted; resources and the redirect URIs: JSON lists in the
+    client's order. The columns added by migration 0002 have server defaults (a machine client's values),
+    so rows written before it read back unchanged."""
 
     __tablename__ = "clients"
     __table_args__ = (
@@ -84,6 +89,35 @@ class ClientRow(Base):
     access_token_ttl: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String)
     created_at: Mapped[float] = mapped_column(Double)
+    redirect_uris: Mapped[str] = mapped_column(Text, server_default=text("'[]'"))
+    post_logout_redirect_uris: Mapped[str] = mapped_column(Text, server_default=text("'[]'"))
+    token_endpoint_auth_method: Mapped[str] = mapped_column(String, server_default=text("'client_secret_basic'"))
+    id_token_signed_response_alg: Mapped[str] = mapped_column(String, server_default=text("'RS256'"))
+    subject_type: Mapped[str] = mapped_column(String, server_default=text("'public'"))
+    first_party: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    refresh_grace_seconds: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+
+
+class UserRow(Base):
+    """A user (USR principal). username_key (NFKC + case fold) is unique per tenant; username is as entered."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id", "lid"], ["principals.tenant_id", "principals.lid"]),
+        UniqueConstraint("tenant_id", "username_key"),
+    )
+
+    tenant_id: Mapped[str] = mapped_column(String, ForeignKey("tenants.id"), primary_key=True)
+    lid: Mapped[str] = mapped_column(String, primary_key=True)
+    username: Mapped[str] = mapped_column(String)
+    username_key: Mapped[str] = mapped_column(String)
+    email: Mapped[str | None] = mapped_column(String)
+    email_verified: Mapped[bool] = mapped_column(Boolean)
+    display_name: Mapped[str] = mapped_column(String)
+    status: Mapped[str] = mapped_column(String)
+    password_hash: Mapped[str | None] = mapped_column(String)
+    created_at: Mapped[float] = mapped_column(Double)
+    updated_at: Mapped[float] = mapped_column(Double)
 
 
 class SigningKeyRow(Base):
@@ -130,4 +164,15 @@ class NotBeforeMarkerRow(Base):
     kind: Mapped[str] = mapped_column(String, primary_key=True)
     ident: Mapped[str] = mapped_column(String, primary_key=True)
     at: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[float] = mapped_column(Double, index=True)
+
+
+class KeyValueRow(Base):
+    """Short-lived key-value state of the embedded default (SqlKeyValueStore): a value or a counter."""
+
+    __tablename__ = "kv_entries"
+
+    key: Mapped[str] = mapped_column(String, primary_key=True)
+    value: Mapped[bytes | None] = mapped_column(LargeBinary)
+    counter: Mapped[int | None] = mapped_column(BigInteger)
     expires_at: Mapped[float] = mapped_column(Double, index=True)

@@ -23,12 +23,15 @@ from lukhas_id.adapters.sql.mapping import (
     signing_key_values,
     tenant_from_row,
     tenant_values,
+    user_from_row,
+    user_values,
 )
-from lukhas_id.adapters.sql.models import ClientRow, PrincipalRow, SigningKeyRow, TenantRow
+from lukhas_id.adapters.sql.models import ClientRow, PrincipalRow, SigningKeyRow, TenantRow, UserRow
 from lukhas_id.domain.client import Client, ClientStatus
 from lukhas_id.domain.keys import KeyState, SigningAlg, SigningKey
-from lukhas_id.domain.principal import Principal
+from lukhas_id.domain.principal import Principal, PrincipalStatus, PrincipalType
 from lukhas_id.domain.tenant import Tenant
+from lukhas_id.domain.user import User, UsernameTaken, UserStatus
 from lukhas_id.errors import AlreadyExists, LukhasIdError, NotFound
 
 _Violation = Literal["unique", "foreign_key", "other"]
@@ -309,3 +312,80 @@ class SqlEncryptedMaterial:
             if key_updates:
                 await session.execute(update(SigningKeyRow), key_updates)
         return len(tenant_updates) + len(key_updates)
+
+
+class SqlUserRepository:
+    """UserRepository on SQL. UNIQUE (tenant_id, username_key) makes usernames unique per tenant;
+    `list()` is ordered by username_key."""
+
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    async def create(self, user: User, principal: Principal) -> None:
+        if (user.tenant_id, user.lid) != (principal.tenant_id, principal.lid):
+            raise ValueError("the user must be the given principal (same tenant and ΛID)")
+        if principal.type is not PrincipalType.USER:
+            raise ValueError("a user's principal has type USR")
+        async with self._db.transaction() as session:
+            conn = await session.connection()
+            try:
+                await conn.execute(insert(PrincipalRow).values(principal_values(principal)))
+            except IntegrityError as exc:
+                raise _domain_error(exc, "a principal with this ΛID") from None
+            try:
+                await conn.execute(insert(UserRow).values(user_values(user)))
+            except IntegrityError as exc:
+                # The principal was inserted just now, so the primary key cannot be what collided.
+                if _violation(exc) == "unique":
+                    raise UsernameTaken("a user with this username already exists in the tenant") from None
+                raise _domain_error(exc, "a user") from None
+
+    async def get(self, tenant_id: str, lid: str) -> User | None:
+        async with self._db.read() as session:
+            row = await session.get(UserRow, (tenant_id, lid))
+        return None if row is None else user_from_row(row)
+
+    async def get_by_username(self, tenant_id: str, username_key: str) -> User | None:
+        query = select(UserRow).where(UserRow.tenant_id == tenant_id, UserRow.username_key == username_key)
+        async with self._db.read() as session:
+            row = await session.scalar(query)
+        return None if row is None else user_from_row(row)
+
+    async def list(self, tenant_id: str) -> list[User]:
+        query = select(UserRow).where(UserRow.tenant_id == tenant_id).order_by(UserRow.username_key)
+        async with self._db.read() as session:
+            return [user_from_row(row) for row in await session.scalars(query)]
+
+    async def update_status(self, tenant_id: str, lid: str, status: UserStatus, updated_at: float) -> bool:
+        principal_status = PrincipalStatus.ACTIVE if status is UserStatus.ACTIVE else PrincipalStatus.DISABLED
+        async with self._db.transaction() as session:
+            conn = await session.connection()
+            result = await conn.execute(
+                update(UserRow)
+                .where(UserRow.tenant_id == tenant_id, UserRow.lid == lid)
+                .values(status=status.value, updated_at=updated_at)
+            )
+            if result.rowcount == 0:
+                return False
+            await conn.execute(
+                update(PrincipalRow)
+                .where(PrincipalRow.tenant_id == tenant_id, PrincipalRow.lid == lid)
+                .values(status=principal_status.value)
+            )
+        return True
+
+    async def set_password_hash(
+        self,
+        tenant_id: str,
+        lid: str,
+        password_hash: str | None,
+        updated_at: float,
+        *,
+        replaces: str | None = None,
+    ) -> bool:
+        query = update(UserRow).where(UserRow.tenant_id == tenant_id, UserRow.lid == lid)
+        if replaces is not None:
+            query = query.where(UserRow.password_hash == replaces)
+        async with self._db.statement() as conn:
+            result = await conn.execute(query.values(password_hash=password_hash, updated_at=updated_at))
+        return result.rowcount > 0

@@ -23,8 +23,11 @@ Endpoint = Callable[[Scope, Receive, str | None], Awaitable[Response]]
 Action = Callable[[Container, Tenant, Client, FormRequest], Awaitable[Response]]
 
 
-def _endpoint(state: AppState, action: Action) -> Endpoint:
-    """The shared steps: tenant, form, client authentication; then the action; errors as RFC 6749 §5.2."""
+def _endpoint(state: AppState, action: Action, *, public_clients: bool) -> Endpoint:
+    """The shared steps: tenant, form, client authentication; then the action; errors as RFC 6749 §5.2.
+
+    `public_clients`: whether a public client (no secret, identified by `client_id`) may call it.
+    """
     limit = state.settings.max_body_bytes
 
     async def endpoint(scope: Scope, receive: Receive, tenant_name: str | None) -> Response:
@@ -32,7 +35,9 @@ def _endpoint(state: AppState, action: Action) -> Endpoint:
             c = state.c
             tenant = await state.tenant(tenant_name)
             form = await form_request(scope, receive, limit)
-            client = await c.clients.authenticate(tenant, extract_credentials(form))
+            creds = extract_credentials(form)
+            public_id = form.single("client_id") if public_clients and creds is None else None
+            client = await c.clients.authenticate(tenant, creds, public_client_id=public_id)
             return await action(c, tenant, client, form)
         except OAuthError as exc:
             return error_response(exc)
@@ -57,12 +62,14 @@ async def _revoke(c: Container, tenant: Tenant, caller: Client, form: FormReques
 
 
 def token(state: AppState) -> Endpoint:
-    return _endpoint(state, _token)
+    return _endpoint(state, _token, public_clients=True)
 
 
 def introspect(state: AppState) -> Endpoint:
-    return _endpoint(state, _introspect)
+    # RFC 7662 §2.1: the caller must be authenticated; public clients cannot introspect.
+    return _endpoint(state, _introspect, public_clients=False)
 
 
 def revoke(state: AppState) -> Endpoint:
-    return _endpoint(state, _revoke)
+    # RFC 7009 §2.1: public clients may revoke their own tokens, identified by client_id.
+    return _endpoint(state, _revoke, public_clients=True)

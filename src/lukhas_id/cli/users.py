@@ -1,0 +1,105 @@
+"""`lukhas-id user`: create, list, disable, enable, set-password.
+
+Passwords are read with hidden input (typed twice) or, with --password-stdin, as one line of standard
+input; they are never echoed, printed or logged. `user list` shows e-mail addresses (personal data)
+only with --show-email.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from lukhas_id.bootstrap import Container
+from lukhas_id.cli.main import TenantOpt, _tenant, fail, run
+from lukhas_id.domain.user import User, check_username
+
+user_app = typer.Typer(help="Users: the people who sign in (USR principals).", no_args_is_help=True)
+
+PasswordStdinOpt = Annotated[
+    bool,
+    typer.Option("--password-stdin", help="Read the password from the first line of standard input."),
+]
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        line = sys.stdin.readline()
+        if not line:
+            fail("no password on standard input")
+        return line.removesuffix("\n").removesuffix("\r")
+    try:
+        password: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
+    except typer.Abort:  # end of input (or Ctrl-C) at the prompt
+        fail("no password given")
+    return password
+
+
+@user_app.command("create")
+def user_create(
+    username: Annotated[str, typer.Argument(help="Letters, digits and . _ - @ (1-64); unique ignoring case.")],
+    tenant: TenantOpt = None,
+    email: Annotated[str | None, typer.Option("--email", help="E-mail address (stored as not verified).")] = None,
+    display_name: Annotated[
+        str | None, typer.Option("--display-name", help="Name to show (default: the username).")
+    ] = None,
+    password_stdin: PasswordStdinOpt = False,
+) -> None:
+    """Create a user with a password; prints the user's ΛID."""
+    check_username(username)  # before asking for a password
+    password = _read_password(password_stdin)
+
+    async def body(c: Container) -> User:
+        t = await _tenant(c, tenant)
+        return await c.users.create(t, username, email=email, display_name=display_name, password=password)
+
+    typer.echo(run(body).lid)
+
+
+@user_app.command("list")
+def user_list(
+    tenant: TenantOpt = None,
+    show_email: Annotated[bool, typer.Option("--show-email", help="Also print e-mail addresses.")] = False,
+) -> None:
+    """ΛID, username, status and e-mail state (verified, unverified, or - for none) of each user."""
+
+    async def body(c: Container) -> list[User]:
+        return await c.users.list(await _tenant(c, tenant))
+
+    for user in run(body):
+        state = "-" if user.email is None else "verified" if user.email_verified else "unverified"
+        columns = [user.lid, user.username, user.status.value, state]
+        if show_email:
+            columns.append(user.email or "-")
+        typer.echo("\t".join(columns))
+
+
+@user_app.command("disable")
+def user_disable(username: str, tenant: TenantOpt = None) -> None:
+    """A disabled user cannot sign in."""
+
+    async def body(c: Container) -> User:
+        return await c.users.disable(await _tenant(c, tenant), username)
+
+    typer.echo(f"user {run(body).username} disabled")
+
+
+@user_app.command("enable")
+def user_enable(username: str, tenant: TenantOpt = None) -> None:
+    async def body(c: Container) -> User:
+        return await c.users.enable(await _tenant(c, tenant), username)
+
+    typer.echo(f"user {run(body).username} enabled")
+
+
+@user_app.command("set-password")
+def user_set_password(username: str, tenant: TenantOpt = None, password_stdin: PasswordStdinOpt = False) -> None:
+    """Replace the user's password (the password policy applies)."""
+    password = _read_password(password_stdin)
+
+    async def body(c: Container) -> User:
+        return await c.users.set_password(await _tenant(c, tenant), username, password)
+
+    typer.echo(f"password of user {run(body).username} changed")

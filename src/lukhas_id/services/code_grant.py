@@ -1,0 +1,134 @@
+"""The authorization_code grant at the token endpoint: RFC 6749 §4.1.3, OAuth 2.1 §4.1.3, OIDC Core §3.1.3.
+
+Checks, in order: the client may use the grant; the code is redeemed once (a replay is refused and the
+tokens issued from the code are revoked); the code belongs to this client; PKCE; redirect_uri. Then an
+access token for the user (RFC 9068, with auth_time/acr/amr) and, for `openid` requests, an ID token
+signed with the client's `id_token_signed_response_alg`.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from lukhas_id.clock import Clock
+from lukhas_id.domain.client import Client, GrantType, SubjectType
+from lukhas_id.domain.keys import SigningAlg
+from lukhas_id.domain.principal import PrincipalType
+from lukhas_id.domain.tenant import Tenant
+from lukhas_id.errors import ErrorCode, OAuthError
+from lukhas_id.jose.hashes import token_hash_claim
+from lukhas_id.jose.jwt import TokenPurpose, sign
+from lukhas_id.protocol.oauth2 import pkce
+from lukhas_id.protocol.oauth2.grants import TokenResponse
+from lukhas_id.protocol.oauth2.request import FormRequest
+from lukhas_id.services.clients import require_grant
+from lukhas_id.services.codes import AuthorizationCodes, CodeGrant
+from lukhas_id.services.keys import KeyService
+from lukhas_id.services.tenants import TenantService
+from lukhas_id.services.tokens import TokenService
+
+ID_TOKEN_TTL = 300
+MAX_CODE_LENGTH = 512
+
+
+def access_jti(grant_id: str) -> str:
+    """The jti of the access token issued from a code: derivable again when the code is replayed."""
+    return f"{grant_id}.at"
+
+
+class CodeGrantService:
+    def __init__(
+        self,
+        codes: AuthorizationCodes,
+        tokens: TokenService,
+        keys: KeyService,
+        tenants: TenantService,
+        clock: Clock,
+    ) -> None:
+        self._codes = codes
+        self._tokens = tokens
+        self._keys = keys
+        self._tenants = tenants
+        self._clock = clock
+
+    async def authorization_code(self, tenant: Tenant, client: Client, request: FormRequest) -> TokenResponse:
+        require_grant(client, GrantType.AUTHORIZATION_CODE)
+        code = request.required("code")
+        verifier = request.single("code_verifier")
+        redirect_uri = request.single("redirect_uri")
+        if len(code) > MAX_CODE_LENGTH:
+            raise OAuthError(ErrorCode.INVALID_GRANT, "invalid authorization code")
+        redemption = await self._codes.redeem(tenant.id, code)
+        if redemption.replay:
+            # OAuth 2.1 §4.1.3 / RFC 6749 §10.5: deny, and revoke what the first redemption issued.
+            await self._tokens.revoke_jti(tenant, access_jti(redemption.grant_id))
+            raise OAuthError(ErrorCode.INVALID_GRANT, "the authorization code was already used")
+        grant = redemption.grant
+        if grant is None:
+            raise OAuthError(ErrorCode.INVALID_GRANT, "invalid or expired authorization code")
+        if grant.client_id != client.client_id:
+            raise OAuthError(ErrorCode.INVALID_GRANT, "the authorization code was issued to another client")
+        pkce.verify(verifier, grant.code_challenge)
+        if (grant.redirect_uri_sent or redirect_uri is not None) and redirect_uri != grant.redirect_uri:
+            raise OAuthError(ErrorCode.INVALID_GRANT, "redirect_uri does not match the authorization request")
+        return await self._issue(tenant, client, grant, access_jti(redemption.grant_id))
+
+    async def _issue(self, tenant: Tenant, client: Client, grant: CodeGrant, jti: str) -> TokenResponse:
+        scope = " ".join(grant.scope)
+        issuer = self._tenants.issuer(tenant)
+        aud = grant.resources or ((client.default_resource or issuer),)
+        extra: dict[str, object] = {"auth_time": grant.auth_time}
+        if grant.acr:
+            extra["acr"] = grant.acr
+        if grant.amr:
+            extra["amr"] = list(grant.amr)
+        access_token = await self._tokens.mint_access_token(
+            tenant,
+            client,
+            sub=grant.user_lid,
+            lid_type=PrincipalType.USER.value,
+            scope=scope,
+            aud=aud,
+            jti=jti,
+            extra=extra,
+        )
+        response: TokenResponse = {
+            "access_token": access_token,
+            "token_type": "Bearer",
+            "expires_in": client.access_token_ttl,
+            "scope": scope,
+        }
+        if "openid" in grant.scope:
+            response["id_token"] = await self.id_token(tenant, client, grant, access_token=access_token)
+        return response
+
+    def subject(self, tenant: Tenant, client: Client, user_lid: str) -> str:
+        """OIDC Core §8: the user's ΛID, or a pairwise ΛID per sector (the redirect URIs' host)."""
+        if client.subject_type is not SubjectType.PAIRWISE:
+            return user_lid
+        sector = urlsplit(client.redirect_uris[0]).hostname if client.redirect_uris else client.client_id
+        return self._tenants.derive_lid(tenant, PrincipalType.USER, f"pairwise\x00{sector}\x00{user_lid}")
+
+    async def id_token(self, tenant: Tenant, client: Client, grant: CodeGrant, *, access_token: str) -> str:
+        """OIDC Core §2 and §3.1.3.6: iss, sub, aud, exp, iat, auth_time, nonce, acr, amr, sid, azp, at_hash."""
+        alg = SigningAlg(client.id_token_signed_response_alg)
+        now = int(self._clock.now())
+        claims: dict[str, object] = {
+            "iss": self._tenants.issuer(tenant),
+            "sub": self.subject(tenant, client, grant.user_lid),
+            "aud": client.client_id,
+            "azp": client.client_id,
+            "exp": now + ID_TOKEN_TTL,
+            "iat": now,
+            "auth_time": grant.auth_time,
+            "at_hash": token_hash_claim(access_token, alg),
+        }
+        if grant.nonce is not None:
+            claims["nonce"] = grant.nonce
+        if grant.acr:
+            claims["acr"] = grant.acr
+        if grant.amr:
+            claims["amr"] = list(grant.amr)
+        if grant.sid:
+            claims["sid"] = grant.sid
+        return sign(claims, TokenPurpose.ID_TOKEN, await self._keys.signer_for(tenant, alg, create=True))
