@@ -6,6 +6,7 @@ one is inactive on the other at once.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import httpx
@@ -86,3 +87,102 @@ def test_token_verify_introspect_revoke_across_two_processes(deployment: Deploym
         assert creds["client_secret"] not in log
         assert access_token not in log
         assert "Traceback" not in log
+
+
+def test_two_processes_redeeming_one_code_at_once_exactly_one_wins(deployment: Deployment, tmp_path: Path) -> None:
+    """Issue 3: codes are single-use across processes sharing PostgreSQL/Redis (or the SQLite file)."""
+    import asyncio
+    import base64
+    import hashlib
+    import secrets
+    import time
+
+    from lukhas_id import ids
+    from lukhas_id.adapters.redis import RedisKeyValueStore, redis_client
+    from lukhas_id.adapters.sql import Database, SqlTenantRepository
+    from lukhas_id.adapters.sql.kv import SqlKeyValueStore
+    from lukhas_id.domain.principal import PrincipalType
+    from lukhas_id.ports.state import KeyValueStore
+    from lukhas_id.services.codes import AuthorizationCodes, CodeGrant
+
+    if "LUKHAS_ID_DATABASE_URL" in deployment.env:
+        deployment.cli("db", "upgrade")
+    redirect = "https://rp.example.com/cb"
+    rp = json.loads(
+        deployment.cli(
+            "client",
+            "create",
+            "--grant",
+            "authorization_code",
+            "--redirect-uri",
+            redirect,
+            "--scope",
+            "openid profile",
+            "--json",
+        ).stdout
+    )
+    a = start_server(deployment, tmp_path)
+    b = start_server(deployment, tmp_path)
+
+    async def scenario() -> list[tuple[int, int]]:
+        db_url = (
+            deployment.env.get("LUKHAS_ID_DATABASE_URL")
+            or f"sqlite:///{deployment.env['LUKHAS_ID_VAR_DIR']}/lukhas-id.db"
+        )
+        database = Database.from_url(db_url)
+        redis = redis_client(deployment.env["LUKHAS_ID_REDIS_URL"]) if "LUKHAS_ID_REDIS_URL" in deployment.env else None
+        kv: KeyValueStore = RedisKeyValueStore(redis) if redis is not None else SqlKeyValueStore(database)
+        codes = AuthorizationCodes(kv, replay_window=3600)
+        outcomes: list[tuple[int, int]] = []
+        try:
+            tenant = await SqlTenantRepository(database).get_by_name("default")
+            assert tenant is not None
+            async with httpx.AsyncClient(timeout=10) as http:
+                for _ in range(10):
+                    verifier = secrets.token_urlsafe(48)
+                    challenge = (
+                        base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+                    )
+                    code = await codes.issue(
+                        CodeGrant(
+                            tenant_id=tenant.id,
+                            client_id=rp["client_id"],
+                            redirect_uri=redirect,
+                            redirect_uri_sent=True,
+                            user_lid=ids.generate(PrincipalType.USER),
+                            scope=("openid", "profile"),
+                            code_challenge=challenge,
+                            nonce="n",
+                            auth_time=int(time.time()),
+                            amr=("pwd",),
+                            acr=None,
+                            sid=None,
+                        )
+                    )
+                    form = {
+                        "grant_type": "authorization_code",
+                        "code": code,
+                        "redirect_uri": redirect,
+                        "code_verifier": verifier,
+                    }
+                    auth = (rp["client_id"], rp["client_secret"])
+                    ra, rb = await asyncio.gather(
+                        http.post(f"{a.url}/oauth2/token", data=form, auth=auth),
+                        http.post(f"{b.url}/oauth2/token", data=form, auth=auth),
+                    )
+                    outcomes.append((ra.status_code, rb.status_code))
+                    for r in (ra, rb):
+                        if r.status_code != 200:
+                            assert r.json()["error"] == "invalid_grant"
+        finally:
+            if redis is not None:
+                await redis.aclose()
+            await database.dispose()
+        return outcomes
+
+    try:
+        outcomes = asyncio.run(scenario())
+    finally:
+        stop(a)
+        stop(b)
+    assert all(sorted(pair) == [200, 400] for pair in outcomes), outcomes

@@ -13,7 +13,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import typer
 
 from lukhas_id.bootstrap import Container, build_container
-from lukhas_id.domain.client import ClientStatus, GrantType, TokenFormat
+from lukhas_id.domain.client import ClientStatus, GrantType, SubjectType, TokenFormat
 from lukhas_id.domain.keys import SigningAlg
 from lukhas_id.domain.principal import PrincipalType
 from lukhas_id.domain.tenant import Tenant
@@ -195,6 +195,13 @@ def client_create(
     ] = PrincipalType.SERVICE,
     name: Annotated[str, typer.Option(help="Display name.")] = "client",
     ttl: Annotated[int | None, typer.Option(help="Access token lifetime in seconds.")] = None,
+    redirect_uri: Annotated[
+        list[str] | None, typer.Option(help="Redirect URI (authorization_code clients; repeat for several).")
+    ] = None,
+    public: Annotated[bool, typer.Option(help="A public client: no secret (native and browser apps).")] = False,
+    first_party: Annotated[bool, typer.Option(help="Skip the consent page for this client.")] = False,
+    pairwise: Annotated[bool, typer.Option(help="Give this client pairwise subject identifiers.")] = False,
+    id_token_alg: Annotated[SigningAlg, typer.Option(help="id_token_signed_response_alg.")] = SigningAlg.RS256,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Register a client; its secret is printed once and stored only as a keyed hash."""
@@ -210,10 +217,20 @@ def client_create(
             token_format=token_format,
             principal_type=principal_type,
             access_token_ttl=ttl,
+            redirect_uris=tuple(redirect_uri or ()),
+            public=public,
+            first_party=first_party,
+            subject_type=SubjectType.PAIRWISE if pairwise else SubjectType.PUBLIC,
+            id_token_signed_response_alg=id_token_alg.value,
         )
+        if GrantType.AUTHORIZATION_CODE in client.grant_types:
+            # Made now rather than on the first sign-in: ID token keys are published before they sign.
+            await c.keys.ensure(t.id, SigningAlg(client.id_token_signed_response_alg))
         return {
             "client_id": client.client_id,
             "client_secret": secret,
+            "token_endpoint_auth_method": client.token_endpoint_auth_method.value,
+            "redirect_uris": list(client.redirect_uris),
             "issuer": c.tenants.issuer(t),
             "tenant": t.name,
             "lid": client.principal_lid,
@@ -230,7 +247,10 @@ def client_create(
         typer.echo(json.dumps(out))
         return
     typer.echo(f"client_id:     {out['client_id']}")
-    typer.echo(f"client_secret: {out['client_secret']}   (shown once; store it now)")
+    if out["client_secret"] is not None:
+        typer.echo(f"client_secret: {out['client_secret']}   (shown once; store it now)")
+    else:
+        typer.echo("client_secret: none (a public client)")
     typer.echo(f"ΛID:           {out['lid']}")
     typer.echo(f"issuer:        {out['issuer']}")
 
