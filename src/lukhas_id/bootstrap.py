@@ -8,6 +8,7 @@ from typing import Any
 
 from lukhas_id.adapters.crypto.kek import Kek, ensure_kek_file, load_kek_file, parse_kek_b64
 from lukhas_id.adapters.crypto.passwords import PasswordHasher, check_password_policy
+from lukhas_id.adapters.sql.consents import SqlConsentRepository
 from lukhas_id.adapters.sql.database import Database
 from lukhas_id.adapters.sql.repositories import (
     SqlClientRepository,
@@ -21,12 +22,16 @@ from lukhas_id.domain.client import GrantType
 from lukhas_id.errors import ConfigurationError, KeyUnavailable
 from lukhas_id.ports.state import KeyValueStore, TokenStateStore
 from lukhas_id.protocol.oauth2.grants import GrantHandler
+from lukhas_id.services.authorization import AuthorizationService
 from lukhas_id.services.clients import ClientService
 from lukhas_id.services.code_grant import CodeGrantService
 from lukhas_id.services.codes import AuthorizationCodes
 from lukhas_id.services.keys import KeyService
+from lukhas_id.services.login_throttle import LoginThrottle, TenantKeyring
+from lukhas_id.services.sessions import SessionService
 from lukhas_id.services.tenants import TenantService
 from lukhas_id.services.tokens import TokenService
+from lukhas_id.services.userinfo import UserInfoService
 from lukhas_id.services.users import UserService
 from lukhas_id.settings import Settings, mask_url
 
@@ -50,6 +55,10 @@ class Container:
     users: UserService
     codes: AuthorizationCodes
     code_grant: CodeGrantService
+    sessions: SessionService
+    login_throttle: LoginThrottle
+    authorization: AuthorizationService
+    userinfo: UserInfoService
     material: SqlEncryptedMaterial
     grant_handlers: dict[GrantType, GrantHandler]
     _closers: list[Any] = field(default_factory=list)
@@ -168,6 +177,8 @@ async def build_container(settings: Settings, *, clock: Clock | None = None, upg
         users = UserService(SqlUserRepository(database), PasswordHasher(), clock, policy=check_password_policy)
         codes = AuthorizationCodes(kv, replay_window=settings.max_access_token_ttl)
         code_grant = CodeGrantService(codes, tokens, keys, tenants, clock)
+        authorization = AuthorizationService(kv, codes, clients, tenants, SqlConsentRepository(database), clock)
+        userinfo = UserInfoService(tokens, SqlUserRepository(database), clients, code_grant, tenants)
     except BaseException:
         for closer in reversed(closers):
             await closer()
@@ -187,6 +198,10 @@ async def build_container(settings: Settings, *, clock: Clock | None = None, upg
         users=users,
         codes=codes,
         code_grant=code_grant,
+        sessions=SessionService(kv, clock),
+        login_throttle=LoginThrottle(kv, clock, TenantKeyring(kek)),
+        authorization=authorization,
+        userinfo=userinfo,
         material=SqlEncryptedMaterial(database),
         grant_handlers={
             GrantType.CLIENT_CREDENTIALS: tokens.client_credentials,

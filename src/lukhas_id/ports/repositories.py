@@ -128,3 +128,23 @@ class UserRepository(Protocol):
         False is returned otherwise.
         """
         ...
+
+
+class ConsentRepository(Protocol):
+    """What each user allowed each client (OIDC Core §3.1.2.4): remembered per (user, client, scopes)."""
+
+    async def get(self, tenant_id: str, user_lid: str, client_id: str) -> frozenset[str]:
+        """The scopes the user has granted the client (empty when none)."""
+        ...
+
+    async def grant(self, tenant_id: str, user_lid: str, client_id: str, scopes: frozenset[str], at: float) -> None:
+        """Add `scopes` to what the user granted the client."""
+        ...
+
+    async def withdraw(self, tenant_id: str, user_lid: str, client_id: str) -> bool:
+        """Forget every scope granted to the client; False when there was nothing."""
+        ...
+
+    async def list_for_user(self, tenant_id: str, user_lid: str) -> list[tuple[str, frozenset[str], float]]:
+        """(client_id, scopes, granted_at) for each client the user consented to."""
+        ...

@@ -77,6 +77,8 @@ class CodeGrantService:
         scope = " ".join(grant.scope)
         issuer = self._tenants.issuer(tenant)
         aud = grant.resources or ((client.default_resource or issuer),)
+        if "openid" in grant.scope and issuer not in aud:
+            aud = (*aud, issuer)  # the UserInfo endpoint is one of the token's audiences (RFC 9068 §4)
         extra: dict[str, object] = {"auth_time": grant.auth_time}
         if grant.acr:
             extra["acr"] = grant.acr

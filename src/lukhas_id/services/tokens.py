@@ -134,6 +134,9 @@ class TokenService:
 
     # --- reading a presented token --------------------------------------------------------------
 
+    async def validate(self, tenant: Tenant, token: str) -> AccessTokenRecord | None:
+        return await self._record(tenant, token)
+
     async def _record(self, tenant: Tenant, token: str, *, check_revocation: bool = True) -> AccessTokenRecord | None:
         """The record of a token this tenant issued that is unexpired (and, by default, not revoked)."""
         if not token or len(token) > MAX_TOKEN_LENGTH or not token.isascii():

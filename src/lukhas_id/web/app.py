@@ -17,7 +17,8 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
 from lukhas_id.bootstrap import Container, build_container
@@ -26,7 +27,8 @@ from lukhas_id.errors import ErrorCode, OAuthError, is_unavailable
 from lukhas_id.observability import configure_logging
 from lukhas_id.settings import Settings, load_settings
 from lukhas_id.web.http_io import error_response, json_response
-from lukhas_id.web.routes import discovery, health, oauth
+from lukhas_id.web.pages import STATIC_DIR
+from lukhas_id.web.routes import discovery, health, login, oauth, userinfo
 from lukhas_id.web.state import AppState
 
 log = logging.getLogger("lukhas_id")
@@ -150,6 +152,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             Route(f"{base}/oauth2/token", _fast_path_only, methods=["POST"]),
             Route(f"{base}/oauth2/introspect", _fast_path_only, methods=["POST"]),
             Route(f"{base}/oauth2/revoke", _fast_path_only, methods=["POST"]),
+            Route(f"{base}/oauth2/userinfo", userinfo.userinfo(state), methods=["GET", "POST", "OPTIONS"]),
+            Route(f"{base}/login", login.login(state), methods=["GET", "POST"]),
         ]
 
     async def http_error(request: Request, exc: Exception) -> Response:
@@ -168,7 +172,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         return unexpected_error(request.url.path, exc)
 
     handlers: dict[Any, Any] = {HTTPException: http_error, OAuthError: oauth_error, Exception: server_error}
-    app = LukhasApp(routes=routes, lifespan=lifespan, exception_handlers=handlers)
+    static = Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static")
+    app = LukhasApp(routes=[*routes, static], lifespan=lifespan, exception_handlers=handlers)
     app.hot = {
         "/oauth2/token": oauth.token(state),
         "/oauth2/introspect": oauth.introspect(state),

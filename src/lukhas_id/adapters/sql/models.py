@@ -176,3 +176,16 @@ class KeyValueRow(Base):
     value: Mapped[bytes | None] = mapped_column(LargeBinary)
     counter: Mapped[int | None] = mapped_column(BigInteger)
     expires_at: Mapped[float] = mapped_column(Double, index=True)
+
+
+class ConsentRow(Base):
+    """Scopes a user granted a client (a JSON list, sorted)."""
+
+    __tablename__ = "consents"
+    __table_args__ = (ForeignKeyConstraint(["tenant_id", "user_lid"], ["users.tenant_id", "users.lid"]),)
+
+    tenant_id: Mapped[str] = mapped_column(String, primary_key=True)
+    user_lid: Mapped[str] = mapped_column(String, primary_key=True)
+    client_id: Mapped[str] = mapped_column(String, primary_key=True)
+    scopes: Mapped[str] = mapped_column(Text)
+    granted_at: Mapped[float] = mapped_column(Double)

@@ -1,0 +1,192 @@
+"""The authorization endpoint's use case: OAuth 2.1 §4.1.1-§4.1.2, OIDC Core §3.1.2, RFC 9207.
+
+```mermaid
+stateDiagram-v2
+    [*] --> parsed: parse_authorization_request (error page or error redirect)
+    parsed --> login: no session, prompt=login, or max_age exceeded
+    login --> parsed: resume after sign-in (same interaction)
+    parsed --> consent: third-party client without a remembered consent, or prompt=consent
+    consent --> code: allow (remembered per user, client and scopes)
+    consent --> [*]: deny -> access_denied
+    parsed --> code: signed in and consented
+    code --> [*]: redirect with code, state and iss
+```
+
+The request is kept between steps as an *interaction* in the key-value store (10 minutes, by a 256-bit
+random id), holding the raw parameters; each step parses them again, so a step can never act on a
+request that would not pass the checks. With prompt=none any step that needs the user is an error
+redirect (login_required, consent_required).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+import orjson
+
+from lukhas_id.clock import Clock
+from lukhas_id.domain.client import Client
+from lukhas_id.domain.tenant import Tenant
+from lukhas_id.ports.repositories import ConsentRepository
+from lukhas_id.ports.state import KeyValueStore
+from lukhas_id.protocol.oauth2.authorize import (
+    AuthorizationRequest,
+    AuthorizeErrorCode,
+    AuthorizeRedirectError,
+    Prompt,
+    error_redirect_location,
+    parse_authorization_request,
+    requested_client_id,
+)
+from lukhas_id.protocol.oauth2.redirect_uri import add_params
+from lukhas_id.services.clients import ClientService
+from lukhas_id.services.codes import AuthorizationCodes, CodeGrant
+from lukhas_id.services.tenants import TenantService
+
+INTERACTION_TTL = 600
+MAX_INTERACTION_ID = 64
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """Who the browser's session says is signed in, and how (from the session store)."""
+
+    user_lid: str
+    auth_time: int
+    amr: tuple[str, ...]
+    acr: str | None
+    sid: str
+
+
+@dataclass(frozen=True, slots=True)
+class Redirect:
+    location: str
+
+
+@dataclass(frozen=True, slots=True)
+class NeedLogin:
+    interaction: str
+    login_hint: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class NeedConsent:
+    interaction: str
+    client: Client
+    scopes: tuple[str, ...]
+
+
+Outcome = Redirect | NeedLogin | NeedConsent
+
+
+class AuthorizationService:
+    def __init__(
+        self,
+        kv: KeyValueStore,
+        codes: AuthorizationCodes,
+        clients: ClientService,
+        tenants: TenantService,
+        consents: ConsentRepository,
+        clock: Clock,
+    ) -> None:
+        self._kv = kv
+        self._codes = codes
+        self._clients = clients
+        self._tenants = tenants
+        self._consents = consents
+        self._clock = clock
+
+    async def parse(self, tenant: Tenant, params: dict[str, list[str]]) -> tuple[AuthorizationRequest, Client]:
+        """The checked request; AuthorizeFatal (error page) or AuthorizeRedirectError (redirect)."""
+        client_id = requested_client_id(params)
+        client = await self._clients.get(tenant.id, client_id) if len(client_id) <= 256 else None
+        request = parse_authorization_request(params, client)
+        assert client is not None  # noqa: S101 - parse_authorization_request refuses an unknown client
+        return request, client
+
+    def error_location(self, tenant: Tenant, err: AuthorizeRedirectError) -> str:
+        return error_redirect_location(err, self._tenants.issuer(tenant))
+
+    async def authorize(
+        self,
+        tenant: Tenant,
+        params: dict[str, list[str]],
+        signed_in: SignedIn | None,
+        *,
+        fresh_login: bool = False,
+    ) -> Outcome:
+        """The next step for this request. `fresh_login`: the user has just signed in for it."""
+        request, client = await self.parse(tenant, params)
+        now = int(self._clock.now())
+        needs_login = (
+            signed_in is None
+            or (Prompt.LOGIN in request.prompt and not fresh_login)
+            or (request.max_age is not None and now - signed_in.auth_time > request.max_age)
+        )
+        if needs_login:
+            if Prompt.NONE in request.prompt:
+                raise request.error(AuthorizeErrorCode.LOGIN_REQUIRED, "the user is not signed in")
+            return NeedLogin(await self._remember(tenant, params), request.login_hint)
+        assert signed_in is not None  # noqa: S101 - needs_login covers None
+        if not client.first_party:
+            granted = await self._consents.get(tenant.id, signed_in.user_lid, client.client_id)
+            if Prompt.CONSENT in request.prompt or not set(request.scope) <= granted:
+                if Prompt.NONE in request.prompt:
+                    raise request.error(AuthorizeErrorCode.CONSENT_REQUIRED, "the user has not consented")
+                return NeedConsent(await self._remember(tenant, params), client, request.scope)
+        return Redirect(await self._issue_code(tenant, request, signed_in))
+
+    async def decide(self, tenant: Tenant, interaction: str, signed_in: SignedIn, allow: bool) -> Redirect:
+        """The user's answer on the consent page: remembered and a code issued, or access_denied."""
+        params = await self.recall(tenant, interaction, consume=True)
+        if params is None:
+            raise LookupError("unknown or expired interaction")
+        request, client = await self.parse(tenant, params)
+        if not allow:
+            err = request.error(AuthorizeErrorCode.ACCESS_DENIED, "the user denied the request")
+            return Redirect(self.error_location(tenant, err))
+        await self._consents.grant(
+            tenant.id, signed_in.user_lid, client.client_id, frozenset(request.scope), self._clock.now()
+        )
+        return Redirect(await self._issue_code(tenant, request, signed_in))
+
+    async def _issue_code(self, tenant: Tenant, request: AuthorizationRequest, who: SignedIn) -> str:
+        code = await self._codes.issue(
+            CodeGrant(
+                tenant_id=tenant.id,
+                client_id=request.client_id,
+                redirect_uri=request.redirect_uri,
+                redirect_uri_sent=request.redirect_uri_in_request,
+                user_lid=who.user_lid,
+                scope=request.scope,
+                code_challenge=request.code_challenge,
+                nonce=request.nonce,
+                auth_time=who.auth_time,
+                amr=who.amr,
+                acr=who.acr,
+                sid=who.sid,
+            )
+        )
+        params = {"code": code, "iss": self._tenants.issuer(tenant)}
+        if request.state is not None:
+            params["state"] = request.state
+        return add_params(request.redirect_uri, params)
+
+    # --- interactions ---------------------------------------------------------------------------
+
+    async def _remember(self, tenant: Tenant, params: dict[str, list[str]]) -> str:
+        interaction = secrets.token_urlsafe(32)
+        await self._kv.set(f"authz:{tenant.id}:{interaction}", orjson.dumps(params), INTERACTION_TTL)
+        return interaction
+
+    async def recall(self, tenant: Tenant, interaction: str, *, consume: bool = False) -> dict[str, list[str]] | None:
+        """The parameters of a pending request; None when unknown, expired or malformed."""
+        if not interaction or len(interaction) > MAX_INTERACTION_ID or not interaction.isascii():
+            return None
+        key = f"authz:{tenant.id}:{interaction}"
+        raw = await (self._kv.pop(key) if consume else self._kv.get(key))
+        if raw is None:
+            return None
+        params: dict[str, list[str]] = orjson.loads(raw)
+        return params

@@ -1,0 +1,244 @@
+"""Server-side sign-in sessions over the KeyValueStore port (Redis in production, the SQL store embedded).
+
+Lifetimes (module constants, overridable per SessionService):
+
+- ABSOLUTE_LIFETIME (12 h): a session ends this long after the user authenticated, whatever the activity;
+  rotation keeps the original end.
+- IDLE_TIMEOUT (1 h): a session not used for this long ends. Use slides the idle deadline, but the record
+  is rewritten at most once per TOUCH_INTERVAL (60 s), so reading a session is usually one KV read.
+
+Storage (every key is under the tenant's id, so one tenant never resolves another tenant's session):
+
+- ``sess:{tenant_id}:{sha256(id)}``: the session record (JSON, without the id). The id itself, 256
+  random bits, is the cookie value and is never stored or logged; `sid` is a separate random public
+  identifier (for ID tokens and logs).
+- ``sessu:{tenant_id}:{user_lid}``: the user's index, a JSON list of session-id hashes (at most
+  MAX_SESSIONS_PER_USER; signing in once more evicts the oldest session) used by `end_all_for_user`.
+- ``sessnb:{tenant_id}:{user_lid}``: a "not before" time written by `end_all_for_user`. The index is
+  updated read-modify-write (the port has no atomic list operation), so two concurrent sign-ins can lose
+  an index entry; this marker ends such a session anyway: a session created at or before it is refused.
+
+Known narrow race: a `get` that refreshes the idle deadline at the same moment as an `end` of the same
+session can write the record back; the rewrite keeps the absolute end and the idle timeout.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any, Final
+
+import orjson
+
+from lukhas_id.clock import Clock
+from lukhas_id.domain.session import Session
+from lukhas_id.domain.tenant import Tenant
+from lukhas_id.domain.user import User
+from lukhas_id.ports.state import KeyValueStore
+
+ABSOLUTE_LIFETIME: Final = 12 * 3600.0
+IDLE_TIMEOUT: Final = 3600.0
+TOUCH_INTERVAL: Final = 60.0
+MAX_SESSIONS_PER_USER: Final = 32
+SESSION_ID_BYTES: Final = 32  # 256 bits
+SID_BYTES: Final = 16  # 128 bits: a public identifier, it only needs to be unguessable and unique
+
+# secrets.token_urlsafe(32): 43 characters of unpadded base64url.
+_SESSION_ID_RE: Final = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
+def valid_session_id(value: str) -> bool:
+    """Whether `value` has the shape of a session id (checked before any hashing or lookup)."""
+    return bool(_SESSION_ID_RE.fullmatch(value))
+
+
+def _hash(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode("ascii")).hexdigest()
+
+
+class SessionService:
+    def __init__(
+        self,
+        kv: KeyValueStore,
+        clock: Clock,
+        *,
+        lifetime: float = ABSOLUTE_LIFETIME,
+        idle_timeout: float = IDLE_TIMEOUT,
+        touch_interval: float = TOUCH_INTERVAL,
+        max_per_user: int = MAX_SESSIONS_PER_USER,
+    ) -> None:
+        if not 0 < idle_timeout <= lifetime:
+            raise ValueError("need 0 < idle_timeout <= lifetime")
+        self._kv = kv
+        self._clock = clock
+        self.lifetime = lifetime
+        self.idle_timeout = idle_timeout
+        self._touch_interval = min(touch_interval, idle_timeout / 2)
+        self._max_per_user = max_per_user
+
+    async def create(self, tenant: Tenant, user: User, amr: Sequence[str], acr: str) -> Session:
+        """A new session for `user`, who has just authenticated with `amr` at level `acr`."""
+        now = self._clock.now()
+        session = Session(
+            id=secrets.token_urlsafe(SESSION_ID_BYTES),
+            tenant_id=tenant.id,
+            sid=secrets.token_urlsafe(SID_BYTES),
+            user_lid=user.lid,
+            amr=tuple(amr),
+            acr=acr,
+            auth_time=now,
+            created_at=now,
+            last_seen=now,
+            expires_at=now + self.lifetime,
+        )
+        await self._write(session, now)
+        await self._index_add(tenant, session.user_lid, _hash(session.id), now)
+        return session
+
+    async def get(self, tenant: Tenant, session_id: str, *, touch: bool = True) -> Session | None:
+        """The live session with this id in this tenant, else None. With `touch`, use slides the idle
+        deadline (the record is rewritten at most once per touch interval)."""
+        if not valid_session_id(session_id):
+            return None
+        now = self._clock.now()
+        key = self._key(tenant.id, _hash(session_id))
+        raw = await self._kv.get(key)
+        if raw is None:
+            return None
+        session = _decode(session_id, raw)
+        if session is None or session.tenant_id != tenant.id:
+            return None
+        if now >= session.expires_at or now - session.last_seen >= self.idle_timeout:
+            await self._kv.delete(key)
+            return None
+        marker = await self._kv.get(self._not_before_key(tenant.id, session.user_lid))
+        if marker is not None and session.created_at <= float(marker):
+            await self._kv.delete(key)
+            return None
+        if touch:
+            session = await self.touch(session)
+        return session
+
+    async def touch(self, session: Session) -> Session:
+        """Record use of `session` now (when the last record is older than the touch interval)."""
+        now = self._clock.now()
+        if now - session.last_seen < self._touch_interval:
+            return session
+        touched = replace(session, last_seen=now)
+        await self._write(touched, now)
+        return touched
+
+    async def rotate(self, tenant: Tenant, session: Session) -> Session:
+        """The same session (sid, user, auth_time, absolute end) under a new id; the old id stops working."""
+        now = self._clock.now()
+        rotated = replace(session, id=secrets.token_urlsafe(SESSION_ID_BYTES), last_seen=now)
+        old_hash = _hash(session.id)
+        await self._write(rotated, now)
+        await self._kv.delete(self._key(tenant.id, old_hash))
+        await self._index_add(tenant, session.user_lid, _hash(rotated.id), now, drop=old_hash)
+        return rotated
+
+    async def end(self, tenant: Tenant, session_id: str) -> Session | None:
+        """End the session (sign-out); returns what it was, or None when there was no such session."""
+        if not valid_session_id(session_id):
+            return None
+        digest = _hash(session_id)
+        raw = await self._kv.pop(self._key(tenant.id, digest))
+        if raw is None:
+            return None
+        session = _decode(session_id, raw)
+        if session is not None:
+            await self._index_drop(tenant, session.user_lid, digest)
+        return session
+
+    async def end_all_for_user(self, tenant: Tenant, user_lid: str) -> int:
+        """End every session of the user in the tenant; returns how many records were deleted."""
+        now = self._clock.now()
+        await self._kv.set(self._not_before_key(tenant.id, user_lid), repr(now).encode(), self.lifetime)
+        raw = await self._kv.pop(self._index_key(tenant.id, user_lid))
+        ended = 0
+        for digest in _decode_index(raw):
+            ended += await self._kv.delete(self._key(tenant.id, digest))
+        return ended
+
+    # -- storage -----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _key(tenant_id: str, digest: str) -> str:
+        return f"sess:{tenant_id}:{digest}"
+
+    @staticmethod
+    def _index_key(tenant_id: str, user_lid: str) -> str:
+        return f"sessu:{tenant_id}:{user_lid}"
+
+    @staticmethod
+    def _not_before_key(tenant_id: str, user_lid: str) -> str:
+        return f"sessnb:{tenant_id}:{user_lid}"
+
+    async def _write(self, session: Session, now: float) -> None:
+        ttl = min(self.idle_timeout, session.expires_at - now)
+        if ttl <= 0:
+            return
+        record: dict[str, Any] = {
+            "tenant_id": session.tenant_id,
+            "sid": session.sid,
+            "user_lid": session.user_lid,
+            "amr": list(session.amr),
+            "acr": session.acr,
+            "auth_time": session.auth_time,
+            "created_at": session.created_at,
+            "last_seen": session.last_seen,
+            "expires_at": session.expires_at,
+        }
+        await self._kv.set(self._key(session.tenant_id, _hash(session.id)), orjson.dumps(record), ttl)
+
+    async def _index_add(self, tenant: Tenant, user_lid: str, digest: str, now: float, drop: str = "") -> None:
+        key = self._index_key(tenant.id, user_lid)
+        hashes = [h for h in _decode_index(await self._kv.get(key)) if h not in (digest, drop)]
+        hashes.append(digest)
+        evicted, hashes = hashes[: -self._max_per_user], hashes[-self._max_per_user :]
+        for old in evicted:
+            await self._kv.delete(self._key(tenant.id, old))
+        await self._kv.set(key, orjson.dumps(hashes), self.lifetime)
+
+    async def _index_drop(self, tenant: Tenant, user_lid: str, digest: str) -> None:
+        key = self._index_key(tenant.id, user_lid)
+        hashes = _decode_index(await self._kv.get(key))
+        if digest in hashes:
+            hashes.remove(digest)
+            if hashes:
+                await self._kv.set(key, orjson.dumps(hashes), self.lifetime)
+            else:
+                await self._kv.delete(key)
+
+
+def _decode(session_id: str, raw: bytes) -> Session | None:
+    try:
+        data = orjson.loads(raw)
+        return Session(
+            id=session_id,
+            tenant_id=str(data["tenant_id"]),
+            sid=str(data["sid"]),
+            user_lid=str(data["user_lid"]),
+            amr=tuple(str(m) for m in data["amr"]),
+            acr=str(data["acr"]),
+            auth_time=float(data["auth_time"]),
+            created_at=float(data["created_at"]),
+            last_seen=float(data["last_seen"]),
+            expires_at=float(data["expires_at"]),
+        )
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None
+
+
+def _decode_index(raw: bytes | None) -> list[str]:
+    if raw is None:
+        return []
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return []
+    return [h for h in data if isinstance(h, str)] if isinstance(data, list) else []
