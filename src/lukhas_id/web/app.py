@@ -28,7 +28,7 @@ from lukhas_id.observability import configure_logging
 from lukhas_id.settings import Settings, load_settings
 from lukhas_id.web.http_io import error_response, json_response
 from lukhas_id.web.pages import STATIC_DIR
-from lukhas_id.web.routes import discovery, health, login, oauth, userinfo
+from lukhas_id.web.routes import authorize, discovery, health, login, oauth, userinfo
 from lukhas_id.web.state import AppState
 
 log = logging.getLogger("lukhas_id")
@@ -154,6 +154,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             Route(f"{base}/oauth2/revoke", _fast_path_only, methods=["POST"]),
             Route(f"{base}/oauth2/userinfo", userinfo.userinfo(state), methods=["GET", "POST", "OPTIONS"]),
             Route(f"{base}/login", login.login(state), methods=["GET", "POST"]),
+            Route(f"{base}/oauth2/authorize", authorize.authorize(state), methods=["GET", "POST"]),
+            Route(f"{base}/oauth2/authorize/resume", authorize.resume(state), methods=["GET"]),
+            Route(f"{base}/oauth2/consent", authorize.consent(state), methods=["POST"]),
         ]
 
     async def http_error(request: Request, exc: Exception) -> Response:

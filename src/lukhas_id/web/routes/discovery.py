@@ -15,8 +15,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from lukhas_id.domain.client import SECRET_AUTH_METHODS
+from lukhas_id.domain.keys import SigningAlg
 from lukhas_id.domain.tenant import Tenant
 from lukhas_id.errors import OAuthError
+from lukhas_id.protocol.oauth2.pkce import CODE_CHALLENGE_METHODS_SUPPORTED
 from lukhas_id.web.http_io import error_response
 from lukhas_id.web.state import AppState
 
@@ -26,20 +28,56 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 PUBLIC = {"access-control-allow-origin": "*"}
 
 AUTH_METHODS = sorted(m.value for m in SECRET_AUTH_METHODS)
+# Public clients (PKCE) use "none" at the token and revocation endpoints; they cannot introspect.
+TOKEN_AUTH_METHODS = [*AUTH_METHODS, "none"]
+ID_TOKEN_ALGS = [alg.value for alg in SigningAlg]
+CLAIMS = [
+    "sub",
+    "iss",
+    "aud",
+    "exp",
+    "iat",
+    "auth_time",
+    "nonce",
+    "acr",
+    "amr",
+    "sid",
+    "azp",
+    "at_hash",
+    "name",
+    "preferred_username",
+    "updated_at",
+    "email",
+    "email_verified",
+]
 
 
 def metadata_document(issuer: str) -> dict[str, Any]:
-    """Only what is implemented is listed (RFC 8414 §2; empty arrays omitted, §3.2)."""
+    """Only what is implemented is listed (RFC 8414 §2, OIDC Discovery §3; empty arrays omitted, §3.2)."""
     return {
         "issuer": issuer,
+        "authorization_endpoint": f"{issuer}/oauth2/authorize",
         "token_endpoint": f"{issuer}/oauth2/token",
+        "userinfo_endpoint": f"{issuer}/oauth2/userinfo",
         "jwks_uri": f"{issuer}/.well-known/jwks.json",
         "introspection_endpoint": f"{issuer}/oauth2/introspect",
         "revocation_endpoint": f"{issuer}/oauth2/revoke",
-        "grant_types_supported": ["client_credentials"],
-        "token_endpoint_auth_methods_supported": AUTH_METHODS,
+        "scopes_supported": ["openid", "profile", "email"],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "client_credentials"],
+        "code_challenge_methods_supported": list(CODE_CHALLENGE_METHODS_SUPPORTED),
+        "authorization_response_iss_parameter_supported": True,
+        "subject_types_supported": ["public", "pairwise"],
+        "id_token_signing_alg_values_supported": ID_TOKEN_ALGS,
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "claims_supported": CLAIMS,
+        "claims_parameter_supported": False,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "token_endpoint_auth_methods_supported": TOKEN_AUTH_METHODS,
         "introspection_endpoint_auth_methods_supported": AUTH_METHODS,
-        "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
+        "revocation_endpoint_auth_methods_supported": TOKEN_AUTH_METHODS,
     }
 
 
