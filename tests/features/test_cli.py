@@ -3,42 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from lukhas_id.adapters.crypto.kek import new_kek_b64
+from tests.support.cli import Run, make_cli
 
 
 @pytest.fixture
-def cli(tmp_path: Path):  # type: ignore[no-untyped-def]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LUKHAS_ID_")}
-    env["LUKHAS_ID_VAR_DIR"] = str(tmp_path / "var")
-
-    def run(*args: str, ok: bool = True, extra: dict[str, str] | None = None, stdin: str | None = None):  # type: ignore[no-untyped-def]
-        proc = subprocess.run(
-            [sys.executable, "-m", "lukhas_id", *args],
-            env={**env, **(extra or {})},
-            capture_output=True,
-            text=True,
-            timeout=60,
-            input=stdin,
-        )
-        if ok:
-            assert proc.returncode == 0, proc.stderr
-        else:
-            assert proc.returncode != 0, proc.stdout
-            # One error line (notices such as "generated a KEK" may come before it), no traceback.
-            errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
-            assert len(errors) == 1, proc.stderr
-            assert proc.stderr.strip().splitlines()[-1] == errors[0]
-            assert "Traceback" not in proc.stderr
-        return proc
-
-    return run
+def cli(tmp_path: Path) -> Run:
+    return make_cli(tmp_path / "var")
 
 
 def test_client_create_json_and_list(cli) -> None:  # type: ignore[no-untyped-def]

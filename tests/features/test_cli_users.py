@@ -5,12 +5,11 @@ Every run also checks that no password ever reaches stdout or stderr.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.support.cli import Run, make_cli
 
 PASSWORD = "correct horse battery staple"
 OTHER = "a completely different passphrase"
@@ -18,34 +17,8 @@ SECRETS = (PASSWORD, OTHER, "qwerty123456", "Sh0rt-pw")
 
 
 @pytest.fixture
-def cli(tmp_path: Path):  # type: ignore[no-untyped-def]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LUKHAS_ID_")}
-    env["LUKHAS_ID_VAR_DIR"] = str(tmp_path / "var")
-
-    def run(*args: str, ok: bool = True, stdin: str | None = None):  # type: ignore[no-untyped-def]
-        proc = subprocess.run(
-            [sys.executable, "-m", "lukhas_id", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            input=stdin if stdin is not None else "",
-            # No controlling terminal: a hidden prompt reads standard input instead of /dev/tty.
-            start_new_session=True,
-        )
-        for secret in SECRETS:
-            assert secret not in proc.stdout and secret not in proc.stderr
-        if ok:
-            assert proc.returncode == 0, proc.stderr
-        else:
-            assert proc.returncode != 0, proc.stdout
-            errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
-            assert len(errors) == 1, proc.stderr
-            assert proc.stderr.strip().splitlines()[-1] == errors[0]
-            assert "Traceback" not in proc.stderr
-        return proc
-
-    return run
+def cli(tmp_path: Path) -> Run:
+    return make_cli(tmp_path / "var", never_printed=SECRETS)
 
 
 def rows(out: str) -> dict[str, list[str]]:

@@ -1,0 +1,48 @@
+"""Run the real `lukhas-id` command in a subprocess against a private var directory."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+Run = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+def make_cli(var_dir: Path, *, never_printed: Iterable[str] = ()) -> Run:
+    """A runner: `run(*args, ok=True, extra=None, stdin=None)`.
+
+    `ok=False` expects a non-zero exit whose stderr ends in exactly one `error:` line and has no
+    traceback; `never_printed` values must appear in neither stdout nor stderr of any run.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LUKHAS_ID_")}
+    env["LUKHAS_ID_VAR_DIR"] = str(var_dir)
+    secrets = tuple(never_printed)
+
+    def run(*args: str, ok: bool = True, extra: dict[str, str] | None = None, stdin: str | None = None) -> Any:
+        proc = subprocess.run(
+            [sys.executable, "-m", "lukhas_id", *args],
+            env={**env, **(extra or {})},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            input=stdin if stdin is not None else "",
+            # No controlling terminal: a hidden prompt reads standard input instead of /dev/tty.
+            start_new_session=True,
+        )
+        for secret in secrets:
+            assert secret not in proc.stdout and secret not in proc.stderr
+        if ok:
+            assert proc.returncode == 0, proc.stderr
+        else:
+            assert proc.returncode != 0, proc.stdout
+            errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+            assert len(errors) == 1, proc.stderr
+            assert proc.stderr.strip().splitlines()[-1] == errors[0]
+            assert "Traceback" not in proc.stderr
+        return proc
+
+    return run
