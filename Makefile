@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
+BROWSER := $(VENV)/.browser
+CHROMIUM ?= /usr/bin/chromium
 
 .PHONY: run test bench lint typecheck fmt clean
 
@@ -21,7 +23,21 @@ $(STAMP): pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed
 	$(BIN)/lukhas-id serve
 
-test: $(STAMP)
+# tests/browser drive Debian's chromium through Playwright (whose own browser download can't be used).
+# As root with apt-get it is installed; otherwise the browser tests skip outside CI and fail in CI.
+# The stamp is written only once chromium is there, and is remade whenever chromium is missing.
+ifeq ($(wildcard $(CHROMIUM)),)
+.PHONY: $(BROWSER)
+endif
+$(BROWSER): | $(BIN)/python
+	@if [ ! -x $(CHROMIUM) ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "make: installing Debian chromium for tests/browser"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+			|| echo "make: apt-get install chromium failed; browser tests will not run" >&2; \
+	fi
+	@if [ -x $(CHROMIUM) ]; then touch $@; else echo "make: no $(CHROMIUM) (needs root and apt-get): browser tests will not run" >&2; fi
+
+test: $(STAMP) $(BROWSER)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

@@ -242,3 +242,23 @@ async def test_public_and_confidential_client_authentication(h: Harness) -> None
     # A public client may not introspect.
     resp = await h.http.post("/oauth2/introspect", data={"token": "x", "client_id": public.client.client_id})
     assert resp.status_code == 401
+
+
+async def test_an_id_token_key_made_by_another_process_is_found_at_once(h: Harness) -> None:
+    """The CLI makes a tenant's first key of an algorithm while servers run with a cached key set."""
+    from lukhas_id.adapters.sql import SqlSigningKeyRepository
+    from lukhas_id.clock import SystemClock
+    from lukhas_id.domain.keys import SigningAlg
+    from lukhas_id.services.keys import KeyService
+
+    party = await rp(h, alg="PS256")
+    await h.c.keys.get(party.tenant.id)  # this process has a fresh cache without PS256 keys
+    other = KeyService(
+        SqlSigningKeyRepository(h.c.database), h.c.kek, SystemClock(), max_access_token_ttl=3600, jwks_max_age=300
+    )
+    await other.ensure(party.tenant.id, SigningAlg.PS256)
+    verifier, challenge = pkce_pair()
+    code, _ = await mint(h, party, challenge)
+    status, body = await redeem(h, party, code, verifier)
+    assert status == 200, body
+    assert jwt.get_unverified_header(str(body["id_token"]))["alg"] == "PS256"

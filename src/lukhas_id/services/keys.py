@@ -123,7 +123,9 @@ class KeyService:
         ks = await self.get(tenant.id)
         signer = ks.signers.get(alg)
         if signer is None and create:
+            # Another process (the CLI registering a client) may have made the key since the last reload.
             await self.ensure(tenant.id, alg)
+            self.invalidate(tenant.id)
             signer = (await self.load(tenant.id)).signers.get(alg)
         if signer is None:
             raise KeyUnavailable(f"tenant {tenant.name} has no active {alg.value} key")
