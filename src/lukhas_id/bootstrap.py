@@ -20,7 +20,7 @@ from lukhas_id.adapters.sql.repositories import (
 from lukhas_id.clock import Clock, SystemClock
 from lukhas_id.domain.client import GrantType
 from lukhas_id.errors import ConfigurationError, KeyUnavailable
-from lukhas_id.ports.state import KeyValueStore, TokenStateStore
+from lukhas_id.ports.state import KeyValueStore, RefreshTokenStore, TokenStateStore
 from lukhas_id.protocol.oauth2.grants import GrantHandler
 from lukhas_id.services.authorization import AuthorizationService
 from lukhas_id.services.clients import ClientService
@@ -28,6 +28,8 @@ from lukhas_id.services.code_grant import CodeGrantService
 from lukhas_id.services.codes import AuthorizationCodes
 from lukhas_id.services.keys import KeyService
 from lukhas_id.services.login_throttle import LoginThrottle, TenantKeyring
+from lukhas_id.services.logout import LogoutService
+from lukhas_id.services.refresh import RefreshTokenService
 from lukhas_id.services.sessions import SessionService
 from lukhas_id.services.tenants import TenantService
 from lukhas_id.services.tokens import TokenService
@@ -55,10 +57,12 @@ class Container:
     users: UserService
     codes: AuthorizationCodes
     code_grant: CodeGrantService
+    refresh: RefreshTokenService
     sessions: SessionService
     login_throttle: LoginThrottle
     authorization: AuthorizationService
     userinfo: UserInfoService
+    logout: LogoutService
     material: SqlEncryptedMaterial
     grant_handlers: dict[GrantType, GrantHandler]
     _closers: list[Any] = field(default_factory=list)
@@ -133,6 +137,7 @@ async def build_container(settings: Settings, *, clock: Clock | None = None, upg
         await check_kek(database, kek)
         token_state: TokenStateStore
         kv: KeyValueStore
+        refresh_store: RefreshTokenStore
         if settings.redis_url:
             from lukhas_id.adapters.redis.state import (
                 RedisKeyValueStore,
@@ -144,6 +149,9 @@ async def build_container(settings: Settings, *, clock: Clock | None = None, upg
             closers.append(client.aclose)
             token_state = RedisTokenStateStore(client)
             kv = RedisKeyValueStore(client)
+            from lukhas_id.adapters.redis.refresh import RedisRefreshTokenStore
+
+            refresh_store = RedisRefreshTokenStore(client)
         else:
             from lukhas_id.adapters.sql.kv import SqlKeyValueStore
             from lukhas_id.adapters.sql.token_state import SqlTokenStateStore
@@ -151,6 +159,9 @@ async def build_container(settings: Settings, *, clock: Clock | None = None, upg
             # In the SQLite file, so that every worker and the CLI share it (ADR 0002).
             token_state = SqlTokenStateStore(database, clock)
             kv = SqlKeyValueStore(database, clock)
+            from lukhas_id.adapters.sql.refresh import SqlRefreshTokenStore
+
+            refresh_store = SqlRefreshTokenStore(database)
         keys = KeyService(
             SqlSigningKeyRepository(database),
             kek,
@@ -176,9 +187,23 @@ async def build_container(settings: Settings, *, clock: Clock | None = None, upg
         tokens = TokenService(token_state, keys, tenants, clock, max_access_token_ttl=settings.max_access_token_ttl)
         users = UserService(SqlUserRepository(database), PasswordHasher(), clock, policy=check_password_policy)
         codes = AuthorizationCodes(kv, replay_window=settings.max_access_token_ttl)
-        code_grant = CodeGrantService(codes, tokens, keys, tenants, clock)
+        # The refresh service issues ID tokens through a CodeGrantService of its own (no cycle).
+        refresh = RefreshTokenService(
+            refresh_store,
+            tokens,
+            tenants,
+            CodeGrantService(codes, tokens, keys, tenants, clock),
+            TenantKeyring(kek),
+            clock,
+        )
+        tokens.refresh = refresh
+        code_grant = CodeGrantService(codes, tokens, keys, tenants, clock, refresh)
         authorization = AuthorizationService(kv, codes, clients, tenants, SqlConsentRepository(database), clock)
         userinfo = UserInfoService(tokens, SqlUserRepository(database), clients, code_grant, tenants)
+        sessions = SessionService(kv, clock)
+        logout = LogoutService(
+            keys, clients, tenants, sessions, SqlConsentRepository(database), SqlUserRepository(database), clock
+        )
     except BaseException:
         for closer in reversed(closers):
             await closer()
@@ -198,14 +223,17 @@ async def build_container(settings: Settings, *, clock: Clock | None = None, upg
         users=users,
         codes=codes,
         code_grant=code_grant,
-        sessions=SessionService(kv, clock),
+        refresh=refresh,
+        sessions=sessions,
         login_throttle=LoginThrottle(kv, clock, TenantKeyring(kek)),
         authorization=authorization,
         userinfo=userinfo,
+        logout=logout,
         material=SqlEncryptedMaterial(database),
         grant_handlers={
             GrantType.CLIENT_CREDENTIALS: tokens.client_credentials,
             GrantType.AUTHORIZATION_CODE: code_grant.authorization_code,
+            GrantType.REFRESH_TOKEN: refresh.refresh_token,
         },
         _closers=closers,
     )

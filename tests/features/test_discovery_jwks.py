@@ -26,7 +26,7 @@ async def test_metadata_lists_only_what_is_implemented(h: Harness) -> None:
         assert meta["token_endpoint"] == f"{BASE}/oauth2/token"
         assert meta["introspection_endpoint"] == f"{BASE}/oauth2/introspect"
         assert meta["revocation_endpoint"] == f"{BASE}/oauth2/revoke"
-        assert meta["grant_types_supported"] == ["authorization_code", "client_credentials"]
+        assert meta["grant_types_supported"] == ["authorization_code", "client_credentials", "refresh_token"]
         assert set(meta["token_endpoint_auth_methods_supported"]) == {
             "client_secret_basic",
             "client_secret_post",
@@ -39,10 +39,11 @@ async def test_metadata_lists_only_what_is_implemented(h: Harness) -> None:
         assert meta["authorization_response_iss_parameter_supported"] is True
         assert "RS256" in meta["id_token_signing_alg_values_supported"]
         assert meta["request_uri_parameter_supported"] is False
-        # Not implemented yet, so not advertised: refresh tokens, logout, registration.
-        assert "refresh_token" not in meta["grant_types_supported"]
-        assert "offline_access" not in meta["scopes_supported"]
-        assert "end_session_endpoint" not in meta and "registration_endpoint" not in meta
+        assert "refresh_token" in meta["grant_types_supported"]
+        assert "offline_access" in meta["scopes_supported"]
+        # Not implemented yet, so not advertised: registration.
+        assert meta["end_session_endpoint"] == f"{BASE}/oauth2/logout"
+        assert "registration_endpoint" not in meta
         assert all(v != [] for v in meta.values())
         assert "max-age=" in resp.headers["cache-control"]
         assert resp.headers["access-control-allow-origin"] == "*"

@@ -531,6 +531,15 @@ def test_accepts_expired_within_leeway(es: Keys) -> None:
     assert check(sign(claims(exp=NOW + 0.5), AT, es.signer), es, leeway=0)
 
 
+def test_check_exp_false_accepts_expired_but_checks_the_rest(es: Keys) -> None:
+    old = claims(exp=int(NOW) - 86_400, iat=int(NOW) - 86_700)
+    assert check(sign(old, AT, es.signer), es, check_exp=False)["exp"] == int(NOW) - 86_400
+    assert "issuer" in rejected(sign({**old, "iss": "https://other.example"}, AT, es.signer), es, check_exp=False)
+    assert "future" in rejected(sign(claims(iat=int(NOW) + 3600), AT, es.signer), es, check_exp=False)
+    no_exp = {k: v for k, v in old.items() if k != "exp"}
+    assert "missing claim exp" in rejected(forge(es, payload=no_exp), es, check_exp=False)
+
+
 def test_rejects_future_iat(es: Keys) -> None:
     assert "iat" in rejected(sign(claims(iat=int(NOW) + 31), AT, es.signer), es)
     assert check(sign(claims(iat=int(NOW) + 30), AT, es.signer), es)

@@ -198,10 +198,16 @@ def client_create(
     redirect_uri: Annotated[
         list[str] | None, typer.Option(help="Redirect URI (authorization_code clients; repeat for several).")
     ] = None,
+    post_logout_redirect_uri: Annotated[
+        list[str] | None, typer.Option(help="Where RP-initiated logout may return (repeat for several).")
+    ] = None,
     public: Annotated[bool, typer.Option(help="A public client: no secret (native and browser apps).")] = False,
     first_party: Annotated[bool, typer.Option(help="Skip the consent page for this client.")] = False,
     pairwise: Annotated[bool, typer.Option(help="Give this client pairwise subject identifiers.")] = False,
     id_token_alg: Annotated[SigningAlg, typer.Option(help="id_token_signed_response_alg.")] = SigningAlg.RS256,
+    refresh_grace: Annotated[
+        int, typer.Option(help="Seconds a just-rotated refresh token may be presented again (0: strict).")
+    ] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Register a client; its secret is printed once and stored only as a keyed hash."""
@@ -218,10 +224,12 @@ def client_create(
             principal_type=principal_type,
             access_token_ttl=ttl,
             redirect_uris=tuple(redirect_uri or ()),
+            post_logout_redirect_uris=tuple(post_logout_redirect_uri or ()),
             public=public,
             first_party=first_party,
             subject_type=SubjectType.PAIRWISE if pairwise else SubjectType.PUBLIC,
             id_token_signed_response_alg=id_token_alg.value,
+            refresh_grace_seconds=refresh_grace,
         )
         if GrantType.AUTHORIZATION_CODE in client.grant_types:
             # Made now rather than on the first sign-in: ID token keys are published before they sign.
@@ -231,6 +239,7 @@ def client_create(
             "client_secret": secret,
             "token_endpoint_auth_method": client.token_endpoint_auth_method.value,
             "redirect_uris": list(client.redirect_uris),
+            "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
             "issuer": c.tenants.issuer(t),
             "tenant": t.name,
             "lid": client.principal_lid,

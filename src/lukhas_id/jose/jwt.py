@@ -181,8 +181,12 @@ def verify(
     now: float,
     leeway: int = 30,
     audience: str | None = None,
+    check_exp: bool = True,
 ) -> dict[str, object]:
-    """Verify signature and claims of a compact JWT of this purpose; the claims, or InvalidToken."""
+    """Verify signature and claims of a compact JWT of this purpose; the claims, or InvalidToken.
+
+    `check_exp=False` accepts a token past its `exp` (still required and type-checked): only for an
+    id_token_hint, which the OP SHOULD accept after expiry (OIDC RP-Initiated Logout 1.0 §2)."""
     rules = RULES[purpose]
     header, header_seg, payload_seg, signature_seg = _split(token)
 
@@ -224,7 +228,7 @@ def verify(
     if claims.get("iss") != issuer:
         raise InvalidToken("issuer mismatch")
     exp = claims.get("exp")
-    if isinstance(exp, int | float) and exp <= now - leeway:
+    if check_exp and isinstance(exp, int | float) and exp <= now - leeway:
         raise InvalidToken("token expired")
     iat = claims.get("iat")
     if isinstance(iat, int | float) and iat > now + leeway:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from lukhas_id.domain.refresh import RefreshTokenRecord, RotateResult
 from lukhas_id.domain.token import AccessTokenRecord, MarkerKind
 
 
@@ -79,3 +80,42 @@ class KeyValueStore(Protocol):
         ...
 
     async def ping(self) -> None: ...
+
+
+class RefreshTokenStore(Protocol):
+    """Refresh-token families (domain/refresh.py), keyed by a hash of each token; never the token.
+
+    Every method is atomic across processes sharing the store. Entries live until the family's
+    `expires_at`; a revoked family stays known (so its old tokens are still recognised) until then.
+    """
+
+    async def create(self, token_hash: str, record: RefreshTokenRecord) -> None:
+        """Start a family whose active token (generation `record.generation`) has this hash."""
+        ...
+
+    async def get(self, tenant_id: str, token_hash: str, now: float) -> RefreshTokenRecord | None:
+        """The token's record (rotated or not; see `rotated_at`), or None when it is unknown, of
+        another tenant, expired at `now`, or its family is revoked."""
+        ...
+
+    async def rotate(
+        self, tenant_id: str, token_hash: str, successor_hash: str, now: float, grace: float
+    ) -> RotateResult:
+        """Atomically: an active token becomes rotated and `successor_hash` the family's active token
+        (ROTATED); a token rotated less than `grace` seconds before `now` gives back the successor it
+        was rotated to (GRACE: `successor_hash` is ignored); any other rotated token, or a token of a
+        revoked family, revokes the family (REUSE); unknown or expired: UNKNOWN. With grace 0, of
+        simultaneous presentations one is ROTATED and every other one is REUSE."""
+        ...
+
+    async def revoke_family(self, tenant_id: str, family_id: str) -> int | None:
+        """Revoke every token of the family; returns its newest generation (None: no such family)."""
+        ...
+
+    async def revoke_for_session(self, tenant_id: str, sid: str) -> int:
+        """Revoke every family issued in login session `sid`; returns how many were not yet revoked."""
+        ...
+
+    async def purge_expired(self, now: float) -> int:
+        """Delete families expired at `now`; stores that expire entries themselves (Redis) return 0."""
+        ...

@@ -20,7 +20,8 @@ from lukhas_id.protocol.oauth2.resource import valid_resource_uri
 from lukhas_id.protocol.oauth2.scope import valid_scope_token
 
 CLIENT_PRINCIPAL_TYPES = frozenset({PrincipalType.SERVICE, PrincipalType.AGENT, PrincipalType.SYSTEM})
-SUPPORTED_GRANTS = frozenset({GrantType.CLIENT_CREDENTIALS, GrantType.AUTHORIZATION_CODE})
+# refresh_token may be listed; clients with authorization_code may use it without listing it.
+SUPPORTED_GRANTS = frozenset({GrantType.CLIENT_CREDENTIALS, GrantType.AUTHORIZATION_CODE, GrantType.REFRESH_TOKEN})
 ID_TOKEN_ALGS = frozenset(alg.value for alg in SigningAlg)
 
 
@@ -49,17 +50,19 @@ class ClientService:
         principal_type: PrincipalType = PrincipalType.SERVICE,
         access_token_ttl: int | None = None,
         redirect_uris: tuple[str, ...] = (),
+        post_logout_redirect_uris: tuple[str, ...] = (),
         public: bool = False,
         first_party: bool = False,
         subject_type: SubjectType = SubjectType.PUBLIC,
         id_token_signed_response_alg: str = SigningAlg.RS256.value,
+        refresh_grace_seconds: int = 0,
     ) -> tuple[Client, str | None]:
         """Register a client; returns it and its secret (shown once, stored only as a keyed hash), or
         None for a public client, which has no secret."""
         if principal_type not in CLIENT_PRINCIPAL_TYPES:
             raise InvalidClientSettings("a client acts as a principal of type SVC, AGT or SYS")
         if not grant_types or not grant_types <= SUPPORTED_GRANTS:
-            raise InvalidClientSettings("supported grant types: client_credentials, authorization_code")
+            raise InvalidClientSettings("supported grant types: client_credentials, authorization_code, refresh_token")
         if public and GrantType.CLIENT_CREDENTIALS in grant_types:
             raise InvalidClientSettings("client_credentials is for confidential clients only (OAuth 2.1 §4.2)")
         if (GrantType.AUTHORIZATION_CODE in grant_types) != bool(redirect_uris):
@@ -69,6 +72,13 @@ class ClientService:
                 validate_registered(uri)
             except InvalidRedirectUri as exc:
                 raise InvalidClientSettings(f"redirect URI: {exc}") from None
+        for uri in post_logout_redirect_uris:
+            try:
+                validate_registered(uri)
+            except InvalidRedirectUri as exc:
+                raise InvalidClientSettings(f"post-logout redirect URI: {exc}") from None
+        if not 0 <= refresh_grace_seconds <= 60:
+            raise InvalidClientSettings("the refresh-token grace window must be 0-60 seconds")
         if id_token_signed_response_alg not in ID_TOKEN_ALGS:
             raise InvalidClientSettings("id_token_signed_response_alg must be RS256, PS256, ES256 or EdDSA")
         bad = [s for s in scopes if not valid_scope_token(s)]
@@ -102,10 +112,12 @@ class ClientService:
                 status=ClientStatus.ACTIVE,
                 created_at=now,
                 redirect_uris=tuple(dict.fromkeys(redirect_uris)),
+                post_logout_redirect_uris=tuple(dict.fromkeys(post_logout_redirect_uris)),
                 token_endpoint_auth_method=(ClientAuthMethod.NONE if public else ClientAuthMethod.CLIENT_SECRET_BASIC),
                 id_token_signed_response_alg=id_token_signed_response_alg,
                 subject_type=subject_type,
                 first_party=first_party,
+                refresh_grace_seconds=refresh_grace_seconds,
             )
             try:
                 await self._repo.create(client, principal)

@@ -8,6 +8,7 @@ signed with the client's `id_token_signed_response_alg`.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from lukhas_id.clock import Clock
@@ -27,6 +28,9 @@ from lukhas_id.services.keys import KeyService
 from lukhas_id.services.tenants import TenantService
 from lukhas_id.services.tokens import TokenService
 
+if TYPE_CHECKING:
+    from lukhas_id.services.refresh import RefreshTokenService
+
 ID_TOKEN_TTL = 300
 MAX_CODE_LENGTH = 512
 
@@ -44,7 +48,9 @@ class CodeGrantService:
         keys: KeyService,
         tenants: TenantService,
         clock: Clock,
+        refresh: RefreshTokenService | None = None,
     ) -> None:
+        self._refresh = refresh
         self._codes = codes
         self._tokens = tokens
         self._keys = keys
@@ -62,6 +68,8 @@ class CodeGrantService:
         if redemption.replay:
             # OAuth 2.1 §4.1.3 / RFC 6749 §10.5: deny, and revoke what the first redemption issued.
             await self._tokens.revoke_jti(tenant, access_jti(redemption.grant_id))
+            if self._refresh is not None:
+                await self._refresh.revoke_family(tenant, redemption.grant_id)
             raise OAuthError(ErrorCode.INVALID_GRANT, "the authorization code was already used")
         grant = redemption.grant
         if grant is None:
@@ -71,7 +79,12 @@ class CodeGrantService:
         pkce.verify(verifier, grant.code_challenge)
         if (grant.redirect_uri_sent or redirect_uri is not None) and redirect_uri != grant.redirect_uri:
             raise OAuthError(ErrorCode.INVALID_GRANT, "redirect_uri does not match the authorization request")
-        return await self._issue(tenant, client, grant, access_jti(redemption.grant_id))
+        response = await self._issue(tenant, client, grant, access_jti(redemption.grant_id))
+        if self._refresh is not None:
+            refresh_token = await self._refresh.issue(tenant, client, grant, redemption.grant_id)
+            if refresh_token is not None:
+                response["refresh_token"] = refresh_token
+        return response
 
     async def _issue(self, tenant: Tenant, client: Client, grant: CodeGrant, jti: str) -> TokenResponse:
         scope = " ".join(grant.scope)

@@ -154,6 +154,29 @@ class SessionService:
             await self._index_drop(tenant, session.user_lid, digest)
         return session
 
+    async def list_for_user(self, tenant: Tenant, user_lid: str) -> list[Session]:
+        """The user's live sessions in the tenant, oldest first, read without touching them. The store
+        holds only hashes of session ids, so each listed Session has an empty `id`: tell them apart by
+        `sid`."""
+        now = self._clock.now()
+        marker = await self._kv.get(self._not_before_key(tenant.id, user_lid))
+        not_before = float(marker) if marker is not None else None
+        live: list[Session] = []
+        for digest in _decode_index(await self._kv.get(self._index_key(tenant.id, user_lid))):
+            raw = await self._kv.get(self._key(tenant.id, digest))
+            session = _decode("", raw) if raw is not None else None
+            if (
+                session is None
+                or session.tenant_id != tenant.id
+                or session.user_lid != user_lid
+                or now >= session.expires_at
+                or now - session.last_seen >= self.idle_timeout
+                or (not_before is not None and session.created_at <= not_before)
+            ):
+                continue
+            live.append(session)
+        return sorted(live, key=lambda s: s.created_at)
+
     async def end_all_for_user(self, tenant: Tenant, user_lid: str) -> int:
         """End every session of the user in the tenant; returns how many records were deleted."""
         now = self._clock.now()

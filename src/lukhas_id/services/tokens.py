@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from typing import Any
+from typing import Any, Protocol
 
 from lukhas_id.clock import Clock
 from lukhas_id.domain.client import Client, GrantType, TokenFormat
@@ -43,6 +43,12 @@ def looks_like_jwt(token: str) -> bool:
     return token.count(".") == 2
 
 
+class RefreshRevoker(Protocol):
+    async def revoke(self, tenant: Tenant, caller: Client, token: str) -> bool:
+        """RFC 7009 for a refresh token; False when `token` is none of this tenant's."""
+        ...
+
+
 class TokenService:
     def __init__(
         self,
@@ -58,6 +64,8 @@ class TokenService:
         self._tenants = tenants
         self._clock = clock
         self._max_ttl = max_access_token_ttl
+        # Set by the composition root when refresh tokens are enabled (RFC 7009 then finds them too).
+        self.refresh: RefreshRevoker | None = None
 
     # --- issuance -----------------------------------------------------------------------------
 
@@ -220,6 +228,8 @@ class TokenService:
         # Revoking an already revoked token again is harmless, so skip the revocation lookup.
         record = await self._record(tenant, token, check_revocation=False)
         if record is None:
+            if self.refresh is not None:
+                await self.refresh.revoke(tenant, caller, token)
             return
         if record.client_id != caller.client_id:
             raise OAuthError(ErrorCode.UNAUTHORIZED_CLIENT, "the token was not issued to this client")

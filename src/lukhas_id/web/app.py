@@ -28,7 +28,7 @@ from lukhas_id.observability import configure_logging
 from lukhas_id.settings import Settings, load_settings
 from lukhas_id.web.http_io import error_response, json_response
 from lukhas_id.web.pages import STATIC_DIR
-from lukhas_id.web.routes import authorize, discovery, health, login, oauth, userinfo
+from lukhas_id.web.routes import account, authorize, discovery, health, login, logout, oauth, userinfo
 from lukhas_id.web.state import AppState
 
 log = logging.getLogger("lukhas_id")
@@ -48,6 +48,7 @@ async def maintenance_pass(container: Container) -> None:
                         log.info("signing key rotated: tenant %s, active kid %s", tenant.name, result.active_kid)
     await container.token_state.purge_expired(now)
     await container.kv.purge_expired(now)
+    await container.refresh.purge_expired(now)
 
 
 async def _maintenance(container: Container) -> None:
@@ -157,6 +158,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             Route(f"{base}/oauth2/authorize", authorize.authorize(state), methods=["GET", "POST"]),
             Route(f"{base}/oauth2/authorize/resume", authorize.resume(state), methods=["GET"]),
             Route(f"{base}/oauth2/consent", authorize.consent(state), methods=["POST"]),
+            Route(f"{base}/oauth2/logout", logout.logout(state), methods=["GET", "POST"]),
+            Route(f"{base}/account", account.account(state), methods=["GET", "POST"]),
         ]
 
     async def http_error(request: Request, exc: Exception) -> Response:

@@ -189,3 +189,37 @@ class ConsentRow(Base):
     client_id: Mapped[str] = mapped_column(String, primary_key=True)
     scopes: Mapped[str] = mapped_column(Text)
     granted_at: Mapped[float] = mapped_column(Double)
+
+
+class RefreshFamilyRow(Base):
+    """A refresh-token family (SqlRefreshTokenStore): the grant it carries (`data`, JSON: scope,
+    auth_time, acr, amr, resources), its newest generation and whether it is revoked. Rotations lock it."""
+
+    __tablename__ = "refresh_families"
+    __table_args__ = (Index(None, "tenant_id", "sid"),)
+
+    tenant_id: Mapped[str] = mapped_column(String, primary_key=True)
+    family_id: Mapped[str] = mapped_column(String, primary_key=True)
+    client_id: Mapped[str] = mapped_column(String)
+    user_lid: Mapped[str] = mapped_column(String)
+    sid: Mapped[str | None] = mapped_column(String)
+    data: Mapped[str] = mapped_column(Text)
+    generation: Mapped[int] = mapped_column(Integer)
+    revoked: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[float] = mapped_column(Double)
+    expires_at: Mapped[float] = mapped_column(Double, index=True)
+
+
+class RefreshTokenRow(Base):
+    """One generation of a family, keyed by a hash of the token; rotated ones remember their successor."""
+
+    __tablename__ = "refresh_tokens"
+    __table_args__ = (Index(None, "tenant_id", "family_id"),)
+
+    token_hash: Mapped[str] = mapped_column(String, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String)
+    family_id: Mapped[str] = mapped_column(String)
+    generation: Mapped[int] = mapped_column(Integer)
+    rotated_at: Mapped[float | None] = mapped_column(Double)
+    successor_hash: Mapped[str | None] = mapped_column(String)
+    expires_at: Mapped[float] = mapped_column(Double, index=True)

@@ -1,0 +1,101 @@
+"""In-process RefreshTokenStore (ports/state.py) for tests and single-process use.
+
+Atomic within one asyncio event loop: no method awaits between reading and writing its state.
+Expired families are dropped lazily and by `purge_expired`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from lukhas_id.domain.refresh import RefreshTokenRecord, RotateOutcome, RotateResult
+
+
+@dataclass
+class _Family:
+    record: RefreshTokenRecord  # generation 0's view; family data only
+    generation: int = 0
+    revoked: bool = False
+    token_hashes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Token:
+    family: tuple[str, str]
+    generation: int
+    rotated_at: float | None = None
+    successor_hash: str | None = None
+
+
+class MemoryRefreshTokenStore:
+    def __init__(self) -> None:
+        self._families: dict[tuple[str, str], _Family] = {}
+        self._tokens: dict[str, _Token] = {}
+
+    async def create(self, token_hash: str, record: RefreshTokenRecord) -> None:
+        key = (record.tenant_id, record.family_id)
+        family = _Family(replace(record, rotated_at=None), record.generation, token_hashes=[token_hash])
+        self._families[key] = family
+        self._tokens[token_hash] = _Token(key, record.generation)
+
+    def _find(self, tenant_id: str, token_hash: str, now: float) -> tuple[_Token, _Family] | None:
+        token = self._tokens.get(token_hash)
+        if token is None or token.family[0] != tenant_id:
+            return None
+        family = self._families.get(token.family)
+        if family is None or family.record.expires_at <= now:
+            return None
+        return token, family
+
+    @staticmethod
+    def _view(token: _Token, family: _Family) -> RefreshTokenRecord:
+        return replace(family.record, generation=token.generation, rotated_at=token.rotated_at)
+
+    async def get(self, tenant_id: str, token_hash: str, now: float) -> RefreshTokenRecord | None:
+        found = self._find(tenant_id, token_hash, now)
+        if found is None or found[1].revoked:
+            return None
+        return self._view(*found)
+
+    async def rotate(
+        self, tenant_id: str, token_hash: str, successor_hash: str, now: float, grace: float
+    ) -> RotateResult:
+        found = self._find(tenant_id, token_hash, now)
+        if found is None:
+            return RotateResult(RotateOutcome.UNKNOWN)
+        token, family = found
+        record = self._view(token, family)
+        if not family.revoked and token.rotated_at is None:
+            token.rotated_at, token.successor_hash = now, successor_hash
+            family.generation = token.generation + 1
+            family.token_hashes.append(successor_hash)
+            self._tokens[successor_hash] = _Token(token.family, family.generation)
+            return RotateResult(RotateOutcome.ROTATED, record, successor_hash, family.generation, family.generation)
+        if not family.revoked and token.rotated_at is not None and grace > 0 and now - token.rotated_at < grace:
+            return RotateResult(
+                RotateOutcome.GRACE, record, token.successor_hash, token.generation + 1, family.generation
+            )
+        family.revoked = True
+        return RotateResult(RotateOutcome.REUSE, record, latest_generation=family.generation)
+
+    async def revoke_family(self, tenant_id: str, family_id: str) -> int | None:
+        family = self._families.get((tenant_id, family_id))
+        if family is None:
+            return None
+        family.revoked = True
+        return family.generation
+
+    async def revoke_for_session(self, tenant_id: str, sid: str) -> int:
+        count = 0
+        for (tenant, _), family in self._families.items():
+            if tenant == tenant_id and family.record.sid == sid and not family.revoked:
+                family.revoked = True
+                count += 1
+        return count
+
+    async def purge_expired(self, now: float) -> int:
+        expired = [key for key, family in self._families.items() if family.record.expires_at <= now]
+        for key in expired:
+            for token_hash in self._families.pop(key).token_hashes:
+                self._tokens.pop(token_hash, None)
+        return len(expired)

@@ -1,0 +1,214 @@
+"""Redis refresh-token store: the RefreshTokenStore port (ports/state.py), shared by every process.
+
+Key layout (``P`` the prefix, ``T`` the tenant id as a Redis Cluster hash tag, so that every key a script
+touches lives in one slot; times in epoch milliseconds):
+
+    P {T}:rt:<token_hash>    one generation, JSON {f: family, g: generation, r: rotated_at or 0, s: successor}
+    P {T}:rtf:<family_id>    the family, a hash: d (the grant, JSON), gen (newest), rev ("1": revoked), exp
+    P {T}:rts:<sid>          the set of family ids issued in login session <sid>
+
+Every key expires with its family (PXAT expires_at). Rotation and revocation are Lua scripts, so of two
+processes rotating the same token the second sees the first's rotation.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Final
+
+import orjson
+import redis.asyncio
+
+from lukhas_id.adapters.redis.batching import AutoPipeline
+from lukhas_id.domain.refresh import RefreshTokenRecord, RotateOutcome, RotateResult
+
+# KEYS[1] token, KEYS[2] family, KEYS[3] session set (or the family key again); ARGV: token JSON, data JSON,
+# expires_at ms, sid ("" for none), generation, family id. The session set lives as long as its longest family.
+_CREATE_LUA: Final = """
+local exp = ARGV[3]
+redis.call('HSET', KEYS[2], 'd', ARGV[2], 'gen', ARGV[5], 'rev', '0', 'exp', exp)
+redis.call('PEXPIREAT', KEYS[2], exp)
+redis.call('SET', KEYS[1], ARGV[1], 'PXAT', exp)
+if ARGV[4] ~= '' then
+  redis.call('SADD', KEYS[3], ARGV[6])
+  local cur = redis.call('PEXPIRETIME', KEYS[3])
+  if cur < tonumber(exp) then redis.call('PEXPIREAT', KEYS[3], exp) end
+end
+return 1
+"""
+
+# KEYS[1] presented token, KEYS[2] successor; ARGV: family key prefix, now ms, grace ms, successor hash.
+# Returns {outcome, data, generation, rotated_at, successor_hash, successor_generation, latest_generation,
+# family_id, created_at, expires_at}; outcome 0 unknown, 1 rotated, 2 grace, 3 reuse.
+_ROTATE_LUA: Final = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then return {0} end
+local t = cjson.decode(raw)
+local fk = ARGV[1] .. t.f
+local fam = redis.call('HMGET', fk, 'd', 'gen', 'rev', 'exp')
+local now = tonumber(ARGV[2])
+if not fam[1] or tonumber(fam[4]) <= now then return {0} end
+local gen = tonumber(fam[2])
+local base = {fam[1], tostring(t.g), tostring(t.r), t.f, fam[4]}
+if fam[3] ~= '1' and t.r == 0 then
+  t.r = now
+  t.s = ARGV[4]
+  redis.call('SET', KEYS[1], cjson.encode(t), 'KEEPTTL')
+  gen = t.g + 1
+  redis.call('SET', KEYS[2], cjson.encode({f = t.f, g = gen, r = 0, s = ''}), 'PXAT', fam[4])
+  redis.call('HSET', fk, 'gen', gen)
+  return {1, base[1], base[2], base[3], base[4], base[5], ARGV[4], gen, gen}
+end
+if fam[3] ~= '1' and tonumber(ARGV[3]) > 0 and now - t.r < tonumber(ARGV[3]) then
+  return {2, base[1], base[2], base[3], base[4], base[5], t.s, t.g + 1, gen}
+end
+redis.call('HSET', fk, 'rev', '1')
+return {3, base[1], base[2], base[3], base[4], base[5], '', 0, gen}
+"""
+
+# KEYS[1] token; ARGV: family key prefix, now ms. {data, generation, rotated_at, family_id, expires_at} or false.
+_GET_LUA: Final = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then return false end
+local t = cjson.decode(raw)
+local fam = redis.call('HMGET', ARGV[1] .. t.f, 'd', 'rev', 'exp')
+if not fam[1] or fam[2] == '1' or tonumber(fam[3]) <= tonumber(ARGV[2]) then return false end
+return {fam[1], tostring(t.g), tostring(t.r), t.f, fam[3]}
+"""
+
+# KEYS[1] family. Returns the newest generation, or false when there is no such family.
+_REVOKE_FAMILY_LUA: Final = """
+local gen = redis.call('HGET', KEYS[1], 'gen')
+if not gen then return false end
+redis.call('HSET', KEYS[1], 'rev', '1')
+return tonumber(gen)
+"""
+
+# KEYS[1] session set; ARGV[1] family key prefix. Returns how many families were not yet revoked.
+_REVOKE_SESSION_LUA: Final = """
+local n = 0
+for _, f in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local k = ARGV[1] .. f
+  local rev = redis.call('HGET', k, 'rev')
+  if rev == '0' then
+    redis.call('HSET', k, 'rev', '1')
+    n = n + 1
+  end
+end
+return n
+"""
+
+
+def _ms(t: float) -> int:
+    return math.floor(t * 1000)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _record(
+    tenant_id: str, data: bytes, generation: Any, rotated_at: Any, family: Any, expires: Any
+) -> RefreshTokenRecord:
+    d = orjson.loads(data)
+    rotated = int(_text(rotated_at))
+    return RefreshTokenRecord(
+        tenant_id=tenant_id,
+        family_id=_text(family),
+        client_id=d["client_id"],
+        user_lid=d["user_lid"],
+        scope=tuple(d["scope"]),
+        sid=d["sid"],
+        auth_time=int(d["auth_time"]),
+        acr=d["acr"],
+        amr=tuple(d["amr"]),
+        resources=tuple(d["resources"]),
+        created_at=float(d["created_at"]),
+        expires_at=int(_text(expires)) / 1000,
+        generation=int(_text(generation)),
+        rotated_at=rotated / 1000 if rotated else None,
+    )
+
+
+class RedisRefreshTokenStore:
+    __slots__ = ("_batch", "_create", "_get", "_p", "_revoke_family", "_revoke_session", "_rotate")
+
+    def __init__(self, client: redis.asyncio.Redis, prefix: str = "lid:") -> None:
+        """`client` needs decode_responses=False (see `redis_client`)."""
+        if client.connection_pool.connection_kwargs.get("decode_responses"):
+            raise ValueError("the Redis state stores need a client with decode_responses=False")
+        self._p = prefix
+        self._create = client.register_script(_CREATE_LUA)
+        self._rotate = client.register_script(_ROTATE_LUA)
+        self._get = client.register_script(_GET_LUA)
+        self._revoke_family = client.register_script(_REVOKE_FAMILY_LUA)
+        self._revoke_session = client.register_script(_REVOKE_SESSION_LUA)
+        self._batch = AutoPipeline(client)
+
+    def _base(self, tenant_id: str) -> str:
+        return f"{self._p}{{{tenant_id}}}:"
+
+    async def create(self, token_hash: str, record: RefreshTokenRecord) -> None:
+        base = self._base(record.tenant_id)
+        data = orjson.dumps(
+            {
+                "client_id": record.client_id,
+                "user_lid": record.user_lid,
+                "scope": record.scope,
+                "sid": record.sid,
+                "auth_time": record.auth_time,
+                "acr": record.acr,
+                "amr": record.amr,
+                "resources": record.resources,
+                "created_at": record.created_at,
+            }
+        )
+        token = orjson.dumps({"f": record.family_id, "g": record.generation, "r": 0, "s": ""})
+        family_key = f"{base}rtf:{record.family_id}"
+        session_key = f"{base}rts:{record.sid}" if record.sid else family_key
+        await self._batch.evalsha(
+            self._create,
+            (f"{base}rt:{token_hash}", family_key, session_key),
+            (token, data, _ms(record.expires_at), record.sid or "", record.generation, record.family_id),
+        )
+
+    async def get(self, tenant_id: str, token_hash: str, now: float) -> RefreshTokenRecord | None:
+        base = self._base(tenant_id)
+        found = await self._batch.evalsha(self._get, (f"{base}rt:{token_hash}",), (f"{base}rtf:", _ms(now)))
+        if not found:
+            return None
+        return _record(tenant_id, *found)
+
+    async def rotate(
+        self, tenant_id: str, token_hash: str, successor_hash: str, now: float, grace: float
+    ) -> RotateResult:
+        base = self._base(tenant_id)
+        reply = await self._batch.evalsha(
+            self._rotate,
+            (f"{base}rt:{token_hash}", f"{base}rt:{successor_hash}"),
+            (f"{base}rtf:", _ms(now), _ms(grace), successor_hash),
+        )
+        outcome = int(reply[0])
+        if outcome == 0:
+            return RotateResult(RotateOutcome.UNKNOWN)
+        _, data, generation, rotated_at, family, expires, successor, successor_gen, latest = reply
+        record = _record(tenant_id, data, generation, rotated_at, family, expires)
+        kind = {1: RotateOutcome.ROTATED, 2: RotateOutcome.GRACE, 3: RotateOutcome.REUSE}[outcome]
+        return RotateResult(
+            kind,
+            record,
+            _text(successor) or None,
+            int(successor_gen),
+            int(latest),
+        )
+
+    async def revoke_family(self, tenant_id: str, family_id: str) -> int | None:
+        generation = await self._batch.evalsha(self._revoke_family, (f"{self._base(tenant_id)}rtf:{family_id}",), ())
+        return None if generation is None else int(generation)
+
+    async def revoke_for_session(self, tenant_id: str, sid: str) -> int:
+        base = self._base(tenant_id)
+        return int(await self._batch.evalsha(self._revoke_session, (f"{base}rts:{sid}",), (f"{base}rtf:",)))
+
+    async def purge_expired(self, now: float) -> int:
+        return 0  # Redis expires keys itself

@@ -1,0 +1,177 @@
+"""SQL refresh-token store: the RefreshTokenStore port (ports/state.py) on SQLite or PostgreSQL.
+
+Two tables (models.py, migration 0005): `refresh_families` (the grant, newest generation, revoked) and
+`refresh_tokens` (one row per generation, keyed by the token's hash). A rotation is one transaction that
+first locks the family row: ``SELECT ... FOR UPDATE`` on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite (all
+writers serialize). So of two processes rotating the same token, the second sees the first's rotation,
+and a family revocation cannot interleave with a rotation. Rows live until the family's expires_at.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from sqlalchemy import delete, select, update
+
+from lukhas_id.adapters.sql.database import Database
+from lukhas_id.adapters.sql.models import RefreshFamilyRow, RefreshTokenRow
+from lukhas_id.domain.refresh import RefreshTokenRecord, RotateOutcome, RotateResult
+
+
+def _data(record: RefreshTokenRecord) -> str:
+    return orjson.dumps(
+        {
+            "scope": record.scope,
+            "auth_time": record.auth_time,
+            "acr": record.acr,
+            "amr": record.amr,
+            "resources": record.resources,
+        }
+    ).decode()
+
+
+def _record(family: RefreshFamilyRow, token: RefreshTokenRow) -> RefreshTokenRecord:
+    data: dict[str, Any] = orjson.loads(family.data)
+    return RefreshTokenRecord(
+        tenant_id=family.tenant_id,
+        family_id=family.family_id,
+        client_id=family.client_id,
+        user_lid=family.user_lid,
+        scope=tuple(data["scope"]),
+        sid=family.sid,
+        auth_time=int(data["auth_time"]),
+        acr=data["acr"],
+        amr=tuple(data["amr"]),
+        resources=tuple(data["resources"]),
+        created_at=family.created_at,
+        expires_at=family.expires_at,
+        generation=token.generation,
+        rotated_at=token.rotated_at,
+    )
+
+
+class SqlRefreshTokenStore:
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    async def create(self, token_hash: str, record: RefreshTokenRecord) -> None:
+        async with self._db.transaction() as session:
+            session.add(
+                RefreshFamilyRow(
+                    tenant_id=record.tenant_id,
+                    family_id=record.family_id,
+                    client_id=record.client_id,
+                    user_lid=record.user_lid,
+                    sid=record.sid,
+                    data=_data(record),
+                    generation=record.generation,
+                    revoked=False,
+                    created_at=record.created_at,
+                    expires_at=record.expires_at,
+                )
+            )
+            await session.flush()
+            session.add(
+                RefreshTokenRow(
+                    token_hash=token_hash,
+                    tenant_id=record.tenant_id,
+                    family_id=record.family_id,
+                    generation=record.generation,
+                    rotated_at=None,
+                    successor_hash=None,
+                    expires_at=record.expires_at,
+                )
+            )
+
+    async def get(self, tenant_id: str, token_hash: str, now: float) -> RefreshTokenRecord | None:
+        query = (
+            select(RefreshFamilyRow, RefreshTokenRow)
+            .join(
+                RefreshFamilyRow,
+                (RefreshFamilyRow.tenant_id == RefreshTokenRow.tenant_id)
+                & (RefreshFamilyRow.family_id == RefreshTokenRow.family_id),
+            )
+            .where(
+                RefreshTokenRow.token_hash == token_hash,
+                RefreshTokenRow.tenant_id == tenant_id,
+                RefreshFamilyRow.expires_at > now,
+                RefreshFamilyRow.revoked.is_(False),
+            )
+        )
+        async with self._db.read() as session:
+            row = (await session.execute(query)).first()
+        return None if row is None else _record(row[0], row[1])
+
+    async def rotate(
+        self, tenant_id: str, token_hash: str, successor_hash: str, now: float, grace: float
+    ) -> RotateResult:
+        token_query = select(RefreshTokenRow).where(
+            RefreshTokenRow.token_hash == token_hash, RefreshTokenRow.tenant_id == tenant_id
+        )
+        async with self._db.transaction() as session:
+            family_id = (await session.execute(token_query.with_only_columns(RefreshTokenRow.family_id))).scalar()
+            if family_id is None:
+                return RotateResult(RotateOutcome.UNKNOWN)
+            family = await session.scalar(
+                select(RefreshFamilyRow)
+                .where(RefreshFamilyRow.tenant_id == tenant_id, RefreshFamilyRow.family_id == family_id)
+                .with_for_update()
+            )
+            if family is None or family.expires_at <= now:
+                return RotateResult(RotateOutcome.UNKNOWN)
+            # Read again under the family's lock: another transaction may have rotated it meanwhile.
+            token = (await session.execute(token_query.execution_options(populate_existing=True))).scalar_one()
+            record = _record(family, token)
+            if not family.revoked and token.rotated_at is None:
+                token.rotated_at, token.successor_hash = now, successor_hash
+                family.generation = token.generation + 1
+                session.add(
+                    RefreshTokenRow(
+                        token_hash=successor_hash,
+                        tenant_id=tenant_id,
+                        family_id=family_id,
+                        generation=family.generation,
+                        rotated_at=None,
+                        successor_hash=None,
+                        expires_at=family.expires_at,
+                    )
+                )
+                return RotateResult(RotateOutcome.ROTATED, record, successor_hash, family.generation, family.generation)
+            if not family.revoked and token.rotated_at is not None and grace > 0 and now - token.rotated_at < grace:
+                return RotateResult(
+                    RotateOutcome.GRACE, record, token.successor_hash, token.generation + 1, family.generation
+                )
+            family.revoked = True
+            return RotateResult(RotateOutcome.REUSE, record, latest_generation=family.generation)
+
+    async def revoke_family(self, tenant_id: str, family_id: str) -> int | None:
+        stmt = (
+            update(RefreshFamilyRow)
+            .where(RefreshFamilyRow.tenant_id == tenant_id, RefreshFamilyRow.family_id == family_id)
+            .values(revoked=True)
+            .returning(RefreshFamilyRow.generation)
+        )
+        async with self._db.transaction() as session:
+            generation = (await session.execute(stmt)).scalar()
+        return None if generation is None else int(generation)
+
+    async def revoke_for_session(self, tenant_id: str, sid: str) -> int:
+        stmt = (
+            update(RefreshFamilyRow)
+            .where(
+                RefreshFamilyRow.tenant_id == tenant_id,
+                RefreshFamilyRow.sid == sid,
+                RefreshFamilyRow.revoked.is_(False),
+            )
+            .values(revoked=True)
+        )
+        async with self._db.transaction() as session:
+            result = await session.execute(stmt)
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def purge_expired(self, now: float) -> int:
+        async with self._db.transaction() as session:
+            await session.execute(delete(RefreshTokenRow).where(RefreshTokenRow.expires_at <= now))
+            result = await session.execute(delete(RefreshFamilyRow).where(RefreshFamilyRow.expires_at <= now))
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]

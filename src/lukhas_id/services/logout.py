@@ -1,0 +1,215 @@
+"""Signing out: OpenID Connect RP-Initiated Logout 1.0, and what the account page lets a user end: their
+sessions ("sign out everywhere") and remembered consents ("withdraw").
+
+A logout request is checked here, statelessly, each time it is seen (on arrival and again when the
+user confirms), so a confirmation can never act on a request that would not pass the checks:
+
+- `id_token_hint` (§2): verified on the one JOSE path (signature by this tenant's published keys, `iss`,
+  `typ`, required claims); a hint past its `exp` is accepted (§2 SHOULD). Its `aud` (or `azp` when
+  `aud` lists several) names the client; a `client_id` parameter must name the same one (§2 MUST).
+- `post_logout_redirect_uri` (§3, §3.1): used only when it is, character for character, one of the
+  client's registered `post_logout_redirect_uris`, and the client is known from a valid hint or from
+  `client_id`. Otherwise it is ignored and the user sees the OP's logged-out page: never an open
+  redirect. `state` is appended unchanged to that redirect only.
+- Any other problem (a hint that does not verify, an unknown client, a client_id that disagrees, a
+  repeated parameter) is an InvalidLogoutRequest: an OP error page, never a redirect (§4).
+
+Whether to ask the user first is decided by `names_session`: only a hint carrying the `sid` of the
+browser's current session lets the edge sign out without a confirmation (the RP proves it holds an ID
+token of this very session, which a cross-site attacker does not have); anything else gets a
+CSRF-protected confirmation form (§2: MUST ask when there is no hint or it does not match).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from lukhas_id.clock import Clock
+from lukhas_id.domain.client import Client, ClientStatus
+from lukhas_id.domain.session import Session
+from lukhas_id.domain.tenant import Tenant
+from lukhas_id.domain.user import User
+from lukhas_id.jose.jwt import InvalidToken, TokenPurpose, peek_header, verify
+from lukhas_id.ports.repositories import ConsentRepository, UserRepository
+from lukhas_id.protocol.oauth2.redirect_uri import add_params
+from lukhas_id.services.clients import ClientService
+from lukhas_id.services.keys import KeyService
+from lukhas_id.services.sessions import SessionService
+from lukhas_id.services.tenants import TenantService
+
+PARAMETERS: Final = ("id_token_hint", "client_id", "post_logout_redirect_uri", "state", "ui_locales")
+MAX_PARAMETER: Final = 4096
+# Clock skew allowed on iat/nbf of a hint (its exp is not checked at all).
+HINT_LEEWAY: Final = 60
+
+
+class InvalidLogoutRequest(Exception):
+    """A logout request the OP refuses: show an error page, never redirect. The message quotes no
+    request data and is safe to show and log."""
+
+
+@dataclass(frozen=True, slots=True)
+class LogoutRequest:
+    """A checked logout request."""
+
+    # The parameters as received (empty ones dropped), to carry through a confirmation form.
+    params: dict[str, str]
+    # The client named by the hint or client_id, if any.
+    client: Client | None
+    # Where to send the browser afterwards (registered post_logout_redirect_uri + state), or None for
+    # the OP's logged-out page.
+    redirect_to: str | None
+    # `sub` and `sid` of a verified id_token_hint.
+    hint_sub: str | None = None
+    hint_sid: str | None = None
+
+    def names_session(self, session: Session | None) -> bool:
+        """Whether a verified hint was issued for this very session (then no confirmation is needed)."""
+        return session is not None and self.hint_sid is not None and self.hint_sid == session.sid
+
+
+@dataclass(frozen=True, slots=True)
+class RememberedConsent:
+    client_id: str
+    client_name: str
+    scopes: tuple[str, ...]
+    granted_at: float
+
+
+def single_values(params: dict[str, list[str]]) -> dict[str, str]:
+    """The logout parameters, one value each (empty = absent); InvalidLogoutRequest when repeated."""
+    out: dict[str, str] = {}
+    for name in PARAMETERS:
+        values = [v for v in params.get(name, []) if v]
+        if len(values) > 1:
+            raise InvalidLogoutRequest(f"{name} is repeated")
+        if values:
+            if len(values[0]) > MAX_PARAMETER:
+                raise InvalidLogoutRequest(f"{name} is too long")
+            out[name] = values[0]
+    return out
+
+
+class LogoutService:
+    def __init__(
+        self,
+        keys: KeyService,
+        clients: ClientService,
+        tenants: TenantService,
+        sessions: SessionService,
+        consents: ConsentRepository,
+        users: UserRepository,
+        clock: Clock,
+    ) -> None:
+        self._keys = keys
+        self._clients = clients
+        self._tenants = tenants
+        self._sessions = sessions
+        self._consents = consents
+        self._users = users
+        self._clock = clock
+
+    # --- RP-initiated logout ----------------------------------------------------------------------
+
+    async def check(self, tenant: Tenant, raw: dict[str, list[str]]) -> LogoutRequest:
+        """The checked request; InvalidLogoutRequest for anything that must end on an error page."""
+        params = single_values(raw)
+        hint_sub: str | None = None
+        hint_sid: str | None = None
+        client_id = params.get("client_id")
+        hint = params.get("id_token_hint")
+        if hint is not None:
+            claims = await self._verify_hint(tenant, hint)
+            hinted = _hint_client(claims)
+            if client_id is not None and client_id != hinted:
+                raise InvalidLogoutRequest("client_id does not match the ID token hint")
+            client_id = hinted
+            hint_sub = str(claims["sub"])
+            sid = claims.get("sid")
+            hint_sid = sid if isinstance(sid, str) and sid else None
+        client: Client | None = None
+        if client_id is not None:
+            client = await self._clients.get(tenant.id, client_id) if len(client_id) <= 256 else None
+            if client is None:
+                raise InvalidLogoutRequest("the client is not known")
+        redirect_to: str | None = None
+        target = params.get("post_logout_redirect_uri")
+        if (
+            target is not None
+            and client is not None
+            and client.status is ClientStatus.ACTIVE
+            and target in client.post_logout_redirect_uris
+        ):
+            state = params.get("state")
+            redirect_to = add_params(target, {"state": state} if state is not None else {})
+        return LogoutRequest(params, client, redirect_to, hint_sub, hint_sid)
+
+    async def _verify_hint(self, tenant: Tenant, hint: str) -> dict[str, object]:
+        try:
+            kid = peek_header(hint).get("kid")
+            if not isinstance(kid, str):
+                raise InvalidToken("kid header parameter missing")
+            ks = await self._keys.get(tenant.id)
+            if kid not in ks.verifier.kids():
+                ks = await self._keys.refresh_for_unknown_kid(tenant.id, kid)
+            return verify(
+                hint,
+                TokenPurpose.ID_TOKEN,
+                ks.verifier,
+                issuer=self._tenants.issuer(tenant),
+                now=self._clock.now(),
+                leeway=HINT_LEEWAY,
+                check_exp=False,
+            )
+        except InvalidToken:
+            raise InvalidLogoutRequest("the ID token hint is not valid for this server") from None
+
+    async def end_session(self, tenant: Tenant, session_id: str) -> Session | None:
+        """End the browser's session; what it was, or None when it had already ended (not an error)."""
+        return await self._sessions.end(tenant, session_id)
+
+    # --- the account page -------------------------------------------------------------------------
+
+    async def profile(self, tenant: Tenant, user_lid: str) -> User | None:
+        return await self._users.get(tenant.id, user_lid)
+
+    async def sessions(self, tenant: Tenant, user_lid: str) -> list[Session]:
+        """The user's live sessions (with empty ids: see SessionService.list_for_user)."""
+        return await self._sessions.list_for_user(tenant, user_lid)
+
+    async def end_everywhere(self, tenant: Tenant, user_lid: str) -> list[str]:
+        """End every session of the user; the `sid`s of those that were live (for token revocation)."""
+        sids = [s.sid for s in await self._sessions.list_for_user(tenant, user_lid)]
+        await self._sessions.end_all_for_user(tenant, user_lid)
+        return sids
+
+    async def consents(self, tenant: Tenant, user_lid: str) -> list[RememberedConsent]:
+        out: list[RememberedConsent] = []
+        for client_id, scopes, at in await self._consents.list_for_user(tenant.id, user_lid):
+            client = await self._clients.get(tenant.id, client_id)
+            name = client.name if client is not None else "A removed application"
+            out.append(RememberedConsent(client_id, name, tuple(sorted(scopes)), at))
+        return out
+
+    async def withdraw(self, tenant: Tenant, user_lid: str, client_id: str) -> bool:
+        """Forget the user's consent to the client (the next authorization asks again)."""
+        if len(client_id) > 256:
+            return False
+        return await self._consents.withdraw(tenant.id, user_lid, client_id)
+
+
+def _hint_client(claims: dict[str, object]) -> str:
+    """The client an ID token was issued to: its single `aud`, or `azp` (which must be among them)."""
+    aud = claims.get("aud")
+    azp = claims.get("azp")
+    audiences = (
+        [aud] if isinstance(aud, str) else [a for a in aud if isinstance(a, str)] if isinstance(aud, list) else []
+    )
+    if isinstance(azp, str):
+        if azp not in audiences:
+            raise InvalidLogoutRequest("the ID token hint does not name one client")
+        return azp
+    if len(audiences) == 1:
+        return audiences[0]
+    raise InvalidLogoutRequest("the ID token hint does not name one client")
