@@ -134,15 +134,22 @@ def idp(tmp_path: Path) -> Iterator[IdP]:
 
 @dataclass
 class Callback:
-    """The relying party's redirect URI, http://localhost:PORT/cb, served on 127.0.0.1; records each query."""
+    """The relying party on 127.0.0.1: its redirect URI http://localhost:PORT/cb and its post-logout
+    redirect URI http://localhost:PORT/logged-out; records each query of each."""
 
     port: int
     hits: list[dict[str, list[str]]] = field(default_factory=list)
     arrived: threading.Event = field(default_factory=threading.Event)
+    logout_hits: list[dict[str, list[str]]] = field(default_factory=list)
+    logged_out: threading.Event = field(default_factory=threading.Event)
 
     @property
     def redirect_uri(self) -> str:
         return f"http://localhost:{self.port}/cb"
+
+    @property
+    def post_logout_redirect_uri(self) -> str:
+        return f"http://localhost:{self.port}/logged-out"
 
 
 @pytest.fixture
@@ -152,12 +159,18 @@ def rp_callback() -> Iterator[Callback]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             parts = urlsplit(self.path)
-            if parts.path != "/cb":
+            query = parse_qs(parts.query, keep_blank_values=True)
+            if parts.path == "/cb":
+                holder[0].hits.append(query)
+                holder[0].arrived.set()
+                body = b"<!doctype html><title>RP</title><h1 id=rp-done>Back at the relying party</h1>"
+            elif parts.path == "/logged-out":
+                holder[0].logout_hits.append(query)
+                holder[0].logged_out.set()
+                body = b"<!doctype html><title>RP</title><h1 id=rp-logged-out>Signed out</h1>"
+            else:
                 self.send_error(404)
                 return
-            holder[0].hits.append(parse_qs(parts.query, keep_blank_values=True))
-            holder[0].arrived.set()
-            body = b"<!doctype html><title>RP</title><h1 id=rp-done>Back at the relying party</h1>"
             self.send_response(200)
             self.send_header("content-type", "text/html; charset=utf-8")
             self.send_header("content-length", str(len(body)))

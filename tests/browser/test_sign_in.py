@@ -3,10 +3,9 @@
 Headless Chromium fills ΛiD's sign-in and consent pages; the relying party is Authlib's OAuth2Session
 plus a tiny callback server. It redeems the code with PKCE (S256), validates the ID token with PyJWT
 against the published JWKS (signature, iss, aud, nonce, and an at_hash it computes itself) and calls
-UserInfo. OAuth 2.1 §4.1, RFC 7636, RFC 9207, OIDC Core §3.1.
-
-Still to append, as their server side lands: refresh (grant_type=refresh_token, rotation) and logout
-(RP-initiated, end_session_endpoint). See the end of the test.
+UserInfo. It then refreshes (offline_access, grant_type=refresh_token with rotation) and signs out
+through the end_session_endpoint, which revokes the session's refresh tokens and ends the browser's
+session. OAuth 2.1 §4.1 and §4.3, RFC 7636, RFC 9207, OIDC Core §3.1 and §12, OIDC RP-Initiated Logout 1.0.
 """
 
 from __future__ import annotations
@@ -18,11 +17,11 @@ import secrets
 import subprocess
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import jwt
 import pytest
-from authlib.integrations.requests_client import OAuth2Session
+from authlib.integrations.requests_client import OAuth2Session, OAuthError
 
 from tests.browser.conftest import Callback, IdP
 from tests.e2e.conftest import CLI
@@ -33,7 +32,7 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
 CLIENT_NAME = "Example RP"
-SCOPE = "openid profile email"
+SCOPE = "openid profile email offline_access"
 DISPLAY_NAME = "Ada Lovelace"
 EMAIL = "ada@example.com"
 # The hash of at_hash follows the ID token's alg (OIDC Core §3.1.3.6); EdDSA with Ed25519 uses SHA-512.
@@ -91,6 +90,8 @@ class RelyingParty:
             "authorization_code",
             "--redirect-uri",
             callback.redirect_uri,
+            "--post-logout-redirect-uri",
+            callback.post_logout_redirect_uri,
             "--scope",
             SCOPE,
             "--name",
@@ -99,6 +100,7 @@ class RelyingParty:
         )
         client = json.loads(creds.stdout)
         assert client["issuer"] == idp.issuer and client["redirect_uris"] == [callback.redirect_uri]
+        assert client["post_logout_redirect_uris"] == [callback.post_logout_redirect_uri]
         session = OAuth2Session(
             client_id=client["client_id"],
             client_secret=client["client_secret"],
@@ -115,8 +117,12 @@ class RelyingParty:
         assert self.meta["issuer"] == self.issuer
         assert "S256" in self.meta["code_challenge_methods_supported"]
         assert self.meta["authorization_response_iss_parameter_supported"] is True
+        assert "refresh_token" in self.meta["grant_types_supported"]
+        assert "offline_access" in self.meta["scopes_supported"]
+        assert self.meta["end_session_endpoint"] == f"{self.issuer}/oauth2/logout"
 
     def authorization_url(self) -> str:
+        self.nonce = secrets.token_urlsafe(16)
         url, self.state = self.session.create_authorization_url(
             self.meta["authorization_endpoint"], code_verifier=self.verifier, nonce=self.nonce
         )
@@ -145,25 +151,58 @@ class RelyingParty:
         )
         assert self.token["token_type"].lower() == "bearer"
         assert set(self.token["scope"].split()) == set(SCOPE.split())
-        assert self.token["access_token"] and self.token["id_token"]
+        assert self.token["access_token"] and self.token["id_token"] and self.token["refresh_token"]
 
     def validate_id_token(self) -> dict[str, Any]:
         """Signature via jwks_uri (PyJWT's JWKS client), iss, aud, exp, nonce and an independently computed at_hash."""
+        self.id_claims = self.verify_id_token(require_nonce=True)
+        assert self.id_claims["nonce"] == self.nonce
+        return self.id_claims
+
+    def verify_id_token(self, *, require_nonce: bool) -> dict[str, Any]:
         id_token = self.token["id_token"]
         alg = jwt.get_unverified_header(id_token)["alg"]
         assert alg in self.meta["id_token_signing_alg_values_supported"] and alg != "none"
         key = jwt.PyJWKClient(self.meta["jwks_uri"], cache_keys=False).get_signing_key_from_jwt(id_token)
-        self.id_claims = jwt.decode(
+        required = ["iss", "sub", "aud", "exp", "iat", "at_hash"] + (["nonce"] if require_nonce else [])
+        claims: dict[str, Any] = jwt.decode(
             id_token,
             key=key,
             algorithms=[alg],
             audience=self.client_id,
             issuer=self.issuer,
-            options={"require": ["iss", "sub", "aud", "exp", "iat", "nonce", "at_hash"]},
+            options={"require": required},
         )
-        assert self.id_claims["nonce"] == self.nonce
-        assert self.id_claims["at_hash"] == at_hash(self.token["access_token"], alg)
-        return self.id_claims
+        assert claims["at_hash"] == at_hash(self.token["access_token"], alg)
+        return claims
+
+    def refresh(self) -> dict[str, Any]:
+        """OAuth 2.1 §4.3 with Authlib: a new access token and a rotated refresh token (OIDC Core §12)."""
+        before = dict(self.token)
+        self.token = dict(
+            self.session.refresh_token(self.meta["token_endpoint"], refresh_token=before["refresh_token"], timeout=10)
+        )
+        assert self.token["token_type"].lower() == "bearer"
+        assert set(self.token["scope"].split()) == set(SCOPE.split())
+        assert self.token["access_token"] and self.token["access_token"] != before["access_token"]
+        assert self.token["refresh_token"] and self.token["refresh_token"] != before["refresh_token"]
+        return before
+
+    def refused_refresh(self, refresh_token: str) -> OAuthError:
+        """The token endpoint refuses this refresh token; the session keeps its current token."""
+        current = dict(self.token)
+        with pytest.raises(OAuthError) as refused:
+            self.session.refresh_token(self.meta["token_endpoint"], refresh_token=refresh_token, timeout=10)
+        assert dict(self.session.token) == current
+        return refused.value
+
+    def end_session_url(self, state: str) -> str:
+        query = {
+            "id_token_hint": self.token["id_token"],
+            "post_logout_redirect_uri": self.callback.post_logout_redirect_uri,
+            "state": state,
+        }
+        return f"{self.meta['end_session_endpoint']}?{urlencode(query)}"
 
     def userinfo(self) -> dict[str, Any]:
         resp = self.session.get(self.meta["userinfo_endpoint"], timeout=10)  # Bearer from the session's token
@@ -179,7 +218,10 @@ def sign_in_and_consent(page: Page, url: str, user: User, rp: RelyingParty) -> t
     page.on("console", lambda msg: console.append(f"{msg.type}: {msg.text.strip()}"))
 
     page.goto(url)  # /oauth2/authorize answers 303 to the sign-in page
-    page.wait_for_url(lambda u: u.startswith(f"{rp.issuer}/login?"))
+    try:
+        page.wait_for_url(lambda u: u.startswith(f"{rp.issuer}/login?"))
+    except Exception as exc:
+        raise AssertionError(f"no sign-in page; at {page.url}; console: {console}") from exc
     assert page.title().startswith("Sign in")
     page.locator('input[name="username"]').fill(user.username)
     page.locator('input[name="password"]').fill(user.password)
@@ -226,12 +268,42 @@ def test_sign_in_consent_code_pkce_id_token_userinfo(browser: BrowserContext, id
         assert info["name"] == DISPLAY_NAME
         assert info["email"] == EMAIL
 
-        # 5. Refresh: left out, refresh tokens are being built (the token response has no refresh_token
-        #    and the token endpoint no refresh_token grant yet). To append: rp.session.refresh_token(
-        #    rp.meta["token_endpoint"]) gives a new access token and a rotated refresh token; a new ID
-        #    token, if any, has the same sub; the old refresh token is then refused (invalid_grant).
-        # 6. Logout: left out, RP-initiated logout (end_session_endpoint) is being built. To append:
-        #    page.goto(end_session_endpoint with id_token_hint, post_logout_redirect_uri, state), back at
-        #    the RP with that state; a new authorization request then shows the sign-in page again.
+        # 5. Refresh: a new access token and a rotated (different) refresh token; the new access token works
+        #    at UserInfo; the new ID token (OIDC Core §12.2) keeps iss/sub/aud/sid, has no nonce.
+        first = rp.refresh()
+        refreshed = rp.verify_id_token(require_nonce=False)
+        assert refreshed["sub"] == claims["sub"] and "nonce" not in refreshed
+        assert refreshed.get("sid") == claims.get("sid")
+        assert rp.userinfo()["sub"] == claims["sub"]
+        assert first["refresh_token"] != rp.token["refresh_token"]
+
+        # 6. Logout: the end_session_endpoint with the latest ID token as hint (this browser's session, so
+        #    no confirmation page), then one 303 to the registered post_logout_redirect_uri with the state.
+        logout_state = secrets.token_urlsafe(16)
+        page.goto(rp.end_session_url(logout_state))
+        try:
+            page.wait_for_url(lambda u: u.startswith(f"{rp_callback.post_logout_redirect_uri}?"))
+            page.locator("#rp-logged-out").wait_for()
+        except Exception as exc:
+            raise AssertionError(f"logout did not reach the RP; still at {page.url}: {page.title()!r}") from exc
+        assert rp_callback.logged_out.wait(10)
+        assert rp_callback.logout_hits == [{"state": [logout_state]}], rp_callback.logout_hits
+        assert urlsplit(page.url).query == urlencode({"state": logout_state})
+
+        #    The session's refresh tokens are revoked: the current one (never presented, so not a reuse)
+        #    is now invalid_grant.
+        refused = rp.refused_refresh(rp.token["refresh_token"])
+        assert refused.error == "invalid_grant", (refused.error, refused.description)
+
+        #    The session has ended: a new authorization request in the same browser shows the sign-in page.
+        hits = len(rp_callback.hits)
+        page.goto(rp.authorization_url())
+        try:
+            page.wait_for_url(lambda u: u.startswith(f"{rp.issuer}/login?"))
+        except Exception as exc:
+            raise AssertionError(f"no sign-in page after logout; at {page.url}: {page.title()!r}") from exc
+        assert page.title().startswith("Sign in")
+        assert page.locator('input[name="password"]').count() == 1
+        assert len(rp_callback.hits) == hits
     finally:
         rp.session.close()
