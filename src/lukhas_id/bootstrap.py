@@ -30,6 +30,7 @@ from lukhas_id.services.keys import KeyService
 from lukhas_id.services.login_throttle import LoginThrottle, TenantKeyring
 from lukhas_id.services.logout import LogoutService
 from lukhas_id.services.refresh import RefreshTokenService
+from lukhas_id.services.registration import RegistrationService
 from lukhas_id.services.sessions import SessionService
 from lukhas_id.services.tenants import TenantService
 from lukhas_id.services.tokens import TokenService
@@ -65,6 +66,7 @@ class Container:
     logout: LogoutService
     material: SqlEncryptedMaterial
     grant_handlers: dict[GrantType, GrantHandler]
+    registration: RegistrationService
     _closers: list[Any] = field(default_factory=list)
 
     async def aclose(self) -> None:
@@ -230,6 +232,7 @@ async def build_container(settings: Settings, *, clock: Clock | None = None, upg
         userinfo=userinfo,
         logout=logout,
         material=SqlEncryptedMaterial(database),
+        registration=RegistrationService(kv, clients, keys, clock),
         grant_handlers={
             GrantType.CLIENT_CREDENTIALS: tokens.client_credentials,
             GrantType.AUTHORIZATION_CODE: code_grant.authorization_code,

@@ -220,7 +220,7 @@ async def test_ping(sql_database: Database) -> None:
 async def test_fresh_database_is_not_current_until_upgraded(sql_database_url: str) -> None:
     async with opened(sql_database_url) as database:
         head = database.head_revision()
-        assert head == "0005"  # the newest shipped migration
+        assert head == "0006"  # the newest shipped migration
         assert await database.current_revision() is None
         assert await database.is_current() is False
         await database.upgrade()
@@ -414,6 +414,24 @@ async def test_set_status(sql_database: Database) -> None:
     assert await repo.set_status("t1", "c1", ClientStatus.DISABLED) is True  # no change, still exists
     assert await repo.set_status("t1", "missing", ClientStatus.ACTIVE) is False
     assert await repo.set_status("t2", "c1", ClientStatus.ACTIVE) is False
+
+
+async def test_update_and_delete(sql_database: Database) -> None:
+    await seed_tenants(sql_database)
+    repo = SqlClientRepository(sql_database)
+    await repo.create(client(), principal())
+    assert (await repo.get("t1", "c1")).registration_token_hash == ""  # type: ignore[union-attr]
+    changed = dataclasses.replace(
+        client(), name="renamed", scopes=frozenset({"a"}), registration_token_hash="hs256v1$x$y", created_at=5.0
+    )
+    assert await repo.update(changed) is True
+    got = await repo.get("t1", "c1")
+    assert got == dataclasses.replace(changed, created_at=1000.0)  # identity and created_at are kept
+    assert await repo.update(dataclasses.replace(changed, client_id="missing")) is False
+    assert await repo.delete("t2", "c1") is False
+    assert await repo.delete("t1", "c1") is True
+    assert await repo.get("t1", "c1") is None
+    assert await repo.delete("t1", "c1") is False
 
 
 # --- signing keys ----------------------------------------------------------------------------------

@@ -41,9 +41,8 @@ async def test_metadata_lists_only_what_is_implemented(h: Harness) -> None:
         assert meta["request_uri_parameter_supported"] is False
         assert "refresh_token" in meta["grant_types_supported"]
         assert "offline_access" in meta["scopes_supported"]
-        # Not implemented yet, so not advertised: registration.
         assert meta["end_session_endpoint"] == f"{BASE}/oauth2/logout"
-        assert "registration_endpoint" not in meta
+        assert meta["registration_endpoint"] == f"{BASE}/oauth2/register"
         assert all(v != [] for v in meta.values())
         assert "max-age=" in resp.headers["cache-control"]
         assert resp.headers["access-control-allow-origin"] == "*"

@@ -264,6 +264,29 @@ def client_create(
     typer.echo(f"issuer:        {out['issuer']}")
 
 
+@client_app.command("registration-token")
+def client_registration_token(
+    tenant: TenantOpt = None,
+    ttl: Annotated[int, typer.Option(help="Lifetime in seconds (60 to 366 days).")] = 86400,
+) -> None:
+    """Make an initial access token for dynamic client registration (RFC 7591) at {issuer}/oauth2/register.
+
+    The token alone goes to standard output, once; it is stored only as a keyed hash and registers any
+    number of clients until it expires."""
+
+    async def body(c: Container) -> tuple[str, str]:
+        t = await _tenant(c, tenant)
+        try:
+            token = await c.registration.issue_initial_token(t, ttl)
+        except ValueError as exc:
+            fail(str(exc))
+        return token, f"{c.tenants.issuer(t)}/oauth2/register"
+
+    token, endpoint = run(body)
+    typer.echo(token)
+    typer.echo(f"initial access token for {endpoint}, valid {ttl} s (shown once; store it now)", err=True)
+
+
 @client_app.command("list")
 def client_list(tenant: TenantOpt = None) -> None:
     async def body(c: Container) -> list[str]:

@@ -71,6 +71,8 @@ class Client:
     first_party: bool = False
     # Seconds during which a just-rotated refresh token may be presented again and gets the same successor.
     refresh_grace_seconds: int = 0
+    # Keyed hash of the RFC 7592 registration access token of a dynamically registered client; "" when none.
+    registration_token_hash: str = ""
 
     @property
     def public(self) -> bool:

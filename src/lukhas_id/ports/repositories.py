@@ -48,6 +48,18 @@ class ClientRepository(Protocol):
         """Returns False when there is no such client."""
         ...
 
+    async def update(self, client: Client) -> bool:
+        """Replace the stored metadata of (client.tenant_id, client.client_id) with `client`'s.
+
+        The identity (principal, principal_type) and created_at are kept; returns False when there is
+        no such client.
+        """
+        ...
+
+    async def delete(self, tenant_id: str, client_id: str) -> bool:
+        """Remove the client (its principal stays: ΛIDs are never reused); False when there is none."""
+        ...
+
 
 class SigningKeyRepository(Protocol):
     async def list(self, tenant_id: str) -> list[SigningKey]:

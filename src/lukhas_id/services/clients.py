@@ -56,9 +56,83 @@ class ClientService:
         subject_type: SubjectType = SubjectType.PUBLIC,
         id_token_signed_response_alg: str = SigningAlg.RS256.value,
         refresh_grace_seconds: int = 0,
+        auth_method: ClientAuthMethod | None = None,
+        registration_token_hash: str = "",
     ) -> tuple[Client, str | None]:
         """Register a client; returns it and its secret (shown once, stored only as a keyed hash), or
-        None for a public client, which has no secret."""
+        None for a public client, which has no secret.
+
+        `auth_method`: the token endpoint auth method of a confidential client (client_secret_basic
+        unless given; both secret methods are accepted at the endpoints). `registration_token_hash`:
+        the keyed hash of an RFC 7592 registration access token (dynamic registration)."""
+        if auth_method is not None and (auth_method is ClientAuthMethod.NONE) != public:
+            raise InvalidClientSettings("token_endpoint_auth_method none is for public clients only")
+        ttl = self._validate(
+            principal_type=principal_type,
+            grant_types=grant_types,
+            scopes=scopes,
+            resources=resources,
+            access_token_ttl=access_token_ttl,
+            redirect_uris=redirect_uris,
+            post_logout_redirect_uris=post_logout_redirect_uris,
+            public=public,
+            id_token_signed_response_alg=id_token_signed_response_alg,
+            refresh_grace_seconds=refresh_grace_seconds,
+            name=name,
+        )
+        secret = None if public else new_client_secret()
+        now = self._clock.now()
+        for _ in range(3):
+            lid = ids.generate(principal_type)
+            principal = Principal(tenant.id, lid, principal_type, name, PrincipalStatus.ACTIVE, now)
+            client = Client(
+                tenant_id=tenant.id,
+                client_id="cl_" + secrets.token_urlsafe(16),
+                name=name,
+                principal_lid=lid,
+                principal_type=principal_type,
+                secret_hash=hash_secret(secret) if secret is not None else "",
+                grant_types=grant_types,
+                scopes=scopes,
+                resources=tuple(dict.fromkeys(resources)),
+                token_format=token_format,
+                access_token_ttl=ttl,
+                status=ClientStatus.ACTIVE,
+                created_at=now,
+                redirect_uris=tuple(dict.fromkeys(redirect_uris)),
+                post_logout_redirect_uris=tuple(dict.fromkeys(post_logout_redirect_uris)),
+                token_endpoint_auth_method=(
+                    ClientAuthMethod.NONE if public else auth_method or ClientAuthMethod.CLIENT_SECRET_BASIC
+                ),
+                id_token_signed_response_alg=id_token_signed_response_alg,
+                subject_type=subject_type,
+                first_party=first_party,
+                refresh_grace_seconds=refresh_grace_seconds,
+                registration_token_hash=registration_token_hash,
+            )
+            try:
+                await self._repo.create(client, principal)
+            except AlreadyExists:
+                continue  # a 128-bit collision: the unique constraints caught it; draw again
+            return client, secret
+        raise AlreadyExists("could not allocate a unique client id")
+
+    def _validate(
+        self,
+        *,
+        principal_type: PrincipalType,
+        grant_types: frozenset[GrantType],
+        scopes: frozenset[str],
+        resources: tuple[str, ...],
+        access_token_ttl: int | None,
+        redirect_uris: tuple[str, ...],
+        post_logout_redirect_uris: tuple[str, ...],
+        public: bool,
+        id_token_signed_response_alg: str,
+        refresh_grace_seconds: int,
+        name: str,
+    ) -> int:
+        """Raise InvalidClientSettings unless the settings are acceptable; returns the access token TTL."""
         if principal_type not in CLIENT_PRINCIPAL_TYPES:
             raise InvalidClientSettings("a client acts as a principal of type SVC, AGT or SYS")
         if not grant_types or not grant_types <= SUPPORTED_GRANTS:
@@ -92,39 +166,49 @@ class ClientService:
             raise InvalidClientSettings(f"access token lifetime must be between 30 and {self._max_ttl} seconds")
         if not name or len(name) > 200:
             raise InvalidClientSettings("client name must be 1-200 characters")
-        secret = None if public else new_client_secret()
-        now = self._clock.now()
-        for _ in range(3):
-            lid = ids.generate(principal_type)
-            principal = Principal(tenant.id, lid, principal_type, name, PrincipalStatus.ACTIVE, now)
-            client = Client(
-                tenant_id=tenant.id,
-                client_id="cl_" + secrets.token_urlsafe(16),
-                name=name,
-                principal_lid=lid,
-                principal_type=principal_type,
-                secret_hash=hash_secret(secret) if secret is not None else "",
-                grant_types=grant_types,
-                scopes=scopes,
-                resources=tuple(dict.fromkeys(resources)),
-                token_format=token_format,
-                access_token_ttl=ttl,
-                status=ClientStatus.ACTIVE,
-                created_at=now,
-                redirect_uris=tuple(dict.fromkeys(redirect_uris)),
-                post_logout_redirect_uris=tuple(dict.fromkeys(post_logout_redirect_uris)),
-                token_endpoint_auth_method=(ClientAuthMethod.NONE if public else ClientAuthMethod.CLIENT_SECRET_BASIC),
-                id_token_signed_response_alg=id_token_signed_response_alg,
-                subject_type=subject_type,
-                first_party=first_party,
-                refresh_grace_seconds=refresh_grace_seconds,
-            )
-            try:
-                await self._repo.create(client, principal)
-            except AlreadyExists:
-                continue  # a 128-bit collision: the unique constraints caught it; draw again
-            return client, secret
-        raise AlreadyExists("could not allocate a unique client id")
+        return ttl
+
+    async def update(self, client: Client) -> Client:
+        """Replace a client's metadata (same checks as `create`); the cached record is dropped.
+
+        Raises InvalidClientSettings when the settings are refused or the client is gone."""
+        if client.token_endpoint_auth_method is not ClientAuthMethod.NONE and not client.secret_hash:
+            raise InvalidClientSettings("a confidential client needs a secret")
+        ttl = self._validate(
+            principal_type=client.principal_type,
+            grant_types=client.grant_types,
+            scopes=client.scopes,
+            resources=client.resources,
+            access_token_ttl=client.access_token_ttl,
+            redirect_uris=client.redirect_uris,
+            post_logout_redirect_uris=client.post_logout_redirect_uris,
+            public=client.public,
+            id_token_signed_response_alg=client.id_token_signed_response_alg,
+            refresh_grace_seconds=client.refresh_grace_seconds,
+            name=client.name,
+        )
+        client = replace(
+            client,
+            access_token_ttl=ttl,
+            resources=tuple(dict.fromkeys(client.resources)),
+            redirect_uris=tuple(dict.fromkeys(client.redirect_uris)),
+            post_logout_redirect_uris=tuple(dict.fromkeys(client.post_logout_redirect_uris)),
+        )
+        self._cache.pop((client.tenant_id, client.client_id), None)
+        try:
+            if not await self._repo.update(client):
+                raise InvalidClientSettings("no such client")
+        finally:
+            self._cache.pop((client.tenant_id, client.client_id), None)
+        return client
+
+    async def delete(self, tenant_id: str, client_id: str) -> bool:
+        """Remove a client for good (its principal's ΛID stays reserved); False when there is none."""
+        self._cache.pop((tenant_id, client_id), None)
+        try:
+            return await self._repo.delete(tenant_id, client_id)
+        finally:
+            self._cache.pop((tenant_id, client_id), None)
 
     async def get(self, tenant_id: str, client_id: str) -> Client | None:
         key = (tenant_id, client_id)

@@ -28,7 +28,7 @@ from lukhas_id.observability import configure_logging
 from lukhas_id.settings import Settings, load_settings
 from lukhas_id.web.http_io import error_response, json_response
 from lukhas_id.web.pages import STATIC_DIR
-from lukhas_id.web.routes import account, authorize, discovery, health, login, logout, oauth, userinfo
+from lukhas_id.web.routes import account, authorize, discovery, health, login, logout, oauth, registration, userinfo
 from lukhas_id.web.state import AppState
 
 log = logging.getLogger("lukhas_id")
@@ -160,6 +160,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             Route(f"{base}/oauth2/consent", authorize.consent(state), methods=["POST"]),
             Route(f"{base}/oauth2/logout", logout.logout(state), methods=["GET", "POST"]),
             Route(f"{base}/account", account.account(state), methods=["GET", "POST"]),
+            Route(f"{base}/oauth2/register", registration.register(state), methods=["POST"]),
+            Route(
+                f"{base}/oauth2/register/{{client_id}}", registration.manage(state), methods=["GET", "PUT", "DELETE"]
+            ),
         ]
 
     async def http_error(request: Request, exc: Exception) -> Response:

@@ -97,6 +97,7 @@ def client_values(client: Client) -> dict[str, Any]:
         "subject_type": client.subject_type.value,
         "first_party": client.first_party,
         "refresh_grace_seconds": client.refresh_grace_seconds,
+        "registration_token_hash": client.registration_token_hash or None,
     }
 
 
@@ -122,6 +123,7 @@ def client_from_row(row: ClientRow) -> Client:
         subject_type=SubjectType(row.subject_type),
         first_party=bool(row.first_party),
         refresh_grace_seconds=row.refresh_grace_seconds,
+        registration_token_hash=row.registration_token_hash or "",
     )
 
 

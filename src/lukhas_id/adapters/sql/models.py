@@ -96,6 +96,7 @@ class ClientRow(Base):
     subject_type: Mapped[str] = mapped_column(String, server_default=text("'public'"))
     first_party: Mapped[bool] = mapped_column(Boolean, server_default=false())
     refresh_grace_seconds: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    registration_token_hash: Mapped[str | None] = mapped_column(String, nullable=True)  # migration 0006
 
 
 class UserRow(Base):

@@ -164,6 +164,25 @@ class SqlClientRepository:
             result = await conn.execute(query)
         return result.rowcount > 0
 
+    async def update(self, client: Client) -> bool:
+        values = client_values(client)
+        for kept in ("tenant_id", "client_id", "principal_lid", "principal_type", "created_at"):
+            del values[kept]
+        query = (
+            update(ClientRow)
+            .where(ClientRow.tenant_id == client.tenant_id, ClientRow.client_id == client.client_id)
+            .values(values)
+        )
+        async with self._db.statement() as conn:
+            result = await conn.execute(query)
+        return result.rowcount > 0
+
+    async def delete(self, tenant_id: str, client_id: str) -> bool:
+        query = delete(ClientRow).where(ClientRow.tenant_id == tenant_id, ClientRow.client_id == client_id)
+        async with self._db.statement() as conn:
+            result = await conn.execute(query)
+        return result.rowcount > 0
+
 
 class SqlSigningKeyRepository:
     """SigningKeyRepository on SQL. `list()` is ordered oldest first (created_at, then kid)."""

@@ -63,6 +63,7 @@ def metadata_document(issuer: str) -> dict[str, Any]:
         "introspection_endpoint": f"{issuer}/oauth2/introspect",
         "revocation_endpoint": f"{issuer}/oauth2/revoke",
         "end_session_endpoint": f"{issuer}/oauth2/logout",
+        "registration_endpoint": f"{issuer}/oauth2/register",
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],

@@ -1,0 +1,143 @@
+"""Dynamic client registration endpoint (RFC 7591 §3) and client configuration endpoint (RFC 7592 §2).
+
+`POST {issuer}/oauth2/register` needs an initial access token as a Bearer token; GET, PUT and DELETE on
+`{issuer}/oauth2/register/{client_id}` need that client's registration access token. Token problems are
+RFC 6750 401 answers with a `WWW-Authenticate: Bearer` challenge (realm: the issuer); the token is checked
+before the body is read. Bodies are `application/json` (UTF-8), at most 64 KiB, without repeated members.
+Metadata errors are RFC 7591 §3.2.2 JSON; an unreadable request is `invalid_request` (413 when too large).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from lukhas_id.domain.tenant import Tenant
+from lukhas_id.errors import OAuthError
+from lukhas_id.protocol.oauth2.bearer import BearerError, challenge, extract_bearer, invalid_request, invalid_token
+from lukhas_id.protocol.oauth2.registration import (
+    MAX_BODY,
+    RegistrationError,
+    RegistrationErrorCode,
+    check_update_request,
+    parse_json_object,
+    parse_metadata,
+    registered_metadata,
+)
+from lukhas_id.services.registration import InvalidRegistrationToken
+from lukhas_id.web.http_io import NO_STORE, error_response, json_response, read_body
+from lukhas_id.web.state import AppState
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+JSON_TYPE = "application/json"
+
+
+def _bearer(request: Request) -> str:
+    headers = request.headers.getlist("authorization")
+    if len(headers) > 1:
+        raise invalid_request("repeated Authorization header")
+    return extract_bearer(headers[0] if headers else None, None, False)
+
+
+def _bearer_error(realm: str, exc: BearerError) -> Response:
+    headers = {**NO_STORE, "www-authenticate": challenge(realm, exc.error, exc.description, exc.scope)}
+    if exc.error is None:
+        return Response(b"", exc.status, headers=headers)  # RFC 6750 §3.1: no error information
+    body = orjson.dumps({"error": exc.error, "error_description": exc.description})
+    return Response(body, exc.status, headers=headers, media_type=JSON_TYPE)
+
+
+def _registration_error(exc: RegistrationError) -> Response:
+    body = {"error": exc.code.value, "error_description": exc.description}
+    return json_response(body, exc.status, dict(NO_STORE))
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    mime, _, options = request.headers.get("content-type", "").partition(";")
+    if mime.strip().lower() != JSON_TYPE:
+        raise RegistrationError(RegistrationErrorCode.INVALID_REQUEST, f"Content-Type must be {JSON_TYPE}")
+    charset = options.strip().lower().replace(" ", "")
+    if charset and charset not in {"charset=utf-8", 'charset="utf-8"'}:
+        raise RegistrationError(RegistrationErrorCode.INVALID_REQUEST, "the only accepted charset is UTF-8")
+    declared = request.headers.get("content-length")
+    try:
+        body = await read_body(request.receive, declared.encode("latin-1") if declared is not None else None, MAX_BODY)
+    except OAuthError as exc:
+        raise RegistrationError(RegistrationErrorCode.INVALID_REQUEST, exc.description, exc.status) from None
+    return parse_json_object(body)
+
+
+def _client_info(issuer: str, info: dict[str, Any], registration_token: str) -> dict[str, Any]:
+    return {
+        **info,
+        "registration_access_token": registration_token,
+        "registration_client_uri": f"{issuer}/oauth2/register/{info['client_id']}",
+    }
+
+
+def register(state: AppState) -> Endpoint:
+    async def endpoint(request: Request) -> Response:
+        try:
+            c = state.c
+            tenant = await state.tenant(request.path_params.get("tenant"))
+            issuer = c.tenants.issuer(tenant)
+            try:
+                try:
+                    await c.registration.check_initial_token(tenant, _bearer(request))
+                except InvalidRegistrationToken:
+                    raise invalid_token("the initial access token is invalid or expired") from None
+            except BearerError as exc:
+                return _bearer_error(issuer, exc)
+            meta = parse_metadata(await _json_body(request))
+            result = await c.registration.register(tenant, meta)
+        except RegistrationError as exc:
+            return _registration_error(exc)
+        except OAuthError as exc:
+            return error_response(exc)
+        info = registered_metadata(result.client)
+        if result.client_secret is not None:
+            info["client_secret"] = result.client_secret
+        return json_response(_client_info(issuer, info, result.registration_access_token), 201, dict(NO_STORE))
+
+    return endpoint
+
+
+async def _manage(state: AppState, request: Request, tenant: Tenant, issuer: str, token: str) -> Response:
+    c = state.c
+    client_id: str = request.path_params["client_id"]
+    try:
+        client = await c.registration.authorize(tenant, client_id, token)
+    except InvalidRegistrationToken:
+        return _bearer_error(issuer, invalid_token("the registration access token is invalid"))
+    if request.method == "DELETE":
+        await c.registration.delete(client)
+        return Response(status_code=204, headers=dict(NO_STORE))
+    if request.method == "PUT":
+        doc = await _json_body(request)
+        check_update_request(doc, client.client_id)
+        secret = doc.get("client_secret")
+        client = await c.registration.update(client, parse_metadata(doc), secret if isinstance(secret, str) else None)
+    return json_response(_client_info(issuer, registered_metadata(client), token), 200, dict(NO_STORE))
+
+
+def manage(state: AppState) -> Endpoint:
+    async def endpoint(request: Request) -> Response:
+        try:
+            c = state.c
+            tenant = await state.tenant(request.path_params.get("tenant"))
+            issuer = c.tenants.issuer(tenant)
+            try:
+                token = _bearer(request)
+            except BearerError as exc:
+                return _bearer_error(issuer, exc)
+            return await _manage(state, request, tenant, issuer, token)
+        except RegistrationError as exc:
+            return _registration_error(exc)
+        except OAuthError as exc:
+            return error_response(exc)
+
+    return endpoint
