@@ -104,6 +104,7 @@ class LidServer:
         self.opaque: Client | None = None
         self.proc: Proc | None = None
         self._tenant_ids: list[str] = []
+        self.extra_clients: list[str] = []  # other clients of ours (their opaque tokens are cleaned up too)
 
     # --- setup --------------------------------------------------------------------------------------
 
@@ -160,6 +161,59 @@ class LidServer:
         if proc.returncode != 0:
             raise BenchError(f"lukhas-id {' '.join(args)} failed: {(proc.stderr or proc.stdout).strip()}")
         return proc.stdout
+
+    def code_client(self, redirect_uri: str, scope: str) -> Client:
+        """A confidential client of the authorization code grant (refresh tokens with offline_access)."""
+        out = self._cli(
+            "client",
+            "create",
+            "--grant",
+            "authorization_code",
+            "--redirect-uri",
+            redirect_uri,
+            "--scope",
+            scope,
+            "--name",
+            "bench-code",
+            "--json",
+        )
+        data: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+        self.extra_clients.append(data["client_id"])
+        return Client(data["client_id"], data["client_secret"], data.get("token_format", "jwt"))
+
+    def create_users(self, names: list[str], password: str, parallel: int = 8) -> list[str]:
+        """`user create NAME --password-stdin` for each name, `parallel` CLI processes at a time; their ΛIDs."""
+        lids: list[str] = []
+        for i in range(0, len(names), parallel):
+            procs = [
+                (
+                    name,
+                    subprocess.Popen(
+                        [sys.executable, "-m", "lukhas_id", "user", "create", name, "--password-stdin"],
+                        env=self.env,
+                        cwd=self.work,
+                        stdin=subprocess.PIPE,
+                        stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE,
+                        text=True,
+                    ),
+                )
+                for name in names[i : i + parallel]
+            ]
+            for name, proc in procs:
+                out, err = proc.communicate(password + "\n", timeout=120)
+                if proc.returncode != 0:
+                    raise BenchError(f"lukhas-id user create {name} failed: {(err or out).strip()}")
+                lids.append(out.strip().splitlines()[-1].strip())
+        return lids
+
+    @property
+    def database_url(self) -> str | None:
+        return self.env.get("LUKHAS_ID_DATABASE_URL")
+
+    @property
+    def redis_url(self) -> str | None:
+        return self.env.get("LUKHAS_ID_REDIS_URL")
 
     def _client(self, token_format: str) -> Client:
         out = self._cli(
@@ -238,7 +292,7 @@ class LidServer:
         import orjson
         import redis
 
-        ours = {c.client_id for c in (self.jwt, self.opaque) if c is not None}
+        ours = {c.client_id for c in (self.jwt, self.opaque) if c is not None} | set(self.extra_clients)
         r = redis.Redis.from_url(REDIS_URL, socket_timeout=10)
         try:
             batch: list[bytes] = []
@@ -264,6 +318,9 @@ class LidServer:
                 flush()
             for tenant_id in self._tenant_ids:
                 keys = list(r.scan_iter(match=f"lid:{{{tenant_id}}}:*", count=5000))
+                # Authorization codes minted by the benchmark and their replay markers (KeyValueStore keys).
+                for kind in ("code", "code-used"):
+                    keys += list(r.scan_iter(match=f"lid:kv:{kind}:{tenant_id}:*", count=5000))
                 for i in range(0, len(keys), 5000):
                     r.unlink(*keys[i : i + 5000])
         finally:

@@ -10,10 +10,18 @@ Scenarios (wrk, 64 connections, 2 threads, BENCH_DURATION seconds each after a d
    process (same reason); no target
 5. ΛiD's JWT p99 at the peer's peak rate (scenario 1), offered with a paced wrk (target p99 < 10 ms);
    plus ΛiD with 16 connections, unpaced, for reference
+6-8. ΛiD only (the peer's configuration has client_credentials only: "peer: not configured for this flow"), needs
+   PostgreSQL + Redis; no target:
+6. authorization_code redemption: codes (+ PKCE verifiers) minted through AuthorizationCodes.issue into the shared
+   Redis just before each run, one redeemed per request (client_secret_basic); the refresh tokens are kept
+7. refresh_token rotation: starting from [6]'s refresh tokens, each answer's successor is presented next
+8. sign-in: POST /login (pre-session cookie + CSRF token from GET /login, reused), 8 CLI-made users in turn;
+   a 303 is a success: argon2id verification + a new session
 
 Env: BENCH_DURATION (s, default 10), BENCH_WARMUP (s, default 2), BENCH_PEER=0 (skip the peer),
-BENCH_STRICT=1 (exit 1 when a target is missed or a scenario had errors), BENCH_QUIET_WAIT (s, default 30: how
-long to wait before a scenario for other work on the machine to stop), BENCH_PG_URL, BENCH_REDIS_URL.
+BENCH_STRICT=1 (exit 1 when a target is missed or a scenario had errors), BENCH_ONLY=flows (scenarios 6-8 only),
+BENCH_QUIET_WAIT (s, default 30: how long to wait before a scenario for other work on the machine to stop),
+BENCH_PG_URL, BENCH_REDIS_URL.
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import wrk
+from bench import flows, wrk
 from bench.http import count_active, mint_token
 from bench.lid import LidServer
 from bench.peer import CLIENT_ID, CLIENT_SECRET, Peer
@@ -46,6 +54,13 @@ PEER_README_JWT_RPS = 3845.0
 P99_TARGET_MS = 10.0
 BUSY_PCT = 20.0  # CPU in use by others above which the machine is not quiet enough to measure
 SAMPLE = 50  # tokens checked by introspection before and after the revocation run
+PEER_NA = "peer: not configured for this flow"
+# Scenarios 6 and 7: codes minted per second of run (above ΛiD's rate, so that no code is sent twice); a
+# code lives 60 s (services/codes.CODE_TTL), so the measured run is at most CODE_RUN_MAX_S long.
+CODES_PER_S = 5000
+CODE_RUN_MAX_S = 40.0
+LOGIN_USERS = 8  # created with the CLI, all at once (one process each: ~1 s of CPU apiece)
+LOGIN_FORMS = 128  # pre-session cookie + CSRF token pairs (2 per connection), reused: nothing is stored
 
 
 def _env_float(name: str, default: float, minimum: float) -> float:
@@ -260,6 +275,8 @@ def describe(r: WrkResult) -> str:
         parts.append(f"active:true {r.extra['active']:,}, otherwise {r.extra.get('inactive', 0):,}")
     if "sent" in r.extra:
         parts.append(f"{r.extra.get('tokens', 0):,} distinct tokens, {r.extra.get('wraps', 0)} extra pass(es)")
+    if "ok" in r.extra:
+        parts.append(f"{r.extra['ok']:,} answers as expected, {r.extra.get('failed', 0):,} of the wrong kind")
     return "; ".join(parts)
 
 
@@ -267,7 +284,10 @@ def describe(r: WrkResult) -> str:
 
 
 class Bench:
-    def __init__(self, duration: float, warmup: float, use_peer: bool, quiet_wait: float) -> None:
+    def __init__(
+        self, duration: float, warmup: float, use_peer: bool, quiet_wait: float, only_flows: bool = False
+    ) -> None:
+        self.only_flows = only_flows
         self.duration = duration
         self.warmup = warmup
         self.quiet_wait = quiet_wait
@@ -343,6 +363,9 @@ class Bench:
         lid.start()
         pids = lid.worker_pids()
         print(f"ΛiD: serving on {lid.base} (main pid {lid.proc.pid if lid.proc else '?'}, workers {pids})")
+        if self.only_flows:
+            self.flows()
+            return
         assert lid.jwt is not None and lid.opaque is not None
         jwt_auth = wrk.basic_auth(lid.jwt.client_id, lid.jwt.client_secret)
         opaque_auth = wrk.basic_auth(lid.opaque.client_id, lid.opaque.client_secret)
@@ -421,6 +444,9 @@ class Bench:
 
         # 5. p99 at the peer's peak rate
         self.paced(row1, token_url, jwt_auth)
+
+        # 6-8. user-facing flows, ΛiD only
+        self.flows()
 
         for row in self.rows:
             if row.peer is None and not row.peer_note:
@@ -557,6 +583,145 @@ class Bench:
         row6.notes.append("unpaced, 16 connections instead of 64: latency at a lower concurrency, for reference")
         self.rows.append(row6)
 
+    # 6-8: ΛiD only (the peer's configuration in ../shared/peers/node-oidc-provider has client_credentials only)
+
+    def flow_run(self, script: Path, url: str, label: str, duration: float, lines: Path, **env: str) -> WrkResult:
+        """One wrk run of flows.lua over the prepared lines (one per request)."""
+        full = {"BENCH_THREADS": str(wrk.THREADS), "BENCH_LINES": str(lines), **env}
+        return self.wrk_run(script, url, label, duration, env=full)
+
+    def report(self, what: str, result: WrkResult, extra: str = "") -> None:
+        flag = "  << errors" if _errors(result) else ""
+        print(
+            f"  ΛiD   {what}: {result.rps:,.0f} req/s, p50 {_lat(result.p50_ms)}, p99 {_lat(result.p99_ms)}"
+            f"  [{describe(result)}{extra}]{flag}",
+            flush=True,
+        )
+
+    def flows(self) -> None:
+        lid = self.lid
+        rows = [
+            Row("code_redeem", "authorization_code redemption (ΛiD 2 proc)", peer_note=PEER_NA),
+            Row("refresh_rotate", "refresh_token rotation (ΛiD 2 proc)", peer_note=PEER_NA),
+            Row("login_password", "sign-in, password verify (ΛiD 2 proc)", peer_note=PEER_NA),
+        ]
+        self.rows += rows
+        row_code, row_refresh, row_login = rows
+        db_url, redis_url = lid.database_url, lid.redis_url
+        if db_url is None or redis_url is None:
+            for row in rows:
+                row.notes.append("not run: needs PostgreSQL + Redis (codes are minted into the shared store)")
+            print("\n[6-8] skipped: the flows need PostgreSQL + Redis", flush=True)
+            return
+        token_url, login_url = f"{lid.base}/oauth2/token", f"{lid.base}/login"
+        print("\n[6-8] user-facing flows, ΛiD only (2 processes): preparing a client and users ...", flush=True)
+        started = time.monotonic()
+        client = lid.code_client(flows.REDIRECT_URI, " ".join(flows.CODE_SCOPE))
+        auth = wrk.basic_auth(client.client_id, client.client_secret)
+        password = "bench-" + os.urandom(12).hex()
+        users = [f"bench-user-{i:02d}" for i in range(LOGIN_USERS)]
+        user_lids = lid.create_users(users, password, parallel=LOGIN_USERS)
+        print(f"  {len(users)} users and a code client created in {time.monotonic() - started:.1f} s", flush=True)
+        script = self.script("flows.lua", "lid_flows_code_client", auth)
+
+        # 6. authorization_code redemption: codes minted (service layer -> Redis) just before each run
+        print("\n[6] authorization_code redemption, a fresh code + PKCE verifier per request", flush=True)
+        run_s = min(self.duration, CODE_RUN_MAX_S)
+        if run_s < self.duration:
+            row_code.notes.append(f"run shortened to {run_s:.0f} s: codes expire 60 s after minting")
+        busy = self.wait_quiet()
+        refresh_files: list[Path] = []
+        for phase, seconds in (("warm-up", self.warmup), ("run", run_s)):
+            t0 = time.monotonic()
+            pairs = flows.mint_codes(db_url, redis_url, client.client_id, user_lids, int(CODES_PER_S * seconds))
+            mint_s = time.monotonic() - t0
+            lines = flows.write_code_bodies(pairs, self.work / f"tokens-codes-{phase}.txt")
+            refresh_out = self.work / f"tokens-refresh-{phase}.txt"
+            refresh_files.append(refresh_out)
+            label = "ΛiD code redemption" + (" (warm-up)" if phase == "warm-up" else "")
+            result = self.flow_run(
+                script,
+                token_url,
+                label,
+                seconds,
+                lines,
+                BENCH_CAPTURE="refresh_token",
+                BENCH_TOKENS_OUT=str(refresh_out),
+            )
+            if phase == "run":
+                result.busy_before_pct = busy
+                row_code.ours = result
+                row_code.notes.append(
+                    f"{len(pairs):,} codes minted in {mint_s:.1f} s through AuthorizationCodes.issue (not measured);"
+                    " each request redeems one (client_secret_basic, PKCE S256, redirect_uri) and gets an ID token"
+                    " (the client's default alg, RS256), an ES256 JWT access token and a refresh token"
+                )
+                if result.extra.get("wraps", 0):
+                    row_code.notes.append(
+                        "the run went past the end of its codes: those requests are replays (400), and each replay"
+                        " revokes the tokens issued from that code, [7]'s starting refresh tokens among them"
+                    )
+                self.report("code redemption", result)
+
+        # 7. refresh rotation: the refresh tokens of scenario 6's answers, each presented once
+        print("\n[7] refresh_token rotation, a different refresh token per request (from [6]'s answers)", flush=True)
+        warm_tokens, run_tokens = ([t for t in f.read_text().splitlines() if t] for f in refresh_files)
+        if len(warm_tokens) < 4 * wrk.THREADS or len(run_tokens) < 4 * wrk.THREADS:
+            row_refresh.notes.append("not run: scenario 6 gave too few refresh tokens")
+        else:
+            busy = self.wait_quiet()
+            for phase, tokens, seconds in (("warm-up", warm_tokens, self.warmup), ("run", run_tokens, self.duration)):
+                lines = flows.write_refresh_bodies(tokens, self.work / f"tokens-refresh-bodies-{phase}.txt")
+                label = "ΛiD refresh rotation" + (" (warm-up)" if phase == "warm-up" else "")
+                result = self.flow_run(
+                    script,
+                    token_url,
+                    label,
+                    seconds,
+                    lines,
+                    BENCH_CAPTURE="refresh_token",
+                    BENCH_TOKENS_OUT=str(self.work / f"tokens-refresh2-{phase}.txt"),
+                    BENCH_CHAIN="grant_type=refresh_token&refresh_token=",
+                )
+            result.busy_before_pct = busy
+            row_refresh.ours = result
+            row_refresh.notes.append(
+                f"{len(run_tokens):,} refresh tokens from [6]'s measured run to start from; each successor received"
+                " is presented next (a client rotating its own token), so every token is presented once (strict"
+                " rotation: a second use would revoke the family and answer 400); each request rotates the token"
+                f" and issues a new access token and ID token; {result.extra.get('chained', 0):,} requests"
+                " presented a successor"
+            )
+            if result.extra.get("wraps", 0):
+                row_refresh.notes.append(
+                    f"the run went {result.extra['wraps']} time(s) past the end of its list: those requests reuse"
+                    " rotated tokens (answered 400, counted as errors)"
+                )
+            self.report("refresh rotation", result)
+
+        # 8. sign-in: POST /login with a valid pre-session cookie + CSRF token and the right password
+        print(f"\n[8] sign-in (POST /login, argon2id verify), {len(users)} users in turn", flush=True)
+        forms = [flows.login_form(login_url) for _ in range(LOGIN_FORMS)]
+        lines = flows.write_login_lines(forms, users, password, self.work / "tokens-login.txt")
+        alone = flows.time_logins(login_url, lines, 9)
+        print(f"  one sign-in at a time: median {alone:.1f} ms over 9", flush=True)
+        login_script = self.script("flows.lua", "lid_flows_login", "")
+        busy = self.wait_quiet()
+        env = {"BENCH_THREADS": str(wrk.THREADS), "BENCH_LINES": str(lines), "BENCH_HEADER": "Cookie"}
+        env["BENCH_EXPECT"] = "303"
+        # a timeout above the latency of 64 queued verifications, so that slow answers are measured, not dropped
+        self.wrk_run(login_script, login_url, "ΛiD sign-in (warm-up)", self.warmup, env=env, timeout_s=10)
+        result = self.wrk_run(login_script, login_url, "ΛiD sign-in", self.duration, env=env, timeout_s=10)
+        result.busy_before_pct = busy
+        row_login.ours = result
+        row_login.notes.append(
+            f"{LOGIN_FORMS} (pre-session cookie, CSRF token) pairs from GET /login, reused (the token is an HMAC of"
+            f" the cookie: nothing is consumed); {len(users)} users; a 303 is a success (session created in"
+            f" Redis); argon2id verify in a thread per request; one sign-in at a time (9 sequential requests,"
+            f" median): {alone:.1f} ms"
+        )
+        self.report("sign-in", result)
+
     def close(self) -> None:
         self.peer.stop()
         self.lid.close()
@@ -596,7 +761,8 @@ def main() -> int:
             " share the CPUs with whatever else runs, so the figures will be lower and noisier",
             flush=True,
         )
-    bench = Bench(duration, warmup, use_peer, quiet_wait)
+    only_flows = os.environ.get("BENCH_ONLY", "") == "flows"
+    bench = Bench(duration, warmup, use_peer or not only_flows, quiet_wait, only_flows)
     if bench.peer.unavailable:
         print(f"peer: unavailable ({bench.peer.unavailable}); ΛiD's figures only", flush=True)
     status = 0

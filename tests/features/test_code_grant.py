@@ -49,7 +49,8 @@ async def rp(
         name="relying party",
         grant_types=frozenset({GrantType.AUTHORIZATION_CODE}),
         scopes=frozenset({"openid", "profile", "email", "offline_access"}),
-        redirect_uris=(REDIRECT, "http://127.0.0.1/cb"),
+        # A pairwise client's sector is its one redirect host (OIDC Core §8.1).
+        redirect_uris=(REDIRECT,) if subject_type is SubjectType.PAIRWISE else (REDIRECT, "http://127.0.0.1/cb"),
         public=public,
         subject_type=subject_type,
         id_token_signed_response_alg=alg,
@@ -262,3 +263,18 @@ async def test_an_id_token_key_made_by_another_process_is_found_at_once(h: Harne
     status, body = await redeem(h, party, code, verifier)
     assert status == 200, body
     assert jwt.get_unverified_header(str(body["id_token"]))["alg"] == "PS256"
+
+
+async def test_a_pairwise_client_needs_one_redirect_host(h: Harness) -> None:
+    from lukhas_id.services.clients import InvalidClientSettings
+
+    tenant = await h.tenant()
+    with pytest.raises(InvalidClientSettings, match="one host"):
+        await h.c.clients.create(
+            tenant,
+            name="two hosts",
+            grant_types=frozenset({GrantType.AUTHORIZATION_CODE}),
+            scopes=frozenset({"openid"}),
+            redirect_uris=("https://a.example.com/cb", "https://b.example.com/cb"),
+            subject_type=SubjectType.PAIRWISE,
+        )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import replace
+from urllib.parse import urlsplit
 
 from lukhas_id import ids
 from lukhas_id.clock import Clock
@@ -79,6 +80,7 @@ class ClientService:
             id_token_signed_response_alg=id_token_signed_response_alg,
             refresh_grace_seconds=refresh_grace_seconds,
             name=name,
+            subject_type=subject_type,
         )
         secret = None if public else new_client_secret()
         now = self._clock.now()
@@ -131,6 +133,7 @@ class ClientService:
         id_token_signed_response_alg: str,
         refresh_grace_seconds: int,
         name: str,
+        subject_type: SubjectType = SubjectType.PUBLIC,
     ) -> int:
         """Raise InvalidClientSettings unless the settings are acceptable; returns the access token TTL."""
         if principal_type not in CLIENT_PRINCIPAL_TYPES:
@@ -146,6 +149,10 @@ class ClientService:
                 validate_registered(uri)
             except InvalidRedirectUri as exc:
                 raise InvalidClientSettings(f"redirect URI: {exc}") from None
+        if subject_type is SubjectType.PAIRWISE and len({urlsplit(u).hostname for u in redirect_uris}) > 1:
+            # OIDC Core §8.1: the sector is the redirect URIs' host; several hosts need a
+            # sector_identifier_uri, which ΛiD does not support yet.
+            raise InvalidClientSettings("a pairwise client's redirect URIs must share one host")
         for uri in post_logout_redirect_uris:
             try:
                 validate_registered(uri)
@@ -186,6 +193,7 @@ class ClientService:
             id_token_signed_response_alg=client.id_token_signed_response_alg,
             refresh_grace_seconds=client.refresh_grace_seconds,
             name=client.name,
+            subject_type=client.subject_type,
         )
         client = replace(
             client,

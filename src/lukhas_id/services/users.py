@@ -59,6 +59,7 @@ class UserService:
         self._clock = clock
         self._policy = policy
         self._dummy_hash: str | None = None
+        self._dummy_lock = asyncio.Lock()
 
     async def create(
         self,
@@ -172,9 +173,12 @@ class UserService:
         return user
 
     async def _dummy(self) -> str:
-        """A hash of a random secret under the current parameters, made on first use."""
+        """A hash of a random secret under the current parameters, made once, on first use (a burst of
+        concurrent first sign-ins waits for the one computation instead of each making its own)."""
         if self._dummy_hash is None:
-            self._dummy_hash = await asyncio.to_thread(self._hasher.hash, secrets.token_urlsafe(32))
+            async with self._dummy_lock:
+                if self._dummy_hash is None:
+                    self._dummy_hash = await asyncio.to_thread(self._hasher.hash, secrets.token_urlsafe(32))
         return self._dummy_hash
 
 
