@@ -154,3 +154,12 @@ async def test_unknown_or_hostile_interaction_ids(h: Harness) -> None:
     tenant, _, _, _ = await setup(h)
     for interaction in ("", "x" * 500, "nope", "é"):
         assert await h.c.authorization.recall(tenant, interaction) is None
+
+
+async def test_acr_values_are_recorded_with_the_code(h: Harness) -> None:
+    tenant, client, _, who = await setup(h, first_party=True)
+    step = await h.c.authorization.authorize(tenant, params(client, pkce()[1], acr_values="urn:a urn:b"), who)
+    assert isinstance(step, Redirect)
+    redemption = await h.c.codes.redeem(tenant.id, query(step.location)["code"])
+    assert redemption.grant is not None
+    assert redemption.grant.acr_values == ("urn:a", "urn:b")

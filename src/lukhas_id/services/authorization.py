@@ -166,6 +166,7 @@ class AuthorizationService:
                 amr=who.amr,
                 acr=who.acr,
                 sid=who.sid,
+                acr_values=request.acr_values,
             )
         )
         params = {"code": code, "iss": self._tenants.issuer(tenant)}

@@ -38,6 +38,9 @@ class CodeGrant:
     acr: str | None
     sid: str | None
     resources: tuple[str, ...] = ()
+    # The `acr_values` the client asked for (OIDC Core §3.1.2.1), recorded with the grant; the `acr`
+    # claim states what the sign-in achieved (step-up to satisfy them comes with the MFA issue).
+    acr_values: tuple[str, ...] = ()
 
     def to_json(self) -> bytes:
         return orjson.dumps(asdict(self))
@@ -45,8 +48,8 @@ class CodeGrant:
     @classmethod
     def from_json(cls, raw: bytes) -> CodeGrant:
         data = orjson.loads(raw)
-        for name in ("scope", "amr", "resources"):
-            data[name] = tuple(data[name])
+        for name in ("scope", "amr", "resources", "acr_values"):
+            data[name] = tuple(data.get(name, ()))
         return cls(**data)
 
 
