@@ -22,9 +22,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from lukhas_id.domain.tenant import Tenant
+from lukhas_id.web.forms import PageError, one, read_form
 from lukhas_id.web.routes.authorize import SCOPE_WORDS
 from lukhas_id.web.routes.login import current_session
-from lukhas_id.web.routes.logout import Endpoint, PageError, PageFlow, one, read_form
+from lukhas_id.web.routes.logout import Endpoint, PageFlow
 from lukhas_id.web.state import AppState
 
 log = logging.getLogger("lukhas_id")

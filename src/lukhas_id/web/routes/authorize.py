@@ -22,7 +22,8 @@ from lukhas_id.protocol.oauth2.authorize import AuthorizeFatal, AuthorizeRedirec
 from lukhas_id.services.authorization import NeedConsent, NeedLogin, Outcome, Redirect, SignedIn
 from lukhas_id.services.login_throttle import TenantKeyring
 from lukhas_id.web import csrf
-from lukhas_id.web.http_io import FORM_TYPE, parse_form, read_body
+from lukhas_id.web.forms import PageError, one, read_form
+from lukhas_id.web.http_io import parse_form
 from lukhas_id.web.pages import Pages, redirect
 from lukhas_id.web.routes.login import cookie_name, current_session, secure_cookies, valid_return_to
 from lukhas_id.web.state import AppState
@@ -30,7 +31,6 @@ from lukhas_id.web.state import AppState
 log = logging.getLogger("lukhas_id")
 
 Endpoint = Callable[[Request], Awaitable[Response]]
-MAX_FORM = 16 * 1024
 
 SCOPE_WORDS = {
     "openid": "Confirm who you are",
@@ -40,37 +40,12 @@ SCOPE_WORDS = {
 }
 
 
-class _Bad(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
 def _who(session: Session) -> SignedIn:
     return SignedIn(session.user_lid, int(session.auth_time), session.amr, session.acr, session.sid)
 
 
 def _signed_in(session: Session | None) -> SignedIn | None:
     return _who(session) if session is not None else None
-
-
-async def _form(request: Request) -> dict[str, list[str]]:
-    mime, _, options = request.headers.get("content-type", "").partition(";")
-    if mime.strip().lower() != FORM_TYPE:
-        raise _Bad(415, f"the form must be sent as {FORM_TYPE}")
-    charset = options.strip().lower().replace(" ", "")
-    if charset and charset not in {"charset=utf-8", 'charset="utf-8"'}:
-        raise _Bad(415, "the only accepted charset is UTF-8")
-    declared = request.headers.get("content-length")
-    return parse_form(await read_body(request.receive, declared.encode("latin-1") if declared else None, MAX_FORM))
-
-
-def _one(params: dict[str, list[str]], name: str) -> str | None:
-    values = params.get(name) or []
-    if len(values) > 1:
-        raise _Bad(400, f"{name} is repeated")
-    return values[0] if values else None
 
 
 class _Flow:
@@ -120,7 +95,7 @@ class _Flow:
             return self.pages.error(400, f"This sign-in link is not valid ({exc.code}): {exc.description}.")
         except AuthorizeRedirectError as exc:
             return redirect(self.state.c.authorization.error_location(tenant, exc))
-        except _Bad as exc:
+        except PageError as exc:
             return self.pages.error(exc.status, exc.message)
         except OAuthError as exc:
             return self.pages.error(exc.status, exc.description or "The request cannot be served.")
@@ -132,7 +107,7 @@ def authorize(state: AppState) -> Endpoint:
     async def endpoint(request: Request) -> Response:
         async def step(tenant: Tenant) -> Response:
             if request.method == "POST":
-                params = await _form(request)
+                params = await read_form(request)
             else:
                 params = parse_form(request.scope.get("query_string", b""))
             session = await current_session(state, request, tenant)
@@ -150,15 +125,15 @@ def resume(state: AppState) -> Endpoint:
 
     async def endpoint(request: Request) -> Response:
         async def step(tenant: Tenant) -> Response:
-            interaction = _one(parse_form(request.scope.get("query_string", b"")), "interaction") or ""
+            interaction = one(parse_form(request.scope.get("query_string", b"")), "interaction") or ""
             if not valid_return_to(interaction):
-                raise _Bad(400, "the sign-in link is not valid")
+                raise PageError(400, "the sign-in link is not valid")
             params = await state.c.authorization.recall(tenant, interaction, consume=True)
             if params is None:
-                raise _Bad(400, "this sign-in took too long or was already used; start again from the app")
+                raise PageError(400, "this sign-in took too long or was already used; start again from the app")
             session = await current_session(state, request, tenant)
             if session is None:
-                raise _Bad(400, "you are not signed in; start again from the app")
+                raise PageError(400, "you are not signed in; start again from the app")
             outcome = await state.c.authorization.authorize(tenant, params, _signed_in(session), fresh_login=True)
             return await flow.answer(request, tenant, outcome)
 
@@ -173,23 +148,23 @@ def consent(state: AppState) -> Endpoint:
 
     async def endpoint(request: Request) -> Response:
         async def step(tenant: Tenant) -> Response:
-            params = await _form(request)
+            params = await read_form(request)
             pre_id = request.cookies.get(cookie_name(state, tenant, "pre"))
-            if pre_id is None or not csrf.verify(flow.csrf_key(tenant), pre_id, _one(params, csrf.FIELD)):
-                raise _Bad(403, "the form has expired or did not come from this site; go back and retry")
-            decision = _one(params, "decision")
+            if pre_id is None or not csrf.verify(flow.csrf_key(tenant), pre_id, one(params, csrf.FIELD)):
+                raise PageError(403, "the form has expired or did not come from this site; go back and retry")
+            decision = one(params, "decision")
             if decision not in {"allow", "deny"}:
-                raise _Bad(400, "choose Allow or Deny")
-            interaction = _one(params, "interaction") or ""
+                raise PageError(400, "choose Allow or Deny")
+            interaction = one(params, "interaction") or ""
             if not valid_return_to(interaction):
-                raise _Bad(400, "the consent form is not valid")
+                raise PageError(400, "the consent form is not valid")
             session = await current_session(state, request, tenant)
             if session is None:
-                raise _Bad(400, "you are not signed in; start again from the app")
+                raise PageError(400, "you are not signed in; start again from the app")
             try:
                 done = await state.c.authorization.decide(tenant, interaction, _who(session), decision == "allow")
             except LookupError:
-                raise _Bad(400, "this request took too long or was already answered; start again") from None
+                raise PageError(400, "this request took too long or was already answered; start again") from None
             log.info("consent %s (tenant %s, sid %s)", decision, tenant.name, session.sid)
             return redirect(done.location)
 

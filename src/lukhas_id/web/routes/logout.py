@@ -33,7 +33,8 @@ from lukhas_id.errors import ErrorCode, OAuthError
 from lukhas_id.services.login_throttle import TenantKeyring
 from lukhas_id.services.logout import InvalidLogoutRequest, LogoutRequest
 from lukhas_id.web import csrf
-from lukhas_id.web.http_io import FORM_TYPE, parse_form, read_body
+from lukhas_id.web.forms import PageError, one, read_form
+from lukhas_id.web.http_io import parse_form
 from lukhas_id.web.pages import Pages, redirect
 from lukhas_id.web.routes.login import cookie_name, current_session, secure_cookies
 from lukhas_id.web.state import AppState
@@ -41,35 +42,7 @@ from lukhas_id.web.state import AppState
 log = logging.getLogger("lukhas_id")
 
 Endpoint = Callable[[Request], Awaitable[Response]]
-MAX_FORM: Final = 32 * 1024
 FORBIDDEN: Final = "the form has expired or did not come from this site; go back, reload it and retry"
-
-
-class PageError(Exception):
-    """Answer with the error page: `status` and a message that quotes no request data."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-async def read_form(request: Request) -> dict[str, list[str]]:
-    mime, _, options = request.headers.get("content-type", "").partition(";")
-    if mime.strip().lower() != FORM_TYPE:
-        raise PageError(415, f"the form must be sent as {FORM_TYPE}")
-    charset = options.strip().lower().replace(" ", "")
-    if charset and charset not in {"charset=utf-8", 'charset="utf-8"'}:
-        raise PageError(415, "the only accepted charset is UTF-8")
-    declared = request.headers.get("content-length")
-    return parse_form(await read_body(request.receive, declared.encode("latin-1") if declared else None, MAX_FORM))
-
-
-def one(params: dict[str, list[str]], name: str) -> str | None:
-    values = params.get(name) or []
-    if len(values) > 1:
-        raise PageError(400, f"{name} is repeated")
-    return values[0] if values else None
 
 
 class PageFlow:
