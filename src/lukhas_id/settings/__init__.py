@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from lukhas_id.domain.authn import AcrNames
 from lukhas_id.domain.keys import SigningAlg
 from lukhas_id.domain.tenant import valid_tenant_name
 from lukhas_id.errors import ConfigurationError
@@ -80,6 +81,51 @@ class Settings(BaseSettings):
         description="Seconds a process caches a client record; a disabled client stops working within this.",
     )
     log_level: str = Field("INFO", description="Logging level.")
+    webauthn_rp_id: str | None = Field(
+        None,
+        description="WebAuthn relying party id (a registrable domain). Unset: the public URL's host.",
+    )
+    webauthn_rp_name: str = Field("ΛiD", min_length=1, max_length=64, description="WebAuthn relying party name.")
+    webauthn_origins: tuple[str, ...] = Field(
+        (),
+        description=(
+            "Origins (scheme://host[:port]) allowed in WebAuthn client data, as a JSON list. "
+            "Empty: the public URL's origin only."
+        ),
+    )
+    webauthn_user_verification: Literal["required", "preferred", "discouraged"] = Field(
+        "preferred", description="WebAuthn userVerification at sign-in (step-up always uses required)."
+    )
+    webauthn_resident_key: Literal["required", "preferred", "discouraged"] = Field(
+        "preferred", description="WebAuthn residentKey at registration (discoverable credentials, i.e. passkeys)."
+    )
+    webauthn_attestation: Literal["none", "direct"] = Field(
+        "none",
+        description="WebAuthn attestation conveyance; `direct` verifies the attestation statement at registration.",
+    )
+    webauthn_aaguids: tuple[str, ...] = Field(
+        (),
+        description="With `direct` attestation: the authenticator models (AAGUIDs, as a JSON list) allowed. Empty: any.",
+    )
+    acr_password: str = Field("urn:lukhas:acr:pwd", min_length=1, description="`acr` of a password sign-in.")
+    acr_passkey: str = Field(
+        "urn:lukhas:acr:passkey", min_length=1, description="`acr` of a passkey sign-in without user verification."
+    )
+    acr_mfa: str = Field(
+        "urn:lukhas:acr:mfa",
+        min_length=1,
+        description="`acr` of two factors: password + TOTP or recovery code, or a user-verified passkey.",
+    )
+    step_up_max_age: int = Field(
+        300,
+        ge=30,
+        le=3600,
+        description="Sensitive account actions need a second-factor authentication at most this many seconds old.",
+    )
+    sign_in_rate_limit: int = Field(
+        5, ge=1, le=1000, description="Failed sign-in attempts allowed per account and per client fingerprint..."
+    )
+    sign_in_rate_window: int = Field(60, ge=1, le=86400, description="...per this many seconds (a token bucket).")
 
     @field_validator("default_tenant")
     @classmethod
@@ -95,6 +141,22 @@ class Settings(BaseSettings):
             raise ValueError("must not have a query or fragment")
         return value
 
+    @field_validator("webauthn_origins")
+    @classmethod
+    def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in value:
+            scheme, sep, rest = origin.partition("://")
+            if scheme not in {"https", "http"} or not sep or not rest or "/" in rest or origin != origin.strip():
+                raise ValueError(f"{origin!r} is not an origin (scheme://host[:port], no path)")
+        return value
+
+    @field_validator("acr_password", "acr_passkey", "acr_mfa")
+    @classmethod
+    def _acr(cls, value: str) -> str:
+        if not value.isascii() or any(ch.isspace() for ch in value):
+            raise ValueError("must be ASCII without spaces")
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _log_level(cls, value: str) -> str:
@@ -106,6 +168,23 @@ class Settings(BaseSettings):
     @property
     def issuer(self) -> str:
         return str(self.public_url).rstrip("/")
+
+    @property
+    def acr_names(self) -> AcrNames:
+        return AcrNames(password=self.acr_password, passkey=self.acr_passkey, mfa=self.acr_mfa)
+
+    @property
+    def effective_rp_id(self) -> str:
+        return self.webauthn_rp_id or (self.public_url.host or "localhost")
+
+    @property
+    def effective_origins(self) -> tuple[str, ...]:
+        if self.webauthn_origins:
+            return self.webauthn_origins
+        url = self.public_url
+        default_port = {"https": 443, "http": 80}[url.scheme]
+        port = "" if url.port in (None, default_port) else f":{url.port}"
+        return (f"{url.scheme}://{url.host}{port}",)
 
     @property
     def effective_database_url(self) -> str:

@@ -224,3 +224,53 @@ class RefreshTokenRow(Base):
     rotated_at: Mapped[float | None] = mapped_column(Double)
     successor_hash: Mapped[str | None] = mapped_column(String)
     expires_at: Mapped[float] = mapped_column(Double, index=True)
+
+
+class PasskeyRow(Base):
+    """A WebAuthn credential. `handle` is a keyed hash of the credential id; `data_enc` holds the id, the
+    COSE public key, AAGUID, transports, attestation format and name, AES-256-GCM under the KEK."""
+
+    __tablename__ = "passkeys"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id", "user_lid"], ["users.tenant_id", "users.lid"]),
+        Index(None, "tenant_id", "user_lid"),
+    )
+
+    tenant_id: Mapped[str] = mapped_column(String, primary_key=True)
+    handle: Mapped[str] = mapped_column(String, primary_key=True)
+    user_lid: Mapped[str] = mapped_column(String)
+    data_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    sign_count: Mapped[int] = mapped_column(BigInteger)
+    backup_eligible: Mapped[bool] = mapped_column(Boolean)
+    backup_state: Mapped[bool] = mapped_column(Boolean)
+    user_verified: Mapped[bool] = mapped_column(Boolean)
+    possibly_cloned: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[float] = mapped_column(Double)
+    last_used_at: Mapped[float | None] = mapped_column(Double)
+
+
+class TotpFactorRow(Base):
+    """A user's TOTP secret (encrypted under the KEK) and the last accepted time step."""
+
+    __tablename__ = "totp_factors"
+    __table_args__ = (ForeignKeyConstraint(["tenant_id", "user_lid"], ["users.tenant_id", "users.lid"]),)
+
+    tenant_id: Mapped[str] = mapped_column(String, primary_key=True)
+    user_lid: Mapped[str] = mapped_column(String, primary_key=True)
+    secret_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    confirmed: Mapped[bool] = mapped_column(Boolean)
+    last_step: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[float] = mapped_column(Double)
+
+
+class RecoveryCodeRow(Base):
+    """One single-use recovery code of a user, stored as a keyed hash."""
+
+    __tablename__ = "recovery_codes"
+    __table_args__ = (ForeignKeyConstraint(["tenant_id", "user_lid"], ["users.tenant_id", "users.lid"]),)
+
+    tenant_id: Mapped[str] = mapped_column(String, primary_key=True)
+    user_lid: Mapped[str] = mapped_column(String, primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String, primary_key=True)
+    created_at: Mapped[float] = mapped_column(Double)
+    used_at: Mapped[float | None] = mapped_column(Double)
