@@ -20,6 +20,7 @@ from lukhas_id.adapters.sql.repositories import (
 from lukhas_id.clock import Clock, SystemClock
 from lukhas_id.domain.client import GrantType
 from lukhas_id.errors import ConfigurationError, KeyUnavailable
+from lukhas_id.metrics import Metrics
 from lukhas_id.ports.state import KeyValueStore, RefreshTokenStore, TokenStateStore
 from lukhas_id.protocol.oauth2.grants import GrantHandler
 from lukhas_id.services.authorization import AuthorizationService
@@ -67,6 +68,7 @@ class Container:
     material: SqlEncryptedMaterial
     grant_handlers: dict[GrantType, GrantHandler]
     registration: RegistrationService
+    metrics: Metrics = field(default_factory=Metrics)
     _closers: list[Any] = field(default_factory=list)
 
     async def aclose(self) -> None:

@@ -28,7 +28,18 @@ from lukhas_id.observability import configure_logging
 from lukhas_id.settings import Settings, load_settings
 from lukhas_id.web.http_io import error_response, json_response
 from lukhas_id.web.pages import STATIC_DIR
-from lukhas_id.web.routes import account, authorize, discovery, health, login, logout, oauth, registration, userinfo
+from lukhas_id.web.routes import (
+    account,
+    authorize,
+    discovery,
+    health,
+    login,
+    logout,
+    metrics,
+    oauth,
+    registration,
+    userinfo,
+)
 from lukhas_id.web.state import AppState
 
 log = logging.getLogger("lukhas_id")
@@ -138,6 +149,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     routes: list[Route] = [
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz(state), methods=["GET"]),
+        Route("/metrics", metrics.metrics(state), methods=["GET"]),
         Route(
             "/.well-known/oauth-authorization-server/t/{tenant}",
             discovery.metadata(state),
