@@ -17,9 +17,15 @@ Scenarios (wrk, 64 connections, 2 threads, BENCH_DURATION seconds each after a d
 7. refresh_token rotation: starting from [6]'s refresh tokens, each answer's successor is presented next
 8. sign-in: POST /login (pre-session cookie + CSRF token from GET /login, reused), 8 CLI-made users in turn;
    a 303 is a success: argon2id verification + a new session
+9. passkey (WebAuthn) sign-in, ΛiD only (the peer does not do WebAuthn), needs PostgreSQL + Redis: a passkey
+   registered over HTTP with the software authenticator of tests/support/authenticator.py, then discoverable
+   ceremonies (POST webauthn/authenticate/begin, the authenticator signs, POST .../complete), timed by us
+   (bench/passkeys.py): one at a time (50 warm-up, then up to 2,000 or 3 x BENCH_DURATION s; target p95 of
+   begin + complete < 5 ms), then 8 clients at once for BENCH_DURATION s (no target)
 
 Env: BENCH_DURATION (s, default 10), BENCH_WARMUP (s, default 2), BENCH_PEER=0 (skip the peer),
-BENCH_STRICT=1 (exit 1 when a target is missed or a scenario had errors), BENCH_ONLY=flows (scenarios 6-8 only),
+BENCH_STRICT=1 (exit 1 when a target is missed or a scenario had errors), BENCH_ONLY=flows (scenarios 6-9 only) or
+BENCH_ONLY=passkeys (scenario 9 only),
 BENCH_QUIET_WAIT (s, default 30: how long to wait before a scenario for other work on the machine to stop),
 BENCH_PG_URL, BENCH_REDIS_URL.
 """
@@ -39,7 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import flows, wrk
+from bench import flows, passkeys, wrk
 from bench.http import count_active, mint_token
 from bench.lid import LidServer
 from bench.peer import CLIENT_ID, CLIENT_SECRET, Peer
@@ -61,6 +67,14 @@ CODES_PER_S = 5000
 CODE_RUN_MAX_S = 40.0
 LOGIN_USERS = 8  # created with the CLI, all at once (one process each: ~1 s of CPU apiece)
 LOGIN_FORMS = 128  # pre-session cookie + CSRF token pairs (2 per connection), reused: nothing is stored
+# Scenario 9: passkey sign-in ceremonies.
+PASSKEY_P95_TARGET_MS = 5.0
+PASSKEY_WARMUP = 50  # ceremonies, discarded
+PASSKEY_MAX = 2000  # ceremonies measured one at a time, at most ...
+PASSKEY_MIN = 200  # ... and at least (for a p99 worth the name), whatever the time budget
+PASSKEY_BUDGET = 3.0  # x BENCH_DURATION: the time budget of the sequential run
+PASSKEY_CLIENTS = 8  # concurrent clients, each with its own user, passkey, cookies and connection
+ONLY = ("flows", "passkeys")
 
 
 def _env_float(name: str, default: float, minimum: float) -> float:
@@ -86,6 +100,8 @@ class Row:
     target_ratio: float | None = None
     target_p99_ms: float | None = None
     target_rps: float | None = None  # scenario 5: the offered rate
+    target_p95_ms: float | None = None  # scenario 9: a p95 measured by us (passkeys.CeremonyResult)
+    error: str = ""  # the scenario failed (result ERR)
     compare: bool = True  # False: the peer columns are context, not the same measurement
     notes: list[str] = field(default_factory=list)
 
@@ -105,10 +121,14 @@ class Row:
             return f">= {self.target_ratio:.1f}x"
         if self.target_p99_ms is not None:
             return f"p99 < {self.target_p99_ms:.0f} ms"
+        if self.target_p95_ms is not None:
+            return f"p95 < {self.target_p95_ms:.0f} ms"
         return "-"
 
     @property
     def result(self) -> str:
+        if self.error:
+            return "ERR"
         if self.ours is None:
             return "n/a"
         if self.ours is not None and _errors(self.ours):
@@ -123,6 +143,10 @@ class Row:
             p99 = self.ours.p99_ms
             rate_ok = self.target_rps is None or self.ours.rps >= 0.95 * self.target_rps
             return "PASS" if p99 is not None and p99 < self.target_p99_ms and rate_ok else "MISS"
+        if self.target_p95_ms is not None:
+            p95: float | None = getattr(self.ours, "p95_ms", None)
+            verdict = "PASS" if p95 is not None and p95 < self.target_p95_ms else "MISS"
+            return f"{verdict} (p95 {_lat(p95)})"
         return "info" + ("!" if self.flagged else "")
 
     def as_dict(self) -> dict[str, Any]:
@@ -136,6 +160,7 @@ class Row:
             "target": self.target,
             "target_rps": self.target_rps,
             "result": self.result,
+            "error": self.error,
             "notes": self.notes,
         }
 
@@ -284,10 +309,8 @@ def describe(r: WrkResult) -> str:
 
 
 class Bench:
-    def __init__(
-        self, duration: float, warmup: float, use_peer: bool, quiet_wait: float, only_flows: bool = False
-    ) -> None:
-        self.only_flows = only_flows
+    def __init__(self, duration: float, warmup: float, use_peer: bool, quiet_wait: float, only: str = "") -> None:
+        self.only = only  # "" (everything), "flows" (6-9) or "passkeys" (9)
         self.duration = duration
         self.warmup = warmup
         self.quiet_wait = quiet_wait
@@ -298,7 +321,9 @@ class Bench:
         self.wrk_logs = self.work / "wrk"
         self.lid = LidServer(REPO, self.work)
         self.peer = Peer(REPO, self.work)
-        if not use_peer:
+        if only:
+            self.peer.unavailable = f"not used: BENCH_ONLY={only}"
+        elif not use_peer:
             self.peer.unavailable = "skipped: BENCH_PEER=0"
         self.rows: list[Row] = []
         self.raw: list[WrkResult] = []
@@ -363,8 +388,11 @@ class Bench:
         lid.start()
         pids = lid.worker_pids()
         print(f"ΛiD: serving on {lid.base} (main pid {lid.proc.pid if lid.proc else '?'}, workers {pids})")
-        if self.only_flows:
+        if self.only == "flows":
             self.flows()
+            return
+        if self.only == "passkeys":
+            self.passkey_signin()
             return
         assert lid.jwt is not None and lid.opaque is not None
         jwt_auth = wrk.basic_auth(lid.jwt.client_id, lid.jwt.client_secret)
@@ -612,6 +640,7 @@ class Bench:
             for row in rows:
                 row.notes.append("not run: needs PostgreSQL + Redis (codes are minted into the shared store)")
             print("\n[6-8] skipped: the flows need PostgreSQL + Redis", flush=True)
+            self.passkey_signin()
             return
         token_url, login_url = f"{lid.base}/oauth2/token", f"{lid.base}/login"
         print("\n[6-8] user-facing flows, ΛiD only (2 processes): preparing a client and users ...", flush=True)
@@ -722,6 +751,141 @@ class Bench:
         )
         self.report("sign-in", result)
 
+        # 9. passkey sign-in, with scenario 8's users
+        self.passkey_signin(users, password)
+
+    # 9: ΛiD only (the peer's configuration has no WebAuthn)
+
+    def passkey_signin(self, users: list[str] | None = None, password: str | None = None) -> None:
+        """Scenario 9: passkey sign-in ceremonies, one at a time (the target), then PASSKEY_CLIENTS at once.
+        `users`/`password`: CLI-made users to reuse (scenario 8's); else PASSKEY_CLIENTS are made here."""
+        lid = self.lid
+        title = "passkey sign-in ceremony"
+        row_seq = Row(
+            "passkey_signin",
+            f"{title}, one at a time (ΛiD 2 proc)",
+            peer_note=PEER_NA,
+            target_p95_ms=PASSKEY_P95_TARGET_MS,
+        )
+        row_conc = Row(
+            "passkey_signin_concurrent", f"passkey sign-ins, {PASSKEY_CLIENTS} clients (ΛiD 2 proc)", peer_note=PEER_NA
+        )
+        rows = [row_seq, row_conc]
+        self.rows += rows
+        if lid.database_url is None or lid.redis_url is None:
+            for row in rows:
+                row.notes.append("not run: measured with the production store, PostgreSQL + Redis (unreachable)")
+            print("\n[9] skipped: the passkey scenario is measured with PostgreSQL + Redis", flush=True)
+            return
+        try:
+            self._passkey_signin(row_seq, row_conc, users or [], password)
+        except BenchError as exc:  # ΛiD failing here is an error of this scenario, not of the whole run
+            for row in rows:
+                if row.ours is None:
+                    row.error = str(exc)
+                    row.notes.append(f"failed: {exc}")
+            print(f"  ΛiD   passkey sign-in failed: {exc}  << errors", flush=True)
+
+    def _passkey_signin(self, row_seq: Row, row_conc: Row, users: list[str], password: str | None) -> None:
+        lid = self.lid
+        print(
+            f"\n[9] passkey sign-in (WebAuthn, discoverable: authenticate/begin + complete), ΛiD only: registering"
+            f" {PASSKEY_CLIENTS} passkeys ...",
+            flush=True,
+        )
+        started = time.monotonic()
+        if password is None or len(users) < PASSKEY_CLIENTS:
+            password = "bench-" + os.urandom(12).hex()
+            users = [f"bench-passkey-{i:02d}" for i in range(PASSKEY_CLIENTS)]
+            lid.create_users(users, password, parallel=PASSKEY_CLIENTS)
+        signers = [passkeys.enrol(lid.base, user, password) for user in users[:PASSKEY_CLIENTS]]
+        first = signers[0]
+        print(
+            f"  {len(signers)} passkeys registered in {time.monotonic() - started:.1f} s (origin"
+            f" {first.browser.origin}, rp id {first.rp_id})",
+            flush=True,
+        )
+        url = f"{lid.base}/webauthn/authenticate/{{begin,complete}}"
+        pids = ([lid.proc.pid] if lid.proc else []) + lid.worker_pids()
+        how = (
+            "figure per ceremony = the begin request's time + the complete request's, each the client's wall time"
+            " around one request on a kept-alive loopback connection (server time + loopback; the authenticator's"
+            " signing in between, the pre-made assertion, is not counted); every ceremony presents the same"
+            " pre-session cookie + CSRF token and drops the session and pre-session cookies complete sets (a"
+            " signed-out browser each time: no previous session to end); from the 33rd sign-in of a user on, each"
+            " also evicts the user's oldest session (MAX_SESSIONS_PER_USER); the req/s column is ceremonies/s"
+            " (2 requests each), the authenticator's signing included"
+        )
+
+        # one at a time: the latency figure (and the target)
+        budget = self.duration * PASSKEY_BUDGET
+        busy = self.wait_quiet()
+        passkeys.warm_up([first], PASSKEY_WARMUP)
+        floor = passkeys.floor_ms(first.browser)
+        cpu0 = passkeys.cpu_seconds(pids)
+        seq = passkeys.sequential(first, url, PASSKEY_MAX, PASSKEY_MIN, budget)
+        cpu = self._cpu_ms(pids, cpu0, seq)
+        seq.busy_before_pct = busy
+        self.raw.append(seq)
+        row_seq.ours = seq
+        row_seq.notes.append(
+            f"{seq.requests:,} ceremonies one after another (after {PASSKEY_WARMUP} discarded), at most"
+            f" {PASSKEY_MAX:,} or {budget:.0f} s; one user, one passkey (ES256, attestation none, user verified);"
+            f" {how}; p50 {_lat(seq.p50_ms)}, p95 {_lat(seq.p95_ms)}, p99 {_lat(seq.p99_ms)}, max"
+            f" {_lat(seq.max_ms)}; of which begin p50 {_lat(seq.begin_p50_ms)}, complete p50"
+            f" {_lat(seq.complete_p50_ms)}{cpu}"
+        )
+        if floor is not None:
+            seq.extra["healthz_p50_us"] = round(1000 * floor)
+            row_seq.notes.append(
+                f"for scale: GET /healthz on the same connection just before, p50 {_lat(floor)} (the client, loopback"
+                " and the server's HTTP stack: a ceremony is two requests)"
+            )
+        self.report_ceremonies("one at a time", seq, cpu + (f"; GET /healthz p50 {_lat(floor)}" if floor else ""))
+
+        # several clients at once: ceremonies per second (no target)
+        passkeys.warm_up(signers[1:], 5)
+        busy = self.wait_quiet()
+        warm = passkeys.concurrent(signers, url, self.warmup)
+        warm.label += " (warm-up)"
+        self.raw.append(warm)
+        cpu0 = passkeys.cpu_seconds(pids)
+        conc = passkeys.concurrent(signers, url, self.duration)
+        cpu = self._cpu_ms(pids, cpu0, conc)
+        conc.busy_before_pct = busy
+        self.raw.append(conc)
+        row_conc.ours = conc
+        row_conc.notes.append(
+            f"{PASSKEY_CLIENTS} clients (threads of the benchmark process, each with its own user, passkey, cookies"
+            f" and connection), each running ceremonies back to back for {self.duration:.0f} s after a"
+            f" {self.warmup:.0f} s warm-up; {how}; the clients share the machine's CPUs with the server;"
+            f" p50 {_lat(conc.p50_ms)}, p95 {_lat(conc.p95_ms)}, p99 {_lat(conc.p99_ms)}{cpu}"
+        )
+        self.report_ceremonies(f"{PASSKEY_CLIENTS} clients", conc, cpu)
+
+    @staticmethod
+    def _cpu_ms(pids: list[int], cpu0: float | None, result: passkeys.CeremonyResult) -> str:
+        """ "; ΛiD CPU x ms per ceremony" (its processes' user + system time over the run), or ""."""
+        cpu1 = passkeys.cpu_seconds(pids)
+        if cpu0 is None or cpu1 is None or not result.requests:
+            return ""
+        per = 1000 * (cpu1 - cpu0) / result.requests
+        result.extra["lid_cpu_us_per_ceremony"] = round(1000 * per)
+        return f"; ΛiD's processes used {per:.2f} ms of CPU per ceremony (not counting PostgreSQL and Redis)"
+
+    def report_ceremonies(self, what: str, r: passkeys.CeremonyResult, extra: str) -> None:
+        flag = "  << errors" if _errors(r) else ""
+        failed = r.extra.get("failed", 0)
+        print(
+            f"  ΛiD   passkey sign-in, {what}: {r.rps:,.1f} ceremonies/s, p50 {_lat(r.p50_ms)}, p95 {_lat(r.p95_ms)},"
+            f" p99 {_lat(r.p99_ms)}, max {_lat(r.max_ms)}  [{r.requests:,} ceremonies in {r.elapsed_s:.1f} s,"
+            f" {failed:,} failed; begin p50 {_lat(r.begin_p50_ms)}, complete p50 {_lat(r.complete_p50_ms)}"
+            f"{extra}]{flag}",
+            flush=True,
+        )
+        if failed and r.output:
+            print("  " + r.output.replace("\n", "\n    "), flush=True)
+
     def close(self) -> None:
         self.peer.stop()
         self.lid.close()
@@ -761,8 +925,11 @@ def main() -> int:
             " share the CPUs with whatever else runs, so the figures will be lower and noisier",
             flush=True,
         )
-    only_flows = os.environ.get("BENCH_ONLY", "") == "flows"
-    bench = Bench(duration, warmup, use_peer or not only_flows, quiet_wait, only_flows)
+    only = os.environ.get("BENCH_ONLY", "").strip().lower()
+    if only and only not in ONLY:
+        print(f"error: BENCH_ONLY must be one of {', '.join(ONLY)}, got {only!r}", file=sys.stderr)
+        return 1
+    bench = Bench(duration, warmup, use_peer, quiet_wait, only)
     if bench.peer.unavailable:
         print(f"peer: unavailable ({bench.peer.unavailable}); ΛiD's figures only", flush=True)
     status = 0
@@ -814,6 +981,7 @@ def main() -> int:
             "connections": wrk.CONNECTIONS,
             "threads": wrk.THREADS,
             "quiet_wait_s": quiet_wait,
+            "only": only or None,
             "lid_workers": bench.lid.workers,
             "lid_store": bench.lid.backend,
             "lid_store_note": bench.lid.backend_note,

@@ -10,6 +10,8 @@ from lukhas_id.adapters.crypto.kek import Kek, ensure_kek_file, load_kek_file, p
 from lukhas_id.adapters.crypto.passwords import PasswordHasher, check_password_policy
 from lukhas_id.adapters.sql.consents import SqlConsentRepository
 from lukhas_id.adapters.sql.database import Database
+from lukhas_id.adapters.sql.factors import SqlRecoveryCodeRepository, SqlTotpRepository
+from lukhas_id.adapters.sql.passkeys import SqlPasskeyRepository
 from lukhas_id.adapters.sql.repositories import (
     SqlClientRepository,
     SqlEncryptedMaterial,
@@ -21,18 +23,24 @@ from lukhas_id.clock import Clock, SystemClock
 from lukhas_id.domain.client import GrantType
 from lukhas_id.errors import ConfigurationError, KeyUnavailable
 from lukhas_id.metrics import Metrics
+from lukhas_id.ports.rate_limit import RateLimiter
 from lukhas_id.ports.state import KeyValueStore, RefreshTokenStore, TokenStateStore
 from lukhas_id.protocol.oauth2.grants import GrantHandler
+from lukhas_id.protocol.webauthn import RelyingParty, cache_fido2_type_hints
 from lukhas_id.services.authorization import AuthorizationService
 from lukhas_id.services.clients import ClientService
 from lukhas_id.services.code_grant import CodeGrantService
 from lukhas_id.services.codes import AuthorizationCodes
 from lukhas_id.services.keys import KeyService
-from lukhas_id.services.login_throttle import LoginThrottle, TenantKeyring
+from lukhas_id.services.login_throttle import TenantKeyring
 from lukhas_id.services.logout import LogoutService
+from lukhas_id.services.mfa import AccountRecoveryService, RecoveryCodeService, TotpService
+from lukhas_id.services.passkeys import PasskeyService
+from lukhas_id.services.rate_limit import SignInLimiter
 from lukhas_id.services.refresh import RefreshTokenService
 from lukhas_id.services.registration import RegistrationService
 from lukhas_id.services.sessions import SessionService
+from lukhas_id.services.sign_in import PendingSignIns
 from lukhas_id.services.tenants import TenantService
 from lukhas_id.services.tokens import TokenService
 from lukhas_id.services.userinfo import UserInfoService
@@ -61,13 +69,18 @@ class Container:
     code_grant: CodeGrantService
     refresh: RefreshTokenService
     sessions: SessionService
-    login_throttle: LoginThrottle
+    sign_in_limiter: SignInLimiter
     authorization: AuthorizationService
     userinfo: UserInfoService
     logout: LogoutService
     material: SqlEncryptedMaterial
     grant_handlers: dict[GrantType, GrantHandler]
     registration: RegistrationService
+    totp: TotpService
+    recovery_codes: RecoveryCodeService
+    account_recovery: AccountRecoveryService
+    pending_sign_ins: PendingSignIns
+    passkeys: PasskeyService
     metrics: Metrics = field(default_factory=Metrics)
     _closers: list[Any] = field(default_factory=list)
 
@@ -128,6 +141,7 @@ async def check_kek(database: Database, kek: Kek) -> None:
 
 async def build_container(settings: Settings, *, clock: Clock | None = None, upgrade: bool = False) -> Container:
     clock = clock or SystemClock()
+    cache_fido2_type_hints()
     kek, notice = load_kek(settings)
     if notice:
         log.warning(notice)
@@ -142,6 +156,7 @@ async def build_container(settings: Settings, *, clock: Clock | None = None, upg
         token_state: TokenStateStore
         kv: KeyValueStore
         refresh_store: RefreshTokenStore
+        rate_limiter: RateLimiter
         if settings.redis_url:
             from lukhas_id.adapters.redis.state import (
                 RedisKeyValueStore,
@@ -156,6 +171,9 @@ async def build_container(settings: Settings, *, clock: Clock | None = None, upg
             from lukhas_id.adapters.redis.refresh import RedisRefreshTokenStore
 
             refresh_store = RedisRefreshTokenStore(client)
+            from lukhas_id.adapters.redis.rate_limit import RedisRateLimiter
+
+            rate_limiter = RedisRateLimiter(client)
         else:
             from lukhas_id.adapters.sql.kv import SqlKeyValueStore
             from lukhas_id.adapters.sql.token_state import SqlTokenStateStore
@@ -166,6 +184,10 @@ async def build_container(settings: Settings, *, clock: Clock | None = None, upg
             from lukhas_id.adapters.sql.refresh import SqlRefreshTokenStore
 
             refresh_store = SqlRefreshTokenStore(database)
+            from lukhas_id.adapters.memory.rate_limit import MemoryRateLimiter
+
+            # Per worker process: with several workers, configure Redis (services/rate_limit.py).
+            rate_limiter = MemoryRateLimiter()
         keys = KeyService(
             SqlSigningKeyRepository(database),
             kek,
@@ -202,11 +224,49 @@ async def build_container(settings: Settings, *, clock: Clock | None = None, upg
         )
         tokens.refresh = refresh
         code_grant = CodeGrantService(codes, tokens, keys, tenants, clock, refresh)
-        authorization = AuthorizationService(kv, codes, clients, tenants, SqlConsentRepository(database), clock)
+        authorization = AuthorizationService(
+            kv, codes, clients, tenants, SqlConsentRepository(database), clock, settings.acr_names
+        )
         userinfo = UserInfoService(tokens, SqlUserRepository(database), clients, code_grant, tenants)
         sessions = SessionService(kv, clock)
         logout = LogoutService(
             keys, clients, tenants, sessions, SqlConsentRepository(database), SqlUserRepository(database), clock
+        )
+        metrics = Metrics()
+        totp = TotpService(
+            SqlTotpRepository(database, kek),
+            clock,
+            metrics,
+            settings.webauthn_rp_name,
+            default_tenant=settings.default_tenant,
+        )
+        recovery_codes = RecoveryCodeService(SqlRecoveryCodeRepository(database), TenantKeyring(kek), clock, metrics)
+        account_recovery = AccountRecoveryService(kv, TenantKeyring(kek), clock, metrics, users)
+        sign_in_limiter = SignInLimiter(
+            rate_limiter,
+            TenantKeyring(kek),
+            clock,
+            metrics,
+            limit=settings.sign_in_rate_limit,
+            window=settings.sign_in_rate_window,
+        )
+        passkeys = PasskeyService(
+            SqlPasskeyRepository(database, kek),
+            kv,
+            TenantKeyring(kek),
+            users,
+            clock,
+            metrics,
+            RelyingParty(
+                id=settings.effective_rp_id,
+                name=settings.webauthn_rp_name,
+                origins=settings.effective_origins,
+                user_verification=settings.webauthn_user_verification,
+                resident_key=settings.webauthn_resident_key,
+                attestation=settings.webauthn_attestation,
+                aaguids=frozenset(settings.webauthn_aaguids),
+            ),
+            settings.acr_names,
         )
     except BaseException:
         for closer in reversed(closers):
@@ -229,12 +289,18 @@ async def build_container(settings: Settings, *, clock: Clock | None = None, upg
         code_grant=code_grant,
         refresh=refresh,
         sessions=sessions,
-        login_throttle=LoginThrottle(kv, clock, TenantKeyring(kek)),
+        sign_in_limiter=sign_in_limiter,
         authorization=authorization,
         userinfo=userinfo,
         logout=logout,
         material=SqlEncryptedMaterial(database),
         registration=RegistrationService(kv, clients, keys, clock),
+        totp=totp,
+        recovery_codes=recovery_codes,
+        account_recovery=account_recovery,
+        metrics=metrics,
+        pending_sign_ins=PendingSignIns(kv),
+        passkeys=passkeys,
         grant_handlers={
             GrantType.CLIENT_CREDENTIALS: tokens.client_credentials,
             GrantType.AUTHORIZATION_CODE: code_grant.authorization_code,

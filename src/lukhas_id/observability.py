@@ -37,3 +37,5 @@ def configure_logging(level: str) -> None:
     handler.addFilter(RedactingFilter())
     root.addHandler(handler)
     root.setLevel(level)
+    # python-fido2 logs credential ids at INFO and DEBUG: never let them through, whatever the config.
+    logging.getLogger("fido2").setLevel(logging.WARNING)

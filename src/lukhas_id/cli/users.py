@@ -1,4 +1,4 @@
-"""`lukhas-id user`: create, list, disable, enable, set-password.
+"""`lukhas-id user`: create, list, disable, enable, set-password, recovery-code.
 
 Passwords are read with hidden input (typed twice) or, with --password-stdin, as one line of standard
 input; they are never echoed, printed or logged. `user list` shows e-mail addresses (personal data)
@@ -7,7 +7,9 @@ only with --show-email.
 
 from __future__ import annotations
 
+import json
 import sys
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -103,3 +105,31 @@ def user_set_password(username: str, tenant: TenantOpt = None, password_stdin: P
         return await c.users.set_password(await _tenant(c, tenant), username, password)
 
     typer.echo(f"password of user {run(body).username} changed")
+
+
+@user_app.command("recovery-code")
+def user_recovery_code(
+    username: str,
+    tenant: TenantOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Issue an account recovery code for a user who lost every sign-in factor; give it to them out of band.
+
+    Valid 10 minutes, single use; it only lets the user enrol a new passkey. Issuing a new code cancels
+    the previous one. The code is printed once here and stored only as a keyed hash."""
+
+    async def body(c: Container) -> tuple[str, str, float]:
+        t = await _tenant(c, tenant)
+        user = await c.users.get(t, username)
+        if user is None:
+            fail("no user with this username in the tenant")
+        code = await c.account_recovery.issue(t, user)
+        return user.username, code, c.clock.now() + c.account_recovery.ttl
+
+    name, code, expires_at = run(body)
+    expires = datetime.fromtimestamp(expires_at, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    if as_json:
+        typer.echo(json.dumps({"username": name, "code": code, "expires_at": int(expires_at), "expires": expires}))
+        return
+    typer.echo(f"account recovery code for {name}: {code}")
+    typer.echo(f"expires {expires} (single use; shown once: give it to the user out of band now)")

@@ -95,3 +95,13 @@ def level_of(amr: Iterable[str]) -> AuthLevel:
 def is_second_factor(amr: Iterable[str]) -> bool:
     """Whether a sign-in counts for sensitive actions: two factors, or a user-verified passkey."""
     return Amr.MFA in set(amr)
+
+
+def step_up_reason(amr: Iterable[str], auth_time: float, now: float, max_age: int) -> str | None:
+    """Why a sensitive account action needs the user to confirm it's them, or None when it doesn't:
+    it needs a second factor (or a user-verified passkey) used at most `max_age` seconds ago."""
+    if not is_second_factor(amr):
+        return "second_factor_required"
+    if now - auth_time > max_age:
+        return "authentication_too_old"
+    return None

@@ -124,6 +124,10 @@ class UserRepository(Protocol):
         """
         ...
 
+    async def set_email(self, tenant_id: str, lid: str, email: str | None, verified: bool, updated_at: float) -> bool:
+        """Replace the user's e-mail address and its verified flag. False when there is no such user."""
+        ...
+
     async def set_password_hash(
         self,
         tenant_id: str,

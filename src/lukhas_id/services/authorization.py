@@ -3,8 +3,9 @@
 ```mermaid
 stateDiagram-v2
     [*] --> parsed: parse_authorization_request (error page or error redirect)
-    parsed --> login: no session, prompt=login, or max_age exceeded
+    parsed --> login: no session, prompt=login, max_age exceeded, or acr_values above the session's level
     login --> parsed: resume after sign-in (same interaction)
+    parsed --> [*]: fresh sign-in still below acr_values -> unmet_authentication_requirements
     parsed --> consent: third-party client without a remembered consent, or prompt=consent
     consent --> code: allow (remembered per user, client and scopes)
     consent --> [*]: deny -> access_denied
@@ -16,6 +17,12 @@ The request is kept between steps as an *interaction* in the key-value store (10
 random id), holding the raw parameters; each step parses them again, so a step can never act on a
 request that would not pass the checks. With prompt=none any step that needs the user is an error
 redirect (login_required, consent_required).
+
+Step-up (OIDC Core §3.1.2.1, RFC 9470 §4-§5): `acr_values` name levels (domain/authn.py: password <
+passkey < mfa); the weakest level named is required. A session below it goes back to the sign-in page,
+which offers the stronger factor; a fresh sign-in that is still below it ends the request with
+unmet_authentication_requirements. A recovery session (an administrator's recovery code) never counts
+as signed in here.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from dataclasses import dataclass
 import orjson
 
 from lukhas_id.clock import Clock
+from lukhas_id.domain.authn import AcrNames, AuthLevel, level_of
 from lukhas_id.domain.client import Client
 from lukhas_id.domain.tenant import Tenant
 from lukhas_id.ports.repositories import ConsentRepository
@@ -68,6 +76,8 @@ class Redirect:
 class NeedLogin:
     interaction: str
     login_hint: str | None
+    # The level the request needs (acr_values), when above a password sign-in's.
+    level: AuthLevel | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +99,9 @@ class AuthorizationService:
         tenants: TenantService,
         consents: ConsentRepository,
         clock: Clock,
+        acr_names: AcrNames | None = None,
     ) -> None:
+        self.acr_names = acr_names or AcrNames()
         self._kv = kv
         self._codes = codes
         self._clients = clients
@@ -119,15 +131,29 @@ class AuthorizationService:
         """The next step for this request. `fresh_login`: the user has just signed in for it."""
         request, client = await self.parse(tenant, params)
         now = int(self._clock.now())
+        required = self.acr_names.required_level(request.acr_values)
+        level = level_of(signed_in.amr) if signed_in is not None else AuthLevel.RECOVERY
+        if signed_in is not None and level is AuthLevel.RECOVERY:
+            signed_in = None  # a recovery session may only enrol a passkey
+        below = required is not None and level < required
+        if fresh_login and below and signed_in is not None:
+            raise request.error(
+                AuthorizeErrorCode.UNMET_AUTHENTICATION_REQUIREMENTS,
+                "the user did not authenticate at the level acr_values requires",
+            )
         needs_login = (
             signed_in is None
+            or below
             or (Prompt.LOGIN in request.prompt and not fresh_login)
             or (request.max_age is not None and now - signed_in.auth_time > request.max_age)
         )
         if needs_login:
             if Prompt.NONE in request.prompt:
-                raise request.error(AuthorizeErrorCode.LOGIN_REQUIRED, "the user is not signed in")
-            return NeedLogin(await self._remember(tenant, params), request.login_hint)
+                raise request.error(
+                    AuthorizeErrorCode.LOGIN_REQUIRED, "the user is not signed in at the required level"
+                )
+            shown = required if required is not None and required > AuthLevel.PASSWORD else None
+            return NeedLogin(await self._remember(tenant, params), request.login_hint, shown)
         assert signed_in is not None  # noqa: S101 - needs_login covers None
         if not client.first_party:
             granted = await self._consents.get(tenant.id, signed_in.user_lid, client.client_id)
@@ -180,6 +206,12 @@ class AuthorizationService:
         interaction = secrets.token_urlsafe(32)
         await self._kv.set(f"authz:{tenant.id}:{interaction}", orjson.dumps(params), INTERACTION_TTL)
         return interaction
+
+    async def required_level(self, tenant: Tenant, interaction: str) -> AuthLevel | None:
+        """The level the pending request's acr_values ask for (None: none or unknown)."""
+        params = await self.recall(tenant, interaction)
+        values = (params or {}).get("acr_values") or []
+        return self.acr_names.required_level(values[0].split()) if len(values) == 1 else None
 
     async def recall(self, tenant: Tenant, interaction: str, *, consume: bool = False) -> dict[str, list[str]] | None:
         """The parameters of a pending request; None when unknown, expired or malformed."""

@@ -141,6 +141,14 @@ class SessionService:
         await self._index_add(tenant, session.user_lid, _hash(rotated.id), now, drop=old_hash)
         return rotated
 
+    async def elevate(self, tenant: Tenant, session: Session, amr: Sequence[str], acr: str) -> Session:
+        """The user has just proved a factor again in this session ("confirm it's you"): the same session
+        (sid, absolute end) under a new id, with `auth_time` now and the methods of both authentications."""
+        now = self._clock.now()
+        methods = tuple(dict.fromkeys((*session.amr, *amr)))
+        elevated = replace(session, amr=methods, acr=acr, auth_time=now)
+        return await self.rotate(tenant, elevated)
+
     async def end(self, tenant: Tenant, session_id: str) -> Session | None:
         """End the session (sign-out); returns what it was, or None when there was no such session."""
         if not valid_session_id(session_id):

@@ -117,6 +117,10 @@ class UserService:
             return None
         return await self._repo.get_by_username(tenant.id, key)
 
+    async def by_lid(self, tenant: Tenant, lid: str) -> User | None:
+        """The user with this ΛID in the tenant, or None."""
+        return await self._repo.get(tenant.id, lid)
+
     async def list(self, tenant: Tenant) -> list[User]:
         return await self._repo.list(tenant.id)
 
@@ -151,6 +155,20 @@ class UserService:
         if not await self._repo.set_password_hash(tenant.id, user.lid, password_hash, now):
             raise _not_found()
         return replace(user, password_hash=password_hash, updated_at=now)
+
+    async def change_email(self, tenant: Tenant, lid: str, email: str | None) -> User:
+        """Set (or, with None/empty, remove) the user's e-mail address; a new address is unverified.
+        Raises InvalidUser for a malformed address, NotFound for an unknown user."""
+        email = (email or "").strip() or None
+        if email is not None:
+            check_email(email)
+        now = self._clock.now()
+        if not await self._repo.set_email(tenant.id, lid, email, False, now):
+            raise _not_found()
+        user = await self._repo.get(tenant.id, lid)
+        if user is None:
+            raise _not_found()
+        return user
 
     async def disable(self, tenant: Tenant, username: str) -> User:
         """A disabled user cannot sign in (nor its principal act). Raises NotFound."""

@@ -105,7 +105,7 @@ class Settings(BaseSettings):
     )
     webauthn_aaguids: tuple[str, ...] = Field(
         (),
-        description="With `direct` attestation: the authenticator models (AAGUIDs, as a JSON list) allowed. Empty: any.",
+        description="With `direct` attestation: the authenticator models allowed (AAGUIDs, a JSON list). Empty: any.",
     )
     acr_password: str = Field("urn:lukhas:acr:pwd", min_length=1, description="`acr` of a password sign-in.")
     acr_passkey: str = Field(

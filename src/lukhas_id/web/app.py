@@ -39,6 +39,7 @@ from lukhas_id.web.routes import (
     oauth,
     registration,
     userinfo,
+    webauthn,
 )
 from lukhas_id.web.state import AppState
 
@@ -167,6 +168,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             Route(f"{base}/oauth2/revoke", _fast_path_only, methods=["POST"]),
             Route(f"{base}/oauth2/userinfo", userinfo.userinfo(state), methods=["GET", "POST", "OPTIONS"]),
             Route(f"{base}/login", login.login(state), methods=["GET", "POST"]),
+            Route(f"{base}/login/second-factor", login.login(state), methods=["POST"]),
+            Route(f"{base}/login/recover", login.login(state), methods=["GET", "POST"]),
             Route(f"{base}/oauth2/authorize", authorize.authorize(state), methods=["GET", "POST"]),
             Route(f"{base}/oauth2/authorize/resume", authorize.resume(state), methods=["GET"]),
             Route(f"{base}/oauth2/consent", authorize.consent(state), methods=["POST"]),
@@ -176,6 +179,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             Route(
                 f"{base}/oauth2/register/{{client_id}}", registration.manage(state), methods=["GET", "PUT", "DELETE"]
             ),
+            Route(f"{base}/webauthn/register/begin", webauthn.register_begin(state), methods=["POST"]),
+            Route(f"{base}/webauthn/register/complete", webauthn.register_complete(state), methods=["POST"]),
+            Route(f"{base}/webauthn/authenticate/begin", webauthn.authenticate_begin(state), methods=["POST"]),
+            Route(f"{base}/webauthn/authenticate/complete", webauthn.authenticate_complete(state), methods=["POST"]),
         ]
 
     async def http_error(request: Request, exc: Exception) -> Response:

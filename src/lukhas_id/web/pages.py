@@ -1,7 +1,7 @@
 """Server-rendered HTML pages (Jinja2, autoescaped) with the page security headers of RFC 9700.
 
-Every page carries a strict CSP (nothing but same-origin styles and images; no script at all; forms
-post only to this origin; no framing: RFC 9700 §4.16), X-Frame-Options for old browsers, no referrer
+Every page carries a strict CSP (nothing but same-origin styles, images and scripts, no inline script;
+no framing: RFC 9700 §4.16), X-Frame-Options for old browsers, no referrer
 (§4.2.4), nosniff and no-store. Templates and the stylesheet ship inside the package; no CDN or font.
 """
 
@@ -18,7 +18,11 @@ STATIC_DIR: Final = Path(__file__).resolve().parent / "static"
 # No `form-action`: browsers apply it to every redirect that follows a form submission, and the sign-in
 # and consent forms end, by design, in a 303 to the client's redirect URI on another origin (a browser
 # test caught Chromium blocking it). Injection is answered by autoescaping and `default-src 'none'`.
-CSP: Final = "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+# Scripts: only ΛiD's own static files (the passkey ceremonies), which call only this origin.
+CSP: Final = (
+    "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
 SECURITY_HEADERS: Final = {
     "content-security-policy": CSP,
     "x-frame-options": "DENY",

@@ -192,9 +192,11 @@ class RedisTokenStateStore:
 
 
 class RedisKeyValueStore:
-    """KeyValueStore on Redis: every key is `prefix + key`; TTLs are kept in milliseconds."""
+    """KeyValueStore on Redis: every key is `prefix + key`; TTLs are kept in milliseconds. Commands are
+    pipelined automatically (batching.py), like the token state's: sessions, codes and ceremony state
+    are read and written on every sign-in."""
 
-    __slots__ = ("_client", "_incr", "_p")
+    __slots__ = ("_batch", "_client", "_incr", "_p")
 
     def __init__(self, client: redis.asyncio.Redis, prefix: str = "lid:kv:") -> None:
         """`client` needs decode_responses=False (see `redis_client`)."""
@@ -202,24 +204,25 @@ class RedisKeyValueStore:
         self._client = client
         self._p = prefix
         self._incr = client.register_script(_INCR_LUA)
+        self._batch = AutoPipeline(client)
 
     async def get(self, key: str) -> bytes | None:
-        return cast("bytes | None", await self._client.get(self._p + key))
+        return cast("bytes | None", await self._batch.execute("GET", self._p + key))
 
     async def set(self, key: str, value: bytes, ttl: float) -> None:
-        await self._client.set(self._p + key, value, px=_ttl_ms(ttl))
+        await self._batch.execute("SET", self._p + key, value, "PX", _ttl_ms(ttl))
 
     async def set_if_absent(self, key: str, value: bytes, ttl: float) -> bool:
-        return bool(await self._client.set(self._p + key, value, px=_ttl_ms(ttl), nx=True))
+        return await self._batch.execute("SET", self._p + key, value, "PX", _ttl_ms(ttl), "NX") is not None
 
     async def pop(self, key: str) -> bytes | None:
-        return cast("bytes | None", await self._client.getdel(self._p + key))
+        return cast("bytes | None", await self._batch.execute("GETDEL", self._p + key))
 
     async def delete(self, key: str) -> bool:
-        return await self._client.delete(self._p + key) > 0
+        return int(await self._batch.execute("DEL", self._p + key)) > 0
 
     async def incr(self, key: str, ttl: float) -> int:
-        return int(await self._incr(keys=(self._p + key,), args=(_ttl_ms(ttl),)))
+        return int(await self._batch.evalsha(self._incr, (self._p + key,), (_ttl_ms(ttl),)))
 
     async def purge_expired(self, now: float) -> int:
         return 0  # Redis expires keys itself

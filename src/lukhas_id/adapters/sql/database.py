@@ -50,6 +50,7 @@ _SUPPORTED: Final = "sqlite:///path or postgresql://user@host/db"
 SQLITE_BUSY_TIMEOUT_MS: Final = 5000
 PG_POOL_SIZE: Final = 10
 PG_MAX_OVERFLOW: Final = 10
+RELAXED_POOL_SIZE: Final = 2  # Database.relaxed_statement: a few short single-row writes
 PG_POOL_RECYCLE_S: Final = 1800
 
 # Serializes concurrent upgrades of one schema (held until the migration transaction ends).
@@ -162,6 +163,21 @@ def _postgres_engine(spec: EngineSpec, echo: bool) -> AsyncEngine:
     )
 
 
+def _postgres_relaxed_engine(spec: EngineSpec, echo: bool) -> AsyncEngine:
+    """Autocommit connections with synchronous_commit off (Database.relaxed_statement)."""
+    settings = {**spec.connect_args.get("server_settings", {}), "synchronous_commit": "off"}
+    engine = create_async_engine(
+        spec.url,
+        echo=echo,
+        connect_args={**spec.connect_args, "server_settings": settings},
+        pool_size=RELAXED_POOL_SIZE,
+        max_overflow=PG_MAX_OVERFLOW,
+        pool_pre_ping=False,
+        pool_recycle=PG_POOL_RECYCLE_S,
+    )
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
 def _alembic_config() -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
@@ -175,8 +191,9 @@ class Database:
     Make it with `from_url`; the constructor takes an engine configured the same way.
     """
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, relaxed_engine: AsyncEngine | None = None) -> None:
         self._engine = engine
+        self._relaxed_engine = relaxed_engine
         self._is_sqlite = engine.dialect.name == "sqlite"
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         self._statement_engine: AsyncEngine
@@ -198,7 +215,9 @@ class Database:
     def from_url(cls, url: str, *, echo: bool = False) -> Database:
         """A Database for a ``sqlite:`` or ``postgresql:`` URL (see the module docstring)."""
         spec = normalize_url(url)
-        return cls(_sqlite_engine(spec, echo) if spec.is_sqlite else _postgres_engine(spec, echo))
+        if spec.is_sqlite:
+            return cls(_sqlite_engine(spec, echo))
+        return cls(_postgres_engine(spec, echo), relaxed_engine=_postgres_relaxed_engine(spec, echo))
 
     def __repr__(self) -> str:
         return f"Database({self.display_url!r})"
@@ -250,6 +269,20 @@ class Database:
         async with self._statement_engine.begin() as conn:
             yield conn
 
+    @contextlib.asynccontextmanager
+    async def relaxed_statement(self) -> AsyncIterator[AsyncConnection]:
+        """Like `statement`, for a write that need not wait for the WAL flush (PostgreSQL
+        ``synchronous_commit = off`` on a small pool of its own, in autocommit: one round trip and no
+        fsync wait). A database crash can lose the last moments of such writes, never corrupt them;
+        use it only where losing a recent write is harmless (e.g. a passkey's signature counter).
+        SQLite, or a Database made without one: the same as `statement`."""
+        if self._relaxed_engine is None:
+            async with self.statement() as conn:
+                yield conn
+            return
+        async with self._relaxed_engine.begin() as conn:
+            yield conn
+
     async def ping(self) -> None:
         """Raise when the database cannot be reached."""
         async with self.statement() as conn:
@@ -257,6 +290,8 @@ class Database:
 
     async def dispose(self) -> None:
         """Close every pooled connection."""
+        if self._relaxed_engine is not None:
+            await self._relaxed_engine.dispose()
         await self._engine.dispose()
 
     # -- migrations -----------------------------------------------------------------------------

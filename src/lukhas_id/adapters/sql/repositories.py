@@ -26,7 +26,15 @@ from lukhas_id.adapters.sql.mapping import (
     user_from_row,
     user_values,
 )
-from lukhas_id.adapters.sql.models import ClientRow, PrincipalRow, SigningKeyRow, TenantRow, UserRow
+from lukhas_id.adapters.sql.models import (
+    ClientRow,
+    PasskeyRow,
+    PrincipalRow,
+    SigningKeyRow,
+    TenantRow,
+    TotpFactorRow,
+    UserRow,
+)
 from lukhas_id.domain.client import Client, ClientStatus
 from lukhas_id.domain.keys import KeyState, SigningAlg, SigningKey
 from lukhas_id.domain.principal import Principal, PrincipalStatus, PrincipalType
@@ -302,7 +310,8 @@ async def _upsert_keys(session: AsyncSession, tenant_id: str, keys: Sequence[Sig
 
 
 class SqlEncryptedMaterial:
-    """EncryptedMaterial on SQL: re-encrypts signing_keys.private_enc and tenants.id_secret_enc."""
+    """EncryptedMaterial on SQL: re-encrypts tenants.id_secret_enc, signing_keys.private_enc,
+    passkeys.data_enc and totp_factors.secret_enc."""
 
     def __init__(self, database: Database) -> None:
         self._db = database
@@ -326,11 +335,27 @@ class SqlEncryptedMaterial:
             key_updates = [
                 {"tenant_id": tid, "kid": kid, "private_enc": transform(bytes(enc))} for tid, kid, enc in keys
             ]
-            if tenant_updates:
-                await session.execute(update(TenantRow), tenant_updates)
-            if key_updates:
-                await session.execute(update(SigningKeyRow), key_updates)
-        return len(tenant_updates) + len(key_updates)
+            passkeys = (
+                await session.execute(select(PasskeyRow.tenant_id, PasskeyRow.handle, PasskeyRow.data_enc))
+            ).all()
+            totps = (
+                await session.execute(select(TotpFactorRow.tenant_id, TotpFactorRow.user_lid, TotpFactorRow.secret_enc))
+            ).all()
+            passkey_updates = [
+                {"tenant_id": tid, "handle": handle, "data_enc": transform(bytes(enc))} for tid, handle, enc in passkeys
+            ]
+            totp_updates = [
+                {"tenant_id": tid, "user_lid": lid, "secret_enc": transform(bytes(enc))} for tid, lid, enc in totps
+            ]
+            for row_type, updates in (
+                (TenantRow, tenant_updates),
+                (SigningKeyRow, key_updates),
+                (PasskeyRow, passkey_updates),
+                (TotpFactorRow, totp_updates),
+            ):
+                if updates:
+                    await session.execute(update(row_type), updates)
+        return len(tenant_updates) + len(key_updates) + len(passkey_updates) + len(totp_updates)
 
 
 class SqlUserRepository:
@@ -360,9 +385,13 @@ class SqlUserRepository:
                 raise _domain_error(exc, "a user") from None
 
     async def get(self, tenant_id: str, lid: str) -> User | None:
-        async with self._db.read() as session:
-            row = await session.get(UserRow, (tenant_id, lid))
-        return None if row is None else user_from_row(row)
+        # A Core SELECT: on every passkey and second-factor sign-in, the ORM's identity load cost more
+        # than the query (profiled: about 1 ms of CPU).
+        table = UserRow.__table__.c
+        query = select(UserRow.__table__).where(table.tenant_id == tenant_id, table.lid == lid)
+        async with self._db.statement() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else user_from_row(row)  # type: ignore[arg-type]  # same column names
 
     async def get_by_username(self, tenant_id: str, username_key: str) -> User | None:
         query = select(UserRow).where(UserRow.tenant_id == tenant_id, UserRow.username_key == username_key)
@@ -407,4 +436,10 @@ class SqlUserRepository:
             query = query.where(UserRow.password_hash == replaces)
         async with self._db.statement() as conn:
             result = await conn.execute(query.values(password_hash=password_hash, updated_at=updated_at))
+        return result.rowcount > 0
+
+    async def set_email(self, tenant_id: str, lid: str, email: str | None, verified: bool, updated_at: float) -> bool:
+        query = update(UserRow).where(UserRow.tenant_id == tenant_id, UserRow.lid == lid)
+        async with self._db.statement() as conn:
+            result = await conn.execute(query.values(email=email, email_verified=verified, updated_at=updated_at))
         return result.rowcount > 0

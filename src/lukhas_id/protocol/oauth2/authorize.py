@@ -65,6 +65,8 @@ class AuthorizeErrorCode(StrEnum):
     REQUEST_NOT_SUPPORTED = "request_not_supported"
     REQUEST_URI_NOT_SUPPORTED = "request_uri_not_supported"
     REGISTRATION_NOT_SUPPORTED = "registration_not_supported"
+    # OpenID Connect Unmet Authentication Requirements 1.0 §2; RFC 9470 §5: acr_values treated as required.
+    UNMET_AUTHENTICATION_REQUIREMENTS = "unmet_authentication_requirements"
     # Only ever shown on the error page (AuthorizeFatal): an unknown or disabled client.
     INVALID_CLIENT = "invalid_client"
 

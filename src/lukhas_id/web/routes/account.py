@@ -1,98 +1,278 @@
 """The account page: GET and POST /account (and /t/{tenant}/account).
 
-GET shows the signed-in user their profile (username, display name, email), their live sessions in
-this tenant (started, last used, which one is this browser) and the consents they gave (application
-and scopes). Without a session: 303 to the sign-in page, whose success comes back here. Session ids
-and tokens are never shown (sessions are told apart by nothing the page prints).
+GET shows the signed-in user their profile, passkeys, authenticator app (TOTP), recovery codes, live
+sessions and the consents they gave. Without a session: 303 to the sign-in page. Session ids, tokens,
+credential ids and secrets are never shown (a TOTP secret only once, while it is being set up).
 
 POST takes one CSRF-protected action (403 without a valid token; the session is required too):
 
-- ``action=withdraw`` with ``client_id``: forget that consent (the next authorization asks again),
-  then 303 back to the account page;
-- ``action=signout_everywhere``: end every session of the user in this tenant, this one included, and
-  revoke the refresh tokens bound to them; the cookie is cleared and the logged-out page shown.
+- ``withdraw`` (client_id), ``signout_everywhere``: as before;
+- ``passkey_rename`` (handle, name);
+- ``totp_begin``, ``totp_confirm`` (code): set up the authenticator app; confirming shows the ten
+  recovery codes once;
+- ``step_up`` (code): "confirm it's you" with the authenticator app (a user-verified passkey does the
+  same through /webauthn/authenticate with step_up);
+- sensitive actions, which need a second factor (or a user-verified passkey) used at most
+  Settings.step_up_max_age seconds ago (domain/authn.step_up_reason): ``passkey_remove`` (handle),
+  ``email_change`` (email), ``totp_disable``, ``recovery_regenerate``. Otherwise HTTP 428 with
+  ``{"error": "step_up_required", "reason", "acr_values", "max_age"}`` (JSON when the request accepts
+  JSON; the same facts on an HTML page otherwise).
+
+Adding a factor (``totp_begin``, and a passkey through /webauthn/register) is free while the account
+has no second factor yet; once it has one, adding another is sensitive too (otherwise a stolen session
+could add its own factor and then pass every step-up). A recovery session (an administrator's
+recovery code, docs/recovery.md) may only add a passkey.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from lukhas_id.domain.authn import Amr, AuthLevel, level_of, step_up_reason
+from lukhas_id.domain.passkey import MAX_PASSKEY_NAME_LENGTH
+from lukhas_id.domain.session import Session
 from lukhas_id.domain.tenant import Tenant
+from lukhas_id.domain.user import InvalidUser
+from lukhas_id.services.passkeys import InvalidPasskeyName
 from lukhas_id.web.forms import PageError, one, read_form
+from lukhas_id.web.http_io import json_response
 from lukhas_id.web.routes.authorize import SCOPE_WORDS
-from lukhas_id.web.routes.login import current_session
+from lukhas_id.web.routes.login import client_fingerprint, current_session, set_session_cookies
 from lukhas_id.web.routes.logout import Endpoint, PageFlow
 from lukhas_id.web.state import AppState
 
 log = logging.getLogger("lukhas_id")
 
+SENSITIVE = frozenset({"passkey_remove", "email_change", "totp_disable", "recovery_regenerate"})
+STEP_UP_MESSAGES = {
+    "second_factor_required": "Confirm it's you with a passkey or your authenticator app first.",
+    "authentication_too_old": "Confirm it's you again: your last confirmation was too long ago.",
+}
 
-def _when(at: float) -> str:
-    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+def _when(at: float | None) -> str:
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M UTC") if at is not None else "never"
+
+
+def wants_json(request: Request) -> bool:
+    return "application/json" in request.headers.get("accept", "")
+
+
+def step_up_json(state: AppState, reason: str) -> Response:
+    """HTTP 428: the action needs the user to confirm it's them (a recent second factor)."""
+    body = {
+        "error": "step_up_required",
+        "reason": reason,
+        "acr_values": state.settings.acr_mfa,
+        "max_age": state.settings.step_up_max_age,
+    }
+    return json_response(body, 428, {"cache-control": "no-store"})
+
+
+async def add_factor_step_up(state: AppState, tenant: Tenant, session: Session) -> str | None:
+    """Why adding a factor needs a step-up first, or None: free for a recovery session and for an
+    account without a second factor; otherwise a recent second factor is needed."""
+    if level_of(session.amr) is AuthLevel.RECOVERY:
+        return None
+    c = state.c
+    has_factor = bool(await c.passkeys.list_for_user(tenant, session.user_lid)) or await c.totp.enrolled(
+        tenant, session.user_lid
+    )
+    if not has_factor:
+        return None
+    return step_up_reason(session.amr, session.auth_time, c.clock.now(), state.settings.step_up_max_age)
+
+
+class StepUpRequired(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 def account(state: AppState) -> Endpoint:
     flow = PageFlow(state)
 
-    async def show(request: Request, tenant: Tenant, user_lid: str, sid: str) -> Response:
-        c = state.c
-        user = await c.logout.profile(tenant, user_lid)
-        if user is None:
-            raise PageError(404, "this account no longer exists")
-        sessions = [
-            {"created": _when(s.created_at), "last_seen": _when(s.last_seen), "current": s.sid == sid}
-            for s in reversed(await c.logout.sessions(tenant, user_lid))
-        ]
-        consents = [
-            {
-                "client_id": g.client_id,
-                "client_name": g.client_name,
-                "scopes": [SCOPE_WORDS.get(s, s) for s in g.scopes],
-            }
-            for g in await c.logout.consents(tenant, user_lid)
-        ]
+    def require_step_up(session: Session) -> None:
+        reason = step_up_reason(session.amr, session.auth_time, state.c.clock.now(), state.settings.step_up_max_age)
+        if reason is not None:
+            raise StepUpRequired(reason)
+
+    def step_up_response(request: Request, tenant: Tenant, reason: str) -> Response:
+        if wants_json(request):
+            return step_up_json(state, reason)
+        return flow.pages.render(
+            "step_up.html", 428, message=STEP_UP_MESSAGES[reason], account=f"{state.c.tenants.issuer(tenant)}/account"
+        )
+
+    def render(request: Request, tenant: Tenant, template: str, **context: Any) -> Response:
         token, fresh = flow.csrf_for(request, tenant)
+        issuer = state.c.tenants.issuer(tenant)
         response = flow.pages.render(
-            "account.html",
-            action=f"{c.tenants.issuer(tenant)}/account",
-            csrf_token=token,
-            username=user.username,
-            display_name=user.display_name,
-            email=user.email,
-            sessions=sessions,
-            consents=consents,
+            template, action=f"{issuer}/account", webauthn=f"{issuer}/webauthn", csrf_token=token, **context
         )
         return flow.set_pre_cookie(response, tenant, fresh)
 
-    async def act(request: Request, tenant: Tenant, user_lid: str) -> Response:
+    async def show(request: Request, tenant: Tenant, session: Session, notice: str | None = None) -> Response:
+        c = state.c
+        user = await c.logout.profile(tenant, session.user_lid)
+        if user is None:
+            raise PageError(404, "this account no longer exists")
+        recovery = level_of(session.amr) is AuthLevel.RECOVERY
+        passkeys = [
+            {
+                "handle": p.handle,
+                "name": p.name,
+                "created": _when(p.created_at),
+                "last_used": _when(p.last_used_at),
+                "synced": p.backup_eligible,
+                "cloned": p.possibly_cloned,
+            }
+            for p in await c.passkeys.list_for_user(tenant, session.user_lid)
+        ]
+        context: dict[str, Any] = {
+            "username": user.username,
+            "display_name": user.display_name,
+            "email": user.email,
+            "recovery": recovery,
+            "notice": notice,
+            "passkeys": passkeys,
+            "max_name": MAX_PASSKEY_NAME_LENGTH,
+            "confirmed": step_up_reason(session.amr, session.auth_time, c.clock.now(), state.settings.step_up_max_age)
+            is None,
+            "totp": False,
+            "recovery_left": 0,
+            "sessions": [],
+            "consents": [],
+        }
+        if not recovery:
+            context["totp"] = await c.totp.enrolled(tenant, session.user_lid)
+            context["recovery_left"] = await c.recovery_codes.remaining(tenant, session.user_lid)
+            context["sessions"] = [
+                {"created": _when(s.created_at), "last_seen": _when(s.last_seen), "current": s.sid == session.sid}
+                for s in reversed(await c.logout.sessions(tenant, session.user_lid))
+            ]
+            context["consents"] = [
+                {
+                    "client_id": g.client_id,
+                    "client_name": g.client_name,
+                    "scopes": [SCOPE_WORDS.get(s, s) for s in g.scopes],
+                }
+                for g in await c.logout.consents(tenant, session.user_lid)
+            ]
+        return render(request, tenant, "account.html", **context)
+
+    def done(request: Request, tenant: Tenant) -> Response:
+        return json_response({"ok": True}, 200) if wants_json(request) else flow.redirect_to_account(tenant)
+
+    async def act(request: Request, tenant: Tenant, session: Session) -> Response:
         c = state.c
         params = await read_form(request)
         flow.require_csrf(request, tenant, params)
-        action = one(params, "action")
+        action = one(params, "action") or ""
+        user_lid = session.user_lid
+        if level_of(session.amr) is AuthLevel.RECOVERY:
+            raise PageError(403, "with a recovery code you can only add a passkey; then sign in with it")
+        if action in SENSITIVE:
+            require_step_up(session)
         if action == "withdraw":
-            client_id = one(params, "client_id") or ""
-            if await c.logout.withdraw(tenant, user_lid, client_id):
+            if await c.logout.withdraw(tenant, user_lid, one(params, "client_id") or ""):
                 log.info("consent withdrawn (tenant %s)", tenant.name)
-            return flow.redirect_to_account(tenant)
+            return done(request, tenant)
         if action == "signout_everywhere":
             sids = await c.logout.end_everywhere(tenant, user_lid)
             await flow.revoke_refresh_tokens(tenant, sids)
             log.info("signed out everywhere: tenant %s, %d sessions", tenant.name, len(sids))
             return flow.clear_session_cookie(flow.pages.render("logged_out.html"), tenant)
+        if action == "passkey_rename":
+            name = (one(params, "name") or "").strip()
+            if not name or len(name) > MAX_PASSKEY_NAME_LENGTH:
+                raise PageError(400, f"a passkey name is 1 to {MAX_PASSKEY_NAME_LENGTH} characters")
+            try:
+                renamed = await c.passkeys.rename(tenant, user_lid, one(params, "handle") or "", name)
+            except InvalidPasskeyName as exc:
+                raise PageError(400, str(exc)) from None
+            if not renamed:
+                raise PageError(404, "you have no such passkey")
+            return done(request, tenant)
+        if action == "passkey_remove":
+            if not await c.passkeys.delete(tenant, user_lid, one(params, "handle") or ""):
+                raise PageError(404, "you have no such passkey")
+            log.info("passkey removed (tenant %s, sid %s)", tenant.name, session.sid)
+            return done(request, tenant)
+        if action == "email_change":
+            try:
+                await c.users.change_email(tenant, user_lid, one(params, "email"))
+            except InvalidUser as exc:
+                raise PageError(400, str(exc)) from None
+            log.info("email changed (tenant %s, sid %s)", tenant.name, session.sid)
+            return done(request, tenant)
+        if action == "totp_disable":
+            await c.totp.remove(tenant, user_lid)
+            await c.recovery_codes.remove(tenant, user_lid)
+            log.info("authenticator app removed (tenant %s, sid %s)", tenant.name, session.sid)
+            return done(request, tenant)
+        if action == "recovery_regenerate":
+            if not await c.totp.enrolled(tenant, user_lid):
+                raise PageError(400, "set up the authenticator app first")
+            return render(
+                request, tenant, "recovery_codes.html", codes=await c.recovery_codes.generate(tenant, user_lid)
+            )
+        if action == "totp_begin":
+            if await c.totp.enrolled(tenant, user_lid):
+                raise PageError(400, "the authenticator app is already set up; turn it off first")
+            reason = await add_factor_step_up(state, tenant, session)
+            if reason is not None:
+                raise StepUpRequired(reason)
+            user = await c.logout.profile(tenant, user_lid)
+            if user is None:
+                raise PageError(404, "this account no longer exists")
+            enrolment = await c.totp.begin_enrolment(tenant, user)
+            return render(request, tenant, "totp_setup.html", enrolment=enrolment, error=None)
+        if action == "totp_confirm":
+            code = "".join((one(params, "code") or "").split())
+            if not await c.totp.confirm(tenant, user_lid, code):
+                raise PageError(400, "that code is not correct; start the setup again and enter the current code")
+            log.info("authenticator app added (tenant %s, sid %s)", tenant.name, session.sid)
+            return render(
+                request, tenant, "recovery_codes.html", codes=await c.recovery_codes.generate(tenant, user_lid)
+            )
+        if action == "step_up":
+            return await step_up_with_code(request, tenant, session, "".join((one(params, "code") or "").split()))
         raise PageError(400, "choose an action on the account page")
+
+    async def step_up_with_code(request: Request, tenant: Tenant, session: Session, code: str) -> Response:
+        c = state.c
+        limiter = c.sign_in_limiter
+        account_key = limiter.account(tenant, session.user_lid, lid=True)
+        fingerprint = client_fingerprint(state, request, tenant, "step-up")
+        wait = await limiter.retry_after(tenant, account=account_key, fingerprint=fingerprint)
+        if wait is not None:
+            raise PageError(429, "too many wrong codes; wait a moment, then try again")
+        if not await c.totp.verify(tenant, session.user_lid, code):
+            await limiter.failed(tenant, account=account_key, fingerprint=fingerprint)
+            return await show(request, tenant, session, notice="That code is not correct, or it was already used.")
+        elevated = await c.sessions.elevate(tenant, session, (Amr.OTP, Amr.MFA), state.settings.acr_mfa)
+        log.info("step-up with the authenticator app (tenant %s, sid %s)", tenant.name, session.sid)
+        return set_session_cookies(state, flow.redirect_to_account(tenant), tenant, elevated)
 
     async def endpoint(request: Request) -> Response:
         async def step(tenant: Tenant) -> Response:
             session = await current_session(state, request, tenant)
             if session is None:
+                if wants_json(request):
+                    return json_response({"error": "login_required"}, 401, {"cache-control": "no-store"})
                 return flow.redirect_to_login(tenant)
-            if request.method == "POST":
-                return await act(request, tenant, session.user_lid)
-            return await show(request, tenant, session.user_lid, session.sid)
+            try:
+                if request.method == "POST":
+                    return await act(request, tenant, session)
+                return await show(request, tenant, session)
+            except StepUpRequired as exc:
+                return step_up_response(request, tenant, exc.reason)
 
         return await flow.guarded(request, step)
 

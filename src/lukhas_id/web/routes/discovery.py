@@ -14,6 +14,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from lukhas_id.domain.authn import AcrNames
 from lukhas_id.domain.client import SECRET_AUTH_METHODS
 from lukhas_id.domain.keys import SigningAlg
 from lukhas_id.domain.tenant import Tenant
@@ -52,7 +53,7 @@ CLAIMS = [
 ]
 
 
-def metadata_document(issuer: str) -> dict[str, Any]:
+def metadata_document(issuer: str, acr_values: list[str] | None = None) -> dict[str, Any]:
     """Only what is implemented is listed (RFC 8414 §2, OIDC Discovery §3; empty arrays omitted, §3.2)."""
     return {
         "issuer": issuer,
@@ -74,6 +75,8 @@ def metadata_document(issuer: str) -> dict[str, Any]:
         "id_token_signing_alg_values_supported": ID_TOKEN_ALGS,
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "claims_supported": CLAIMS,
+        # OIDC Discovery §3, RFC 9470 §7: the sign-in levels, weakest first (domain/authn.py).
+        "acr_values_supported": acr_values or AcrNames().supported(),
         "claims_parameter_supported": False,
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
@@ -97,7 +100,7 @@ def metadata(state: AppState) -> Endpoint:
     def document(tenant: Tenant) -> tuple[bytes, str]:
         hit = cache.get(tenant.id)
         if hit is None:
-            body = orjson.dumps(metadata_document(state.c.tenants.issuer(tenant)))
+            body = orjson.dumps(metadata_document(state.c.tenants.issuer(tenant), state.settings.acr_names.supported()))
             hit = (body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
             cache[tenant.id] = hit
         return hit

@@ -1,0 +1,336 @@
+"""Passkeys: WebAuthn registration and sign-in (protocol/webauthn.py) with storage, ceremony state and policy.
+
+Identifiers (both keyed hashes under per-tenant subkeys of services/login_throttle.TenantKeyring, so
+they are stable across workers and restarts, differ between tenants and say nothing about the user):
+
+- user handle = HMAC-SHA256(subkey "webauthn-user-handle", user ΛID): 32 bytes, no personal data
+  (WebAuthn L3 §14.6.1); derived, never stored;
+- credential handle = hex HMAC-SHA256(subkey "webauthn-credential-id", credential id): the primary
+  key the store finds a credential by, and the name pages use for it.
+
+Ceremony state is single-use (KeyValueStore.pop) and lives STATE_TTL (5 minutes), under
+``wa:{tenant_id}:{kind}:{sha256(binding)}``: the binding is what began the ceremony, the signed-in
+session's `sid` for a registration and the browser's pre-session id (its CSRF cookie) for a sign-in.
+So a complete without a begin, a second complete, or a complete from another browser or tenant finds
+nothing: "no ceremony in progress".
+
+Sign-in policy: the signature counter rule of §7.2 step 22 is enforced; a counter that did not increase
+flags the credential `possibly_cloned` (it then never signs in again until removed and re-registered),
+counts `webauthn_clone_signals` and logs one line without personal data. The counter update is a
+compare-and-swap, so of two sign-ins with one counter value only one succeeds. A user who is not active
+cannot sign in. `amr`/`acr` follow domain/authn.py: a user-verified passkey is MFA.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Literal, Protocol
+
+import orjson
+
+from lukhas_id.clock import Clock
+from lukhas_id.domain.authn import AcrNames, passkey_amr
+from lukhas_id.domain.passkey import MAX_PASSKEY_NAME_LENGTH, MAX_PASSKEYS_PER_USER, Passkey
+from lukhas_id.domain.tenant import Tenant
+from lukhas_id.domain.user import User
+from lukhas_id.errors import AlreadyExists, LukhasIdError
+from lukhas_id.metrics import Metrics
+from lukhas_id.ports.authn import PasskeyRepository
+from lukhas_id.ports.state import KeyValueStore
+from lukhas_id.protocol.webauthn import (
+    AttestationRefused,
+    CeremonyState,
+    CounterNotIncreased,
+    Descriptor,
+    RelyingParty,
+    Requirement,
+    StoredCredential,
+    WebAuthnError,
+    authentication_options,
+    parse_assertion,
+    registration_options,
+    verify_assertion,
+    verify_registration,
+)
+from lukhas_id.services.login_throttle import TenantKeyring
+
+log = logging.getLogger("lukhas_id")
+
+STATE_TTL: Final = 300.0
+DEFAULT_NAME: Final = "Passkey"
+NO_CEREMONY: Final = "no ceremony in progress"
+
+Kind = Literal["registration", "authentication"]
+
+
+class UserDirectory(Protocol):
+    """The user lookups the service needs (services.users.UserService provides them)."""
+
+    async def get(self, tenant: Tenant, username: str) -> User | None:
+        """The user with this username (any case or compatibility form), or None."""
+        ...
+
+    async def by_lid(self, tenant: Tenant, lid: str) -> User | None: ...
+
+
+class InvalidPasskeyName(LukhasIdError):
+    """A passkey name breaks its rule; the message names the rule, not the value."""
+
+
+def passkey_name(value: str | None) -> str:
+    """The name to store: stripped, "Passkey" when empty, at most 64 characters, no control characters."""
+    name = (value or "").strip()
+    if not name:
+        return DEFAULT_NAME
+    if len(name) > MAX_PASSKEY_NAME_LENGTH:
+        raise InvalidPasskeyName(f"a passkey name is at most {MAX_PASSKEY_NAME_LENGTH} characters")
+    if any(unicodedata.category(ch) in {"Cc", "Cf", "Zl", "Zp"} for ch in name):
+        raise InvalidPasskeyName("a passkey name cannot contain control characters")
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class PasskeySignIn:
+    """A successful passkey sign-in: who, and how (`amr`, `acr`) for SessionService.create."""
+
+    user: User
+    amr: tuple[str, ...]
+    acr: str
+    handle: str  # the credential's handle
+
+
+class PasskeyService:
+    def __init__(
+        self,
+        repo: PasskeyRepository,
+        kv: KeyValueStore,
+        keyring: TenantKeyring,
+        users: UserDirectory,
+        clock: Clock,
+        metrics: Metrics,
+        rp: RelyingParty,
+        acr_names: AcrNames,
+    ) -> None:
+        self._repo = repo
+        self._kv = kv
+        self._keyring = keyring
+        self._users = users
+        self._clock = clock
+        self._metrics = metrics
+        self.rp = rp
+        self._acr = acr_names
+
+    # -- identifiers ----------------------------------------------------------------------------
+
+    def user_handle(self, tenant: Tenant, user_lid: str) -> bytes:
+        key = self._keyring.key(tenant, "webauthn-user-handle")
+        return hmac.new(key, user_lid.encode("utf-8"), hashlib.sha256).digest()
+
+    def credential_handle(self, tenant: Tenant, credential_id: bytes) -> str:
+        key = self._keyring.key(tenant, "webauthn-credential-id")
+        return hmac.new(key, credential_id, hashlib.sha256).hexdigest()
+
+    # -- ceremony state -------------------------------------------------------------------------
+
+    @staticmethod
+    def _state_key(tenant: Tenant, kind: Kind, binding: str) -> str:
+        digest = hashlib.sha256(binding.encode("utf-8")).hexdigest()
+        return f"wa:{tenant.id}:{kind}:{digest}"
+
+    async def _save(self, tenant: Tenant, kind: Kind, binding: str, state: CeremonyState, owner: str | None) -> None:
+        value = orjson.dumps({"state": state.to_json(), "owner": owner})
+        await self._kv.set(self._state_key(tenant, kind, binding), value, STATE_TTL)
+
+    async def _take(self, tenant: Tenant, kind: Kind, binding: str) -> tuple[CeremonyState, str | None]:
+        raw = await self._kv.pop(self._state_key(tenant, kind, binding))
+        if raw is None:
+            raise WebAuthnError(NO_CEREMONY)
+        try:
+            data = orjson.loads(raw)
+            state = CeremonyState.from_json(data["state"])
+            owner = data["owner"]
+        except (ValueError, KeyError, TypeError):
+            raise WebAuthnError(NO_CEREMONY) from None
+        if state.kind != kind or not (owner is None or isinstance(owner, str)):
+            raise WebAuthnError(NO_CEREMONY)
+        return state, owner
+
+    def _count(self, kind: Kind, ok: bool) -> None:
+        self._metrics.webauthn_ceremonies.labels(kind, "ok" if ok else "failed").inc()
+
+    async def _active_user(self, tenant: Tenant, user_lid: str) -> User:
+        user = await self._users.by_lid(tenant, user_lid)
+        if user is None or not user.active:
+            raise WebAuthnError("account not active")
+        return user
+
+    # -- registration ---------------------------------------------------------------------------
+
+    async def begin_registration(self, tenant: Tenant, user_lid: str, binding: str) -> dict[str, Any]:
+        """Creation options for the signed-in user (`binding`: their session's sid)."""
+        user = await self._active_user(tenant, user_lid)
+        existing = await self._repo.list_for_user(tenant.id, user.lid)
+        if len(existing) >= MAX_PASSKEYS_PER_USER:
+            raise WebAuthnError("too many passkeys")
+        options, state = registration_options(
+            self.rp,
+            user_handle=self.user_handle(tenant, user.lid),
+            user_name=user.username,
+            display_name=user.display_name,
+            exclude=[Descriptor(p.credential_id, p.transports) for p in existing],
+        )
+        await self._save(tenant, "registration", binding, state, user.lid)
+        return options
+
+    async def complete_registration(
+        self, tenant: Tenant, user_lid: str, binding: str, credential: Mapping[str, Any], name: str | None = None
+    ) -> Passkey:
+        """Verify and store the new credential. Raises InvalidPasskeyName (before the ceremony is used
+        up) or WebAuthnError."""
+        label = passkey_name(name)
+        try:
+            passkey = await self._register(tenant, user_lid, binding, credential, label)
+        except WebAuthnError:
+            self._count("registration", False)
+            raise
+        self._count("registration", True)
+        log.info("passkey registered: tenant %s", tenant.name)
+        return passkey
+
+    async def _register(
+        self, tenant: Tenant, user_lid: str, binding: str, credential: Mapping[str, Any], name: str
+    ) -> Passkey:
+        state, owner = await self._take(tenant, "registration", binding)
+        if owner != user_lid:
+            raise WebAuthnError(NO_CEREMONY)
+        user = await self._active_user(tenant, user_lid)
+        try:
+            new = verify_registration(self.rp, state, credential)
+        except AttestationRefused:
+            self._metrics.webauthn_attestation_failures.inc()
+            raise
+        if len(await self._repo.list_for_user(tenant.id, user.lid)) >= MAX_PASSKEYS_PER_USER:
+            raise WebAuthnError("too many passkeys")
+        passkey = Passkey(
+            tenant_id=tenant.id,
+            user_lid=user.lid,
+            handle=self.credential_handle(tenant, new.credential_id),
+            credential_id=new.credential_id,
+            public_key=new.public_key,
+            sign_count=new.sign_count,
+            aaguid=new.aaguid,
+            transports=new.transports,
+            backup_eligible=new.backup_eligible,
+            backup_state=new.backup_state,
+            user_verified=new.user_verified,
+            attestation_format=new.attestation_format,
+            name=name,
+            created_at=self._clock.now(),
+            last_used_at=None,
+        )
+        try:
+            await self._repo.add(passkey)  # §7.1 step 26: an id registered to anyone is refused
+        except AlreadyExists:
+            raise WebAuthnError("credential already registered") from None
+        return passkey
+
+    # -- authentication -------------------------------------------------------------------------
+
+    async def begin_authentication(
+        self,
+        tenant: Tenant,
+        binding: str,
+        username: str | None = None,
+        *,
+        user_verification: Requirement | None = None,
+    ) -> dict[str, Any]:
+        """Request options (`binding`: the browser's pre-session id).
+
+        With a username: allowCredentials lists that user's passkeys, and only their credential will
+        do; an unknown or inactive user gets the same shape with an empty list (and no credential
+        will do). Without one: a discoverable sign-in (empty allowCredentials). `user_verification`
+        overrides the setting ("required" for step-up).
+        """
+        allow: list[Descriptor] = []
+        handle: bytes | None = None
+        if username is not None:
+            user = await self._users.get(tenant, username)
+            if user is not None and user.active:
+                handle = self.user_handle(tenant, user.lid)
+                passkeys = await self._repo.list_for_user(tenant.id, user.lid)
+                allow = [Descriptor(p.credential_id, p.transports) for p in passkeys if not p.possibly_cloned]
+            else:
+                handle = secrets.token_bytes(32)  # nobody's: the ceremony cannot succeed
+        options, state = authentication_options(
+            self.rp, allow=allow, user_handle=handle, user_verification=user_verification
+        )
+        await self._save(tenant, "authentication", binding, state, None)
+        return options
+
+    async def complete_authentication(
+        self, tenant: Tenant, binding: str, credential: Mapping[str, Any]
+    ) -> PasskeySignIn:
+        """Verify the assertion; the signed-in user with `amr` and `acr`. Raises WebAuthnError."""
+        try:
+            result = await self._authenticate(tenant, binding, credential)
+        except WebAuthnError:
+            self._count("authentication", False)
+            raise
+        self._count("authentication", True)
+        return result
+
+    async def _authenticate(self, tenant: Tenant, binding: str, credential: Mapping[str, Any]) -> PasskeySignIn:
+        state, _ = await self._take(tenant, "authentication", binding)
+        assertion = parse_assertion(credential)
+        passkey = await self._repo.get(tenant.id, self.credential_handle(tenant, assertion.credential_id))
+        if passkey is None:
+            raise WebAuthnError("unknown credential")
+        stored = StoredCredential(
+            credential_id=passkey.credential_id,
+            public_key=passkey.public_key,
+            sign_count=passkey.sign_count,
+            backup_eligible=passkey.backup_eligible,
+            owner_handle=self.user_handle(tenant, passkey.user_lid),
+        )
+        try:
+            verified = verify_assertion(self.rp, state, assertion, stored)
+        except CounterNotIncreased:
+            await self._repo.flag_cloned(tenant.id, passkey.handle)
+            self._metrics.webauthn_clone_signals.inc()
+            log.warning("passkey counter did not increase: tenant %s, possible cloned credential", tenant.name)
+            raise
+        if passkey.possibly_cloned:
+            raise WebAuthnError("credential blocked: possible clone")
+        user = await self._active_user(tenant, passkey.user_lid)
+        recorded = await self._repo.record_use(
+            tenant.id,
+            passkey.handle,
+            expected_count=passkey.sign_count,
+            sign_count=verified.sign_count,
+            backup_state=verified.backup_state,
+            user_verified=passkey.user_verified or verified.user_verified,
+            at=self._clock.now(),
+        )
+        if not recorded:
+            raise WebAuthnError("credential used concurrently")
+        amr = passkey_amr(backup_eligible=passkey.backup_eligible, user_verified=verified.user_verified)
+        acr = self._acr.mfa if verified.user_verified else self._acr.passkey
+        return PasskeySignIn(user=user, amr=tuple(amr), acr=acr, handle=passkey.handle)
+
+    # -- the account page -----------------------------------------------------------------------
+
+    async def list_for_user(self, tenant: Tenant, user_lid: str) -> list[Passkey]:
+        return await self._repo.list_for_user(tenant.id, user_lid)
+
+    async def rename(self, tenant: Tenant, user_lid: str, handle: str, name: str) -> bool:
+        """Rename the user's passkey; False when they have no such passkey. Raises InvalidPasskeyName."""
+        return await self._repo.rename(tenant.id, user_lid, handle, passkey_name(name))
+
+    async def delete(self, tenant: Tenant, user_lid: str, handle: str) -> bool:
+        return await self._repo.delete(tenant.id, user_lid, handle)

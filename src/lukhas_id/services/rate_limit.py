@@ -1,0 +1,171 @@
+"""Sign-in rate limits: failed sign-ins per account and per client fingerprint, as token buckets.
+
+Each tenant has two kinds of bucket (ports/rate_limit.py), both of capacity `limit` refilled at
+`limit / window` tokens per second (settings sign_in_rate_limit, 5, and sign_in_rate_window, 60 s):
+
+- per account:            ``rl:si:a:<tenant id>:<hash of the account>``
+- per client fingerprint: ``rl:si:f:<tenant id>:<hash of (IP address, user agent, route)>``
+
+A failed sign-in takes a token from both; an attempt while either is empty is refused (HTTP 429 with
+Retry-After, metric identity_rate_limit_blocks_total{limit="sign_in"}) without checking the password.
+So 5 failures in a row block for 12 s, and a steady attacker gets 5 tries a minute per account and
+per client, never a lock-out: a bucket always refills by itself.
+
+Privacy: no raw IP address, user agent or username is stored, put in a key or logged. Accounts and
+fingerprints are HMAC-SHA256 (128 bits kept, hex) under per-tenant subkeys ("sign-in-account",
+"sign-in-fingerprint") derived from the tenant's ΛID secret, which is stored encrypted under the KEK
+(TenantKeyring). The hashes are therefore stable across workers and restarts (every process derives
+the same subkey), differ between tenants, and cannot be reversed by hashing every IPv4 address or a
+dictionary of usernames without the key. The fingerprint's fields are length-prefixed, so
+("a", "bc") and ("ab", "c") differ. IPv6 clients are fingerprinted by their /64 network (one host
+commonly holds a whole /64) and IPv4-mapped IPv6 addresses as the IPv4 address.
+
+Limitations:
+- The embedded default keeps buckets in process (adapters/memory/rate_limit.py): each worker process
+  has its own, so with N workers an attacker gets up to N times the limit. With several workers or
+  processes, configure Redis (LUKHAS_ID_REDIS_URL), where one atomic script serves them all.
+- The fingerprint includes the user agent, which a client chooses; the per-fingerprint limit slows
+  down a client that keeps its fingerprint, and the per-account limit is what bounds guesses at one
+  account whatever the client does.
+- Someone who knows a username can keep that account's bucket empty (a 12 s wait per try for its
+  owner, never a lock-out).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import ipaddress
+import math
+from typing import Final
+
+from lukhas_id.clock import Clock
+from lukhas_id.domain.tenant import Tenant
+from lukhas_id.domain.user import InvalidUser, username_key
+from lukhas_id.ids import parse
+from lukhas_id.metrics import Metrics
+from lukhas_id.ports.rate_limit import RateLimiter
+from lukhas_id.services.login_throttle import TenantKeyring
+
+ACCOUNT_PURPOSE: Final = "sign-in-account"
+FINGERPRINT_PURPOSE: Final = "sign-in-fingerprint"
+METRIC_LIMIT: Final = "sign_in"
+_HEX_CHARS: Final = 32  # 128 bits
+# A returned wait within this of a whole second is that second (12.000000000000002 s waits 12 s).
+_WAIT_SLACK: Final = 1e-6
+
+
+def _field(value: str) -> bytes:
+    data = value.encode("utf-8", "surrogatepass")  # header text may hold anything; never fail on it
+    return len(data).to_bytes(4, "big") + data
+
+
+def _client_address(ip: str) -> str:
+    """The address a fingerprint counts: IPv4 as is, IPv6 as its /64; anything else verbatim."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip  # e.g. "unknown" or a Unix socket peer: still hashed, still limited
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
+class SignInLimiter:
+    """Per-account and per-fingerprint token buckets of failed sign-ins (see the module docstring).
+
+    The web edge calls, for one sign-in attempt: `fingerprint` and `account` to name the buckets;
+    `retry_after` before checking the password (a number: answer 429 with that Retry-After); then
+    `failed` or `succeeded`.
+    """
+
+    def __init__(
+        self,
+        limiter: RateLimiter,
+        keyring: TenantKeyring,
+        clock: Clock,
+        metrics: Metrics,
+        *,
+        limit: int,
+        window: float,
+    ) -> None:
+        if limit < 1:
+            raise ValueError(f"limit must be >= 1, got {limit!r}")
+        if not (math.isfinite(window) and window > 0):
+            raise ValueError(f"window must be positive, got {window!r}")
+        self._limiter = limiter
+        self.keyring = keyring
+        self._clock = clock
+        self._blocks = metrics.rate_limit_blocks.labels(METRIC_LIMIT)
+        self.limit = limit
+        self.window = float(window)
+        self._rate = limit / self.window
+
+    def fingerprint(self, tenant: Tenant, ip: str, user_agent: str, route: str) -> str:
+        """The client fingerprint: hex HMAC-SHA256 (128 bits) of the length-prefixed client address
+        (IPv6 as its /64), user agent and route, under the tenant's "sign-in-fingerprint" subkey."""
+        message = _field(_client_address(ip)) + _field(user_agent) + _field(route)
+        key = self.keyring.key(tenant, FINGERPRINT_PURPOSE)
+        return hmac.new(key, message, hashlib.sha256).hexdigest()[:_HEX_CHARS]
+
+    def account(self, tenant: Tenant, identifier: str, *, lid: bool = False) -> str:
+        """The account's hash (hex HMAC-SHA256, 128 bits) under the tenant's "sign-in-account" subkey.
+
+        `identifier` is what the user typed: its username lookup key (so "Alice" and "alice" share a
+        bucket), or its case-folded text when it is no valid username (no such user exists, but it is
+        limited all the same). With `lid=True` it is the user's ΛID, for callers that know the user
+        (raises InvalidLid, a ValueError, otherwise); ΛIDs and usernames never share a bucket, so a
+        caller uses one or the other for a given flow.
+        """
+        if lid:
+            material = b"l\x00" + str(parse(identifier)).encode("ascii")
+        else:
+            try:
+                name = username_key(identifier)
+            except InvalidUser:
+                name = identifier.casefold()
+            material = b"u\x00" + name.encode("utf-8", "surrogatepass")
+        key = self.keyring.key(tenant, ACCOUNT_PURPOSE)
+        return hmac.new(key, material, hashlib.sha256).hexdigest()[:_HEX_CHARS]
+
+    def _keys(self, tenant: Tenant, account: str | None, fingerprint: str) -> list[str]:
+        keys = [f"rl:si:f:{tenant.id}:{fingerprint}"]
+        if account is not None:
+            keys.append(f"rl:si:a:{tenant.id}:{account}")
+        return keys
+
+    async def retry_after(self, tenant: Tenant, *, account: str | None, fingerprint: str) -> int | None:
+        """Whole seconds (at least 1) until an attempt is allowed when the account's or the client's
+        bucket is empty, counting the refusal in the metric; None when an attempt is allowed now.
+        `account` None (no username given) checks the fingerprint alone."""
+        now = self._clock.now()
+        waits = await asyncio.gather(
+            *(self._limiter.check(k, self.limit, self._rate, now) for k in self._keys(tenant, account, fingerprint))
+        )
+        wait = max(waits)
+        if wait <= 0:
+            return None
+        self._blocks.inc()
+        return max(1, math.ceil(wait - _WAIT_SLACK))
+
+    async def failed(self, tenant: Tenant, *, account: str | None, fingerprint: str) -> None:
+        """A failed attempt takes one token from each bucket (from none that is already empty)."""
+        now = self._clock.now()
+        await asyncio.gather(
+            *(self._limiter.consume(k, self.limit, self._rate, now) for k in self._keys(tenant, account, fingerprint))
+        )
+
+    async def succeeded(self, tenant: Tenant, *, account: str | None, fingerprint: str) -> None:
+        """A correct password refills the account's bucket; the client's bucket is left as it is.
+
+        Only someone who knows the password can trigger this, so it gives a guesser nothing, and it
+        spares the owner who mistyped a few times a tighter budget for the next minute (the old
+        fixed-window throttle cleared the account's counter the same way). The fingerprint bucket is
+        not refilled: otherwise an attacker holding one valid account could sign in to it between
+        tries at other accounts and so escape the per-client limit.
+        """
+        if account is not None:
+            await self._limiter.reset(f"rl:si:a:{tenant.id}:{account}")

@@ -1,0 +1,218 @@
+"""PasskeyRepository on SQLite and PostgreSQL: add/get/list, one credential id per tenant, the counter
+compare-and-swap, the clone flag, rename/delete by owner, and the encrypted blob."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+import secrets
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+from lukhas_id.adapters.crypto.kek import Kek
+from lukhas_id.adapters.sql import Database
+from lukhas_id.adapters.sql.models import PasskeyRow
+from lukhas_id.adapters.sql.passkeys import SqlPasskeyRepository
+from lukhas_id.domain.passkey import Passkey
+from lukhas_id.errors import AlreadyExists, KeyUnavailable, NotFound
+from tests.contract.test_sql_users import add, seed, user
+
+
+def passkey(tid: str = "t1", lid: str = "USR-1", handle: str = "h1", **changes: Any) -> Passkey:
+    base = Passkey(
+        tenant_id=tid,
+        user_lid=lid,
+        handle=handle,
+        credential_id=secrets.token_bytes(48),
+        public_key=b"\xa5\x01\x02\x03\x26" + secrets.token_bytes(64),
+        sign_count=0,
+        aaguid="01234567-89ab-cdef-0123-456789abcdef",
+        transports=("internal", "hybrid"),
+        backup_eligible=True,
+        backup_state=False,
+        user_verified=True,
+        attestation_format="none",
+        name="My laptop",
+        created_at=1000.0,
+        last_used_at=None,
+    )
+    return dataclasses.replace(base, **changes)
+
+
+@pytest.fixture
+def kek() -> Kek:
+    return Kek(secrets.token_bytes(32))
+
+
+async def _world(db: Database) -> None:
+    await seed(db, "t1", "t2")
+    await add(db, user("t1", "USR-1", "alice"))
+    await add(db, user("t1", "USR-2", "bob"))
+    await add(db, user("t2", "USR-1", "alice"))
+
+
+async def test_add_get_list(sql_database: Database, kek: Kek) -> None:
+    await _world(sql_database)
+    repo = SqlPasskeyRepository(sql_database, kek)
+    first = passkey(handle="h1", created_at=1000.0)
+    second = passkey(handle="h2", created_at=2000.0, transports=(), backup_eligible=False, user_verified=False)
+    await repo.add(second)
+    await repo.add(first)
+    assert await repo.get("t1", "h1") == first
+    assert await repo.get("t1", "h2") == second
+    assert await repo.get("t1", "nope") is None
+    assert await repo.get("t2", "h1") is None  # per tenant
+    assert await repo.list_for_user("t1", "USR-1") == [first, second]  # oldest first
+    assert await repo.list_for_user("t1", "USR-2") == []
+    assert await repo.list_for_user("t2", "USR-1") == []
+
+
+async def test_a_credential_id_is_registered_once_per_tenant(sql_database: Database, kek: Kek) -> None:
+    await _world(sql_database)
+    repo = SqlPasskeyRepository(sql_database, kek)
+    await repo.add(passkey(handle="h1"))
+    with pytest.raises(AlreadyExists):
+        await repo.add(passkey(lid="USR-2", handle="h1"))  # to anyone in the tenant
+    await repo.add(passkey(tid="t2", handle="h1"))  # another tenant is another namespace
+    with pytest.raises(NotFound):
+        await repo.add(passkey(lid="USR-9", handle="h9"))  # no such user
+
+
+async def test_record_use_is_a_compare_and_swap(sql_database: Database, kek: Kek) -> None:
+    await _world(sql_database)
+    repo = SqlPasskeyRepository(sql_database, kek)
+    await repo.add(passkey(sign_count=5, user_verified=False))
+    kwargs: dict[str, Any] = {"backup_state": True, "user_verified": True, "at": 3000.0}
+    assert await repo.record_use("t1", "h1", expected_count=5, sign_count=6, **kwargs)
+    assert not await repo.record_use("t1", "h1", expected_count=5, sign_count=7, **kwargs)  # lost the race
+    assert not await repo.record_use("t1", "nope", expected_count=6, sign_count=7, **kwargs)
+    assert not await repo.record_use("t2", "h1", expected_count=6, sign_count=7, **kwargs)
+    got = await repo.get("t1", "h1")
+    assert got is not None
+    assert (got.sign_count, got.backup_state, got.user_verified, got.last_used_at) == (6, True, True, 3000.0)
+    assert got.name == "My laptop"  # the encrypted part is untouched
+
+
+async def test_concurrent_record_use_has_one_winner(sql_database: Database, kek: Kek) -> None:
+    await _world(sql_database)
+    repo = SqlPasskeyRepository(sql_database, kek)
+    await repo.add(passkey(sign_count=1))
+    results = await asyncio.gather(
+        *(
+            repo.record_use(
+                "t1", "h1", expected_count=1, sign_count=2 + i, backup_state=False, user_verified=True, at=1.0
+            )
+            for i in range(5)
+        )
+    )
+    assert sorted(results) == [False, False, False, False, True]
+
+
+async def test_flag_cloned(sql_database: Database, kek: Kek) -> None:
+    await _world(sql_database)
+    repo = SqlPasskeyRepository(sql_database, kek)
+    await repo.add(passkey())
+    await repo.add(passkey(handle="h2"))
+    await repo.flag_cloned("t1", "h1")
+    await repo.flag_cloned("t1", "nope")  # nothing to flag: no error
+    flagged, other = await repo.get("t1", "h1"), await repo.get("t1", "h2")
+    assert flagged is not None and flagged.possibly_cloned
+    assert other is not None and not other.possibly_cloned
+
+
+async def test_rename_and_delete_only_by_the_owner(sql_database: Database, kek: Kek) -> None:
+    await _world(sql_database)
+    repo = SqlPasskeyRepository(sql_database, kek)
+    original = passkey()
+    await repo.add(original)
+    async with sql_database.read() as session:
+        blob_before = await session.scalar(select(PasskeyRow.data_enc))
+    assert not await repo.rename("t1", "USR-2", "h1", "Stolen")
+    assert not await repo.rename("t2", "USR-1", "h1", "Stolen")
+    assert not await repo.rename("t1", "USR-1", "nope", "Other")
+    assert await repo.rename("t1", "USR-1", "h1", "Phone")
+    renamed = await repo.get("t1", "h1")
+    assert renamed == dataclasses.replace(original, name="Phone")
+    async with sql_database.read() as session:
+        assert await session.scalar(select(PasskeyRow.data_enc)) != blob_before  # re-encrypted
+    assert not await repo.delete("t1", "USR-2", "h1")
+    assert not await repo.delete("t2", "USR-1", "h1")
+    assert await repo.delete("t1", "USR-1", "h1")
+    assert not await repo.delete("t1", "USR-1", "h1")
+    assert await repo.get("t1", "h1") is None
+
+
+async def test_data_is_encrypted_at_rest(sql_database: Database, kek: Kek) -> None:
+    await _world(sql_database)
+    repo = SqlPasskeyRepository(sql_database, kek)
+    p = passkey(name="Alice's YubiKey")
+    await repo.add(p)
+    async with sql_database.read() as session:
+        row = await session.scalar(select(PasskeyRow))
+    assert row is not None
+    blob = bytes(row.data_enc)
+    for secret in (p.credential_id, p.public_key, p.public_key[5:]):
+        assert secret not in blob
+        for encoded in (base64.urlsafe_b64encode(secret), base64.b64encode(secret), secret.hex().encode()):
+            assert encoded.rstrip(b"=") not in blob
+    assert b"YubiKey" not in blob and p.aaguid.encode() not in blob
+    # Another KEK cannot read it.
+    with pytest.raises(KeyUnavailable):
+        await SqlPasskeyRepository(sql_database, Kek(secrets.token_bytes(32))).get("t1", "h1")
+
+
+async def test_a_blob_moved_to_another_row_is_refused(sql_database: Database, kek: Kek) -> None:
+    await _world(sql_database)
+    repo = SqlPasskeyRepository(sql_database, kek)
+    await repo.add(passkey(handle="h1"))
+    await repo.add(passkey(lid="USR-2", handle="h2"))
+    async with sql_database.transaction() as session:
+        blob = await session.scalar(select(PasskeyRow.data_enc).where(PasskeyRow.handle == "h1"))
+        await session.execute(update(PasskeyRow).where(PasskeyRow.handle == "h2").values(data_enc=blob))
+    with pytest.raises(ValueError, match="does not belong"):
+        await repo.get("t1", "h2")
+
+
+async def test_kek_rewrap_reencrypts_passkeys_and_totp_secrets(sql_database: Database, kek: Kek) -> None:
+    from lukhas_id.adapters.sql.factors import SqlTotpRepository
+    from lukhas_id.adapters.sql.repositories import SqlEncryptedMaterial
+    from lukhas_id.domain.passkey import TotpFactor
+
+    await _world(sql_database)
+    stored = passkey()
+    await SqlPasskeyRepository(sql_database, kek).add(stored)
+    factor = TotpFactor("t1", "USR-1", secrets.token_bytes(20), confirmed=True, last_step=7, created_at=1.0)
+    await SqlTotpRepository(sql_database, kek).put(factor)
+    new = Kek(secrets.token_bytes(32))
+    rewrapped: list[bytes] = []
+
+    def transform(blob: bytes) -> bytes:  # `lukhas-id keys rewrap`: old KEK -> new KEK
+        if blob == b"enc":
+            return blob  # the seeded tenants' placeholder secrets
+        rewrapped.append(blob)
+        return new.encrypt(kek.decrypt(blob))
+
+    await SqlEncryptedMaterial(sql_database).rewrap(transform)
+    assert len(rewrapped) == 2
+    assert await SqlPasskeyRepository(sql_database, new).get("t1", "h1") == stored
+    totp = await SqlTotpRepository(sql_database, new).get("t1", "USR-1")
+    assert totp is not None and totp.secret == factor.secret
+    with pytest.raises(KeyUnavailable):
+        await SqlPasskeyRepository(sql_database, kek).get("t1", "h1")
+
+
+async def test_counter_writes_use_relaxed_commits_on_postgresql_only(sql_database: Database) -> None:
+    from sqlalchemy import text
+
+    async with sql_database.relaxed_statement() as conn:
+        if sql_database.is_sqlite:
+            assert (await conn.execute(text("SELECT 1"))).scalar() == 1
+            return
+        assert (await conn.execute(text("SHOW synchronous_commit"))).scalar() == "off"
+        # Same schema (search_path) as the other connections: the tables are found.
+        assert (await conn.execute(text("SELECT count(*) FROM passkeys"))).scalar() == 0
+    async with sql_database.statement() as conn:
+        assert (await conn.execute(text("SHOW synchronous_commit"))).scalar() == "on"

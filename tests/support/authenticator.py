@@ -1,0 +1,292 @@
+"""A software WebAuthn authenticator plus client: what a browser sends for navigator.credentials.create/get.
+
+Keys are ES256 (P-256) by default, made with `cryptography`; CBOR is built with fido2.cbor.encode. The
+results are the JSON of `credential.toJSON()` (base64url members). Every field a relying party checks
+has a knob, so tests can make the bad cases: origin, rp id, challenge, type, flags, counter, user handle,
+signature, attestation signature, credential id length, crossOrigin/topOrigin, the key's algorithm.
+
+Attestation formats: "none", "packed" with an x5c chain from an `AttestationCA` made in the test, and
+"packed" self attestation (no x5c, signed by the credential key).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import hashlib
+import json
+import secrets
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from fido2 import cbor
+
+UP, UV, BE, BS, AT, ED = 0x01, 0x04, 0x08, 0x10, 0x40, 0x80
+ES256, ES384 = -7, -35
+OID_FIDO_AAGUID = x509.ObjectIdentifier("1.3.6.1.4.1.45724.1.1.4")
+
+
+def b64u(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def unb64u(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _cose_key(public: ec.EllipticCurvePublicKey, alg: int) -> dict[int, Any]:
+    numbers = public.public_numbers()
+    size = (public.curve.key_size + 7) // 8
+    crv = {256: 1, 384: 2}[public.curve.key_size]
+    return {1: 2, 3: alg, -1: crv, -2: numbers.x.to_bytes(size, "big"), -3: numbers.y.to_bytes(size, "big")}
+
+
+def _hash_for(key: ec.EllipticCurvePrivateKey) -> hashes.HashAlgorithm:
+    return hashes.SHA384() if key.curve.key_size == 384 else hashes.SHA256()
+
+
+def _name(cn: str, *, ou: str | None = None) -> x509.Name:
+    attrs = [
+        x509.NameAttribute(NameOID.COUNTRY_NAME, "SE"),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Test Authenticators"),
+    ]
+    if ou:
+        attrs.append(x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, ou))
+    attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, cn))
+    return x509.Name(attrs)
+
+
+class AttestationCA:
+    """A test root CA that issues packed attestation certificates (WebAuthn §8.2.1 requirements)."""
+
+    def __init__(self) -> None:
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        now = datetime.datetime.now(datetime.UTC)
+        name = _name("Test Attestation Root")
+        self.cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(self.key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=365))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(self.key, hashes.SHA256())
+        )
+
+    def issue(self, aaguid: bytes) -> tuple[ec.EllipticCurvePrivateKey, bytes]:
+        """(attestation private key, DER certificate) for an authenticator model."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        now = datetime.datetime.now(datetime.UTC)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(_name("Test Authenticator", ou="Authenticator Attestation"))
+            .issuer_name(self.cert.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=365))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.UnrecognizedExtension(OID_FIDO_AAGUID, b"\x04\x10" + aaguid), critical=False)
+            .sign(self.key, hashes.SHA256())
+        )
+        return key, cert.public_bytes(serialization.Encoding.DER)
+
+    @property
+    def der(self) -> bytes:
+        return self.cert.public_bytes(serialization.Encoding.DER)
+
+
+@dataclass
+class SoftCredential:
+    id: bytes
+    key: ec.EllipticCurvePrivateKey = field(repr=False)
+    rp_id: str
+    user_handle: bytes | None
+    alg: int = ES256
+    sign_count: int = 0
+
+
+def _client_data(kind: str, challenge: str, origin: str, bom: bool, extra: dict[str, Any] | None) -> bytes:
+    data = json.dumps({"type": kind, "challenge": challenge, "origin": origin, "crossOrigin": False, **(extra or {})})
+    return (b"\xef\xbb\xbf" if bom else b"") + data.encode()
+
+
+class SoftAuthenticator:
+    """One authenticator (its credentials, counter policy, flags) and the browser in front of it."""
+
+    def __init__(
+        self,
+        *,
+        origin: str,
+        rp_id: str,
+        aaguid: bytes = b"\x00" * 16,
+        backup_eligible: bool = False,
+        backup_state: bool = False,
+        counter_step: int = 1,
+    ) -> None:
+        self.origin = origin
+        self.rp_id = rp_id
+        self.aaguid = aaguid
+        self.backup_eligible = backup_eligible
+        self.backup_state = backup_state
+        self.counter_step = counter_step
+        self.credentials: list[SoftCredential] = []
+
+    def _flags(self, *, up: bool, uv: bool, be: bool | None, bs: bool | None) -> int:
+        be = self.backup_eligible if be is None else be
+        bs = self.backup_state if bs is None else bs
+        return (UP if up else 0) | (UV if uv else 0) | (BE if be else 0) | (BS if bs else 0)
+
+    # -- navigator.credentials.create ---------------------------------------------------------
+
+    def register(
+        self,
+        options: dict[str, Any],
+        *,
+        fmt: str = "none",
+        ca: AttestationCA | None = None,
+        self_attestation: bool = False,
+        origin: str | None = None,
+        rp_id: str | None = None,
+        challenge: str | None = None,
+        kind: str = "webauthn.create",
+        up: bool = True,
+        uv: bool = True,
+        be: bool | None = None,
+        bs: bool | None = None,
+        sign_count: int = 0,
+        credential_id: bytes | None = None,
+        credential_id_length: int = 32,
+        alg: int = ES256,
+        tamper_attestation: bool = False,
+        raw_id: bytes | None = None,
+        client_data_extra: dict[str, Any] | None = None,
+        bom: bool = False,
+        chain: list[bytes] | None = None,
+        keep: bool = True,
+    ) -> dict[str, Any]:
+        """The RegistrationResponseJSON for `options` (the server's {"publicKey": ...} or its inside)."""
+        pk = options.get("publicKey", options)
+        rp = rp_id or self.rp_id
+        cred_id = credential_id if credential_id is not None else secrets.token_bytes(credential_id_length)
+        key = ec.generate_private_key(ec.SECP384R1() if alg == ES384 else ec.SECP256R1())
+        user_handle = unb64u(pk["user"]["id"]) if "user" in pk else None
+        client_data = _client_data(
+            kind, challenge if challenge is not None else pk["challenge"], origin or self.origin, bom, client_data_extra
+        )
+        cose = _cose_key(key.public_key(), alg)
+        attested = self.aaguid + struct.pack(">H", len(cred_id)) + cred_id + cbor.encode(cose)
+        flags = self._flags(up=up, uv=uv, be=be, bs=bs) | AT
+        auth_data = hashlib.sha256(rp.encode()).digest() + struct.pack(">BI", flags, sign_count) + attested
+        client_hash = hashlib.sha256(client_data).digest()
+        statement: dict[str, Any] = {}
+        if fmt == "packed":
+            if self_attestation:
+                sig = key.sign(auth_data + client_hash, ec.ECDSA(_hash_for(key)))
+                statement = {"alg": alg, "sig": sig}
+            else:
+                if ca is None:
+                    raise ValueError("packed attestation with x5c needs an AttestationCA")
+                att_key, att_cert = ca.issue(self.aaguid)
+                sig = att_key.sign(auth_data + client_hash, ec.ECDSA(hashes.SHA256()))
+                statement = {"alg": ES256, "sig": sig, "x5c": [att_cert, *(chain if chain is not None else [ca.der])]}
+            if tamper_attestation:
+                statement["sig"] = bytes([statement["sig"][0] ^ 0xFF]) + statement["sig"][1:]
+        elif fmt != "none":
+            statement = {"sig": b"\x00"}
+        attestation_object = cbor.encode({"fmt": fmt, "attStmt": statement, "authData": auth_data})
+        if keep:
+            self.credentials.append(SoftCredential(cred_id, key, rp, user_handle, alg, sign_count))
+        public_der = key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        rid = raw_id if raw_id is not None else cred_id
+        return {
+            "id": b64u(rid),
+            "rawId": b64u(rid),
+            "type": "public-key",
+            "authenticatorAttachment": "platform",
+            "clientExtensionResults": {},
+            "response": {
+                "clientDataJSON": b64u(client_data),
+                "attestationObject": b64u(attestation_object),
+                "authenticatorData": b64u(auth_data),
+                "publicKey": b64u(public_der),
+                "publicKeyAlgorithm": alg,
+                "transports": ["internal", "hybrid"],
+            },
+        }
+
+    # -- navigator.credentials.get ------------------------------------------------------------
+
+    def pick(self, options: dict[str, Any]) -> SoftCredential:
+        pk = options.get("publicKey", options)
+        allowed = {unb64u(c["id"]) for c in pk.get("allowCredentials") or []}
+        for cred in self.credentials:
+            if not allowed or cred.id in allowed:
+                return cred
+        raise LookupError("no credential of this authenticator is allowed")
+
+    def assertion(
+        self,
+        options: dict[str, Any],
+        *,
+        credential: SoftCredential | None = None,
+        origin: str | None = None,
+        rp_id: str | None = None,
+        challenge: str | None = None,
+        kind: str = "webauthn.get",
+        up: bool = True,
+        uv: bool = True,
+        be: bool | None = None,
+        bs: bool | None = None,
+        sign_count: int | None = None,
+        user_handle: bytes | None | bool = True,
+        tamper_signature: bool = False,
+        client_data_extra: dict[str, Any] | None = None,
+        bom: bool = False,
+        raw_id: bytes | None = None,
+    ) -> dict[str, Any]:
+        """The AuthenticationResponseJSON for `options`. `user_handle`: True sends the credential's
+        (as a discoverable credential does), False/None sends none, bytes sends those."""
+        pk = options.get("publicKey", options)
+        cred = credential or self.pick(options)
+        if sign_count is None:
+            cred.sign_count += self.counter_step
+            count = cred.sign_count
+        else:
+            count = sign_count
+        client_data = _client_data(
+            kind, challenge if challenge is not None else pk["challenge"], origin or self.origin, bom, client_data_extra
+        )
+        flags = self._flags(up=up, uv=uv, be=be, bs=bs)
+        auth_data = hashlib.sha256((rp_id or cred.rp_id).encode()).digest() + struct.pack(">BI", flags, count)
+        signature = cred.key.sign(auth_data + hashlib.sha256(client_data).digest(), ec.ECDSA(_hash_for(cred.key)))
+        if tamper_signature:
+            signature = signature[:-1] + bytes([signature[-1] ^ 0x01])
+        response: dict[str, Any] = {
+            "clientDataJSON": b64u(client_data),
+            "authenticatorData": b64u(auth_data),
+            "signature": b64u(signature),
+        }
+        if user_handle is True:
+            if cred.user_handle is not None:
+                response["userHandle"] = b64u(cred.user_handle)
+        elif isinstance(user_handle, bytes):
+            response["userHandle"] = b64u(user_handle)
+        rid = raw_id if raw_id is not None else cred.id
+        return {
+            "id": b64u(rid),
+            "rawId": b64u(rid),
+            "type": "public-key",
+            "authenticatorAttachment": "platform",
+            "clientExtensionResults": {},
+            "response": response,
+        }
