@@ -115,6 +115,8 @@ class LidServer:
             "LUKHAS_ID_PUBLIC_URL": self.base,
             "LUKHAS_ID_VAR_DIR": str(self.var_dir),
             "LUKHAS_ID_LOG_LEVEL": "WARNING",
+            # Server-Timing (app;dur=ms) on every answer: scenario 9 reads the server-side time from it.
+            "LUKHAS_ID_SERVER_TIMING": "true",
         }
         pg_err = _pg_reachable(PG_URL)
         redis_err = _redis_reachable(REDIS_URL)

@@ -57,6 +57,10 @@ class CeremonyResult(WrkResult):
     latencies are per ceremony (begin + complete), and `non_2xx` counts failed ceremonies."""
 
     p95_ms: float | None = None
+    # Server-side time per ceremony: the two answers' Server-Timing app durations, summed.
+    server_p50_ms: float | None = None
+    server_p95_ms: float | None = None
+    server_p99_ms: float | None = None
     begin_p50_ms: float | None = None
     complete_p50_ms: float | None = None
     clients: int = 1
@@ -68,6 +72,7 @@ class Answer:
     body: bytes
     elapsed_ms: float
     set_cookies: dict[str, str]
+    server_ms: float | None = None  # Server-Timing: app;dur=...
 
 
 class Browser:
@@ -134,7 +139,7 @@ class Browser:
                     self.cookies[name] = value
                 else:
                     self.cookies.pop(name, None)
-        return Answer(resp.status, data, elapsed, set_cookies)
+        return Answer(resp.status, data, elapsed, set_cookies, _server_ms(resp.getheader("Server-Timing")))
 
     def post_json(self, path: str, payload: Any, csrf: str, *, keep_cookies: bool = True) -> Answer:
         body = json.dumps(payload).encode()
@@ -199,8 +204,21 @@ def enrol(base: str, username: str, password: str) -> Signer:
     return Signer(username, browser, authenticator, token, rp_id)
 
 
-def ceremony(signer: Signer) -> tuple[float, float] | str:
-    """One discoverable sign-in: (begin ms, complete ms), or why it failed (the answer's status and error)."""
+def _server_ms(header: str | None) -> float | None:
+    """The `app;dur=` of a Server-Timing header (ms), None when absent or malformed."""
+    for metric in (header or "").split(","):
+        name, _, params = metric.strip().partition(";")
+        if name == "app" and params.startswith("dur="):
+            try:
+                return float(params[4:])
+            except ValueError:
+                return None
+    return None
+
+
+def ceremony(signer: Signer) -> tuple[float, float, float | None] | str:
+    """One discoverable sign-in: (begin ms, complete ms, server-side ms of both), or why it failed (the
+    answer's status and error)."""
     browser = signer.browser
     begin = browser.post_json("/webauthn/authenticate/begin", {}, signer.csrf, keep_cookies=False)
     if begin.status != 200:
@@ -212,10 +230,11 @@ def ceremony(signer: Signer) -> tuple[float, float] | str:
     done = browser.request("POST", "/webauthn/authenticate/complete", body, headers, keep_cookies=False)
     if done.status != 200 or SESSION_COOKIE not in done.set_cookies:
         return f"complete {done.status} {done.body[:200].decode(errors='replace')}"
-    return begin.elapsed_ms, done.elapsed_ms
+    server = None if begin.server_ms is None or done.server_ms is None else begin.server_ms + done.server_ms
+    return begin.elapsed_ms, done.elapsed_ms, server
 
 
-def _attempt(signer: Signer) -> tuple[float, float] | str:
+def _attempt(signer: Signer) -> tuple[float, float, float | None] | str:
     """A ceremony; a broken connection is a failure (and the next one starts on a new connection)."""
     try:
         return ceremony(signer)
@@ -249,14 +268,17 @@ def _percentile(sorted_ms: list[float], pct: float) -> float | None:
 class _Tally:
     begin_ms: list[float] = field(default_factory=list)
     complete_ms: list[float] = field(default_factory=list)
+    server_ms: list[float] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
 
-    def add(self, outcome: tuple[float, float] | str) -> None:
+    def add(self, outcome: tuple[float, float, float | None] | str) -> None:
         if isinstance(outcome, str):
             self.failures.append(outcome)
         else:
             self.begin_ms.append(outcome[0])
             self.complete_ms.append(outcome[1])
+            if outcome[2] is not None:
+                self.server_ms.append(outcome[2])
 
 
 def _result(label: str, url: str, tallies: list[_Tally], elapsed_s: float, budget_s: float) -> CeremonyResult:
@@ -264,6 +286,7 @@ def _result(label: str, url: str, tallies: list[_Tally], elapsed_s: float, budge
     complete = [t for tally in tallies for t in tally.complete_ms]
     totals = sorted(b + c for tally in tallies for b, c in zip(tally.begin_ms, tally.complete_ms, strict=True))
     failures = [f for tally in tallies for f in tally.failures]
+    server = sorted(t for tally in tallies for t in tally.server_ms)
     ceremonies = len(totals) + len(failures)
     result = CeremonyResult(
         label=label,
@@ -280,6 +303,9 @@ def _result(label: str, url: str, tallies: list[_Tally], elapsed_s: float, budge
         p95_ms=_percentile(totals, 95),
         p99_ms=_percentile(totals, 99),
         max_ms=totals[-1] if totals else None,
+        server_p50_ms=_percentile(server, 50),
+        server_p95_ms=_percentile(server, 95),
+        server_p99_ms=_percentile(server, 99),
         begin_p50_ms=statistics.median(begin) if begin else None,
         complete_p50_ms=statistics.median(complete) if complete else None,
         clients=len(tallies),

@@ -20,8 +20,10 @@ Scenarios (wrk, 64 connections, 2 threads, BENCH_DURATION seconds each after a d
 9. passkey (WebAuthn) sign-in, ΛiD only (the peer does not do WebAuthn), needs PostgreSQL + Redis: a passkey
    registered over HTTP with the software authenticator of tests/support/authenticator.py, then discoverable
    ceremonies (POST webauthn/authenticate/begin, the authenticator signs, POST .../complete), timed by us
-   (bench/passkeys.py): one at a time (50 warm-up, then up to 2,000 or 3 x BENCH_DURATION s; target p95 of
-   begin + complete < 5 ms), then 8 clients at once for BENCH_DURATION s (no target)
+   (bench/passkeys.py): one at a time (50 warm-up, then up to 2,000 or 3 x BENCH_DURATION s; target: p95 of the
+   server-side time of begin + complete < 5 ms, read from the answers' Server-Timing headers, which the bench
+   server sends with LUKHAS_ID_SERVER_TIMING=true; the client's wall time is reported too), then 8 clients at
+   once for BENCH_DURATION s (no target)
 
 Env: BENCH_DURATION (s, default 10), BENCH_WARMUP (s, default 2), BENCH_PEER=0 (skip the peer),
 BENCH_STRICT=1 (exit 1 when a target is missed or a scenario had errors), BENCH_ONLY=flows (scenarios 6-9 only) or
@@ -122,7 +124,7 @@ class Row:
         if self.target_p99_ms is not None:
             return f"p99 < {self.target_p99_ms:.0f} ms"
         if self.target_p95_ms is not None:
-            return f"p95 < {self.target_p95_ms:.0f} ms"
+            return f"server p95 < {self.target_p95_ms:.0f} ms"
         return "-"
 
     @property
@@ -144,9 +146,10 @@ class Row:
             rate_ok = self.target_rps is None or self.ours.rps >= 0.95 * self.target_rps
             return "PASS" if p99 is not None and p99 < self.target_p99_ms and rate_ok else "MISS"
         if self.target_p95_ms is not None:
-            p95: float | None = getattr(self.ours, "p95_ms", None)
+            # The issue's figure is the server-side time (Server-Timing), not the client's wall time.
+            p95: float | None = getattr(self.ours, "server_p95_ms", None)
             verdict = "PASS" if p95 is not None and p95 < self.target_p95_ms else "MISS"
-            return f"{verdict} (p95 {_lat(p95)})"
+            return f"{verdict} (server p95 {_lat(p95)})"
         return "info" + ("!" if self.flagged else "")
 
     def as_dict(self) -> dict[str, Any]:
@@ -808,9 +811,12 @@ class Bench:
         url = f"{lid.base}/webauthn/authenticate/{{begin,complete}}"
         pids = ([lid.proc.pid] if lid.proc else []) + lid.worker_pids()
         how = (
-            "figure per ceremony = the begin request's time + the complete request's, each the client's wall time"
-            " around one request on a kept-alive loopback connection (server time + loopback; the authenticator's"
-            " signing in between, the pre-made assertion, is not counted); every ceremony presents the same"
+            "two figures per ceremony: server-side time = the Server-Timing app durations of the begin and complete"
+            " answers, summed (from the request's arrival in the ASGI application to the start of its answer; the"
+            " target applies to this one), and the client's wall time = the begin request's time + the complete"
+            " request's, each around one request on a kept-alive loopback connection (server time + HTTP"
+            " parsing + loopback + the client's own work); the authenticator's signing in between (the pre-made"
+            " assertion) is in neither; every ceremony presents the same"
             " pre-session cookie + CSRF token and drops the session and pre-session cookies complete sets (a"
             " signed-out browser each time: no previous session to end); from the 33rd sign-in of a user on, each"
             " also evicts the user's oldest session (MAX_SESSIONS_PER_USER); the req/s column is ceremonies/s"
@@ -831,9 +837,10 @@ class Bench:
         row_seq.notes.append(
             f"{seq.requests:,} ceremonies one after another (after {PASSKEY_WARMUP} discarded), at most"
             f" {PASSKEY_MAX:,} or {budget:.0f} s; one user, one passkey (ES256, attestation none, user verified);"
-            f" {how}; p50 {_lat(seq.p50_ms)}, p95 {_lat(seq.p95_ms)}, p99 {_lat(seq.p99_ms)}, max"
-            f" {_lat(seq.max_ms)}; of which begin p50 {_lat(seq.begin_p50_ms)}, complete p50"
-            f" {_lat(seq.complete_p50_ms)}{cpu}"
+            f" {how}; server-side p50 {_lat(seq.server_p50_ms)}, p95 {_lat(seq.server_p95_ms)}, p99"
+            f" {_lat(seq.server_p99_ms)}; client wall time p50 {_lat(seq.p50_ms)}, p95 {_lat(seq.p95_ms)}, p99"
+            f" {_lat(seq.p99_ms)}, max {_lat(seq.max_ms)}; of which begin p50 {_lat(seq.begin_p50_ms)}, complete"
+            f" p50 {_lat(seq.complete_p50_ms)}{cpu}"
         )
         if floor is not None:
             seq.extra["healthz_p50_us"] = round(1000 * floor)
@@ -859,6 +866,7 @@ class Bench:
             f"{PASSKEY_CLIENTS} clients (threads of the benchmark process, each with its own user, passkey, cookies"
             f" and connection), each running ceremonies back to back for {self.duration:.0f} s after a"
             f" {self.warmup:.0f} s warm-up; {how}; the clients share the machine's CPUs with the server;"
+            f" server-side p50 {_lat(conc.server_p50_ms)}, p95 {_lat(conc.server_p95_ms)}; client wall time"
             f" p50 {_lat(conc.p50_ms)}, p95 {_lat(conc.p95_ms)}, p99 {_lat(conc.p99_ms)}{cpu}"
         )
         self.report_ceremonies(f"{PASSKEY_CLIENTS} clients", conc, cpu)
@@ -877,8 +885,10 @@ class Bench:
         flag = "  << errors" if _errors(r) else ""
         failed = r.extra.get("failed", 0)
         print(
-            f"  ΛiD   passkey sign-in, {what}: {r.rps:,.1f} ceremonies/s, p50 {_lat(r.p50_ms)}, p95 {_lat(r.p95_ms)},"
-            f" p99 {_lat(r.p99_ms)}, max {_lat(r.max_ms)}  [{r.requests:,} ceremonies in {r.elapsed_s:.1f} s,"
+            f"  ΛiD   passkey sign-in, {what}: {r.rps:,.1f} ceremonies/s; server-side p50 {_lat(r.server_p50_ms)},"
+            f" p95 {_lat(r.server_p95_ms)}, p99 {_lat(r.server_p99_ms)}; client wall time p50 {_lat(r.p50_ms)},"
+            f" p95 {_lat(r.p95_ms)}, p99 {_lat(r.p99_ms)}, max {_lat(r.max_ms)}  [{r.requests:,} ceremonies in"
+            f" {r.elapsed_s:.1f} s,"
             f" {failed:,} failed; begin p50 {_lat(r.begin_p50_ms)}, complete p50 {_lat(r.complete_p50_ms)}"
             f"{extra}]{flag}",
             flush=True,

@@ -216,3 +216,17 @@ async def test_counter_writes_use_relaxed_commits_on_postgresql_only(sql_databas
         assert (await conn.execute(text("SELECT count(*) FROM passkeys"))).scalar() == 0
     async with sql_database.statement() as conn:
         assert (await conn.execute(text("SHOW synchronous_commit"))).scalar() == "on"
+
+
+async def test_get_with_owner_reads_the_credential_and_its_user_at_once(sql_database: Database, kek: Kek) -> None:
+    await _world(sql_database)
+    repo = SqlPasskeyRepository(sql_database, kek)
+    stored = passkey(lid="USR-2")
+    await repo.add(stored)
+    found = await repo.get_with_owner("t1", "h1")
+    assert found is not None
+    got, owner = found
+    assert got == stored
+    assert (owner.tenant_id, owner.lid, owner.username) == ("t1", "USR-2", "bob")
+    assert await repo.get_with_owner("t1", "nope") is None
+    assert await repo.get_with_owner("t2", "h1") is None

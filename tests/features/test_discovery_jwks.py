@@ -5,7 +5,8 @@ from __future__ import annotations
 import base64
 
 from lukhas_id.domain.keys import SigningAlg
-from tests.support.harness import BASE, Harness
+from lukhas_id.settings import Settings
+from tests.support.harness import BASE, Harness, running
 
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "k"}
 
@@ -93,3 +94,11 @@ async def test_readyz_names_the_failing_part(h: Harness) -> None:
     resp = await h.http.get("/readyz")
     assert resp.status_code == 503
     assert "database" in resp.json()["failing"]
+
+
+async def test_server_timing_is_off_by_default_and_on_when_configured(h: Harness, prepared: Settings) -> None:
+    assert "server-timing" not in (await h.http.get("/healthz")).headers
+    async with running(prepared.model_copy(update={"server_timing": True})) as timed:
+        for resp in (await timed.http.get("/healthz"), await timed.http.post("/oauth2/token", data={})):
+            value = resp.headers["server-timing"]
+            assert value.startswith("app;dur=") and float(value.removeprefix("app;dur=")) >= 0

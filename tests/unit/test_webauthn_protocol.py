@@ -437,6 +437,7 @@ class MemoryPasskeys:
     def __init__(self) -> None:
         self.items: dict[tuple[str, str], Passkey] = {}
         self.lose_races = False
+        self.owners: Users | None = None  # what get_with_owner joins with
 
     async def add(self, passkey: Passkey) -> None:
         key = (passkey.tenant_id, passkey.handle)
@@ -446,6 +447,11 @@ class MemoryPasskeys:
 
     async def get(self, tenant_id: str, handle: str) -> Passkey | None:
         return self.items.get((tenant_id, handle))
+
+    async def get_with_owner(self, tenant_id: str, handle: str) -> tuple[Passkey, User] | None:
+        p = self.items.get((tenant_id, handle))
+        owner = self.owners.users.get(p.user_lid) if p is not None and self.owners is not None else None
+        return (p, owner) if p is not None and owner is not None and owner.tenant_id == tenant_id else None
 
     async def list_for_user(self, tenant_id: str, user_lid: str) -> list[Passkey]:
         return [p for (t, _), p in self.items.items() if t == tenant_id and p.user_lid == user_lid]
@@ -540,6 +546,7 @@ def world(rp: RelyingParty = RP, *extra_users: User) -> World:
     clock = FixedClock()
     repo = MemoryPasskeys()
     users = Users(make_user("USR-alice", "alice"), make_user("USR-bob", "bob"), *extra_users)
+    repo.owners = users
     metrics = Metrics()
     acr = AcrNames()
     svc = PasskeyService(repo, MemoryKeyValueStore(clock), TenantKeyring(kek), users, clock, metrics, rp, acr)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from lukhas_id.domain.passkey import Passkey, TotpFactor
+from lukhas_id.domain.user import User
 
 
 class PasskeyRepository(Protocol):
@@ -14,6 +15,10 @@ class PasskeyRepository(Protocol):
 
     async def get(self, tenant_id: str, handle: str) -> Passkey | None:
         """The credential with this handle (the keyed hash of its id), or None."""
+        ...
+
+    async def get_with_owner(self, tenant_id: str, handle: str) -> tuple[Passkey, User] | None:
+        """The credential and its owner in one read (the sign-in path), or None."""
         ...
 
     async def list_for_user(self, tenant_id: str, user_lid: str) -> list[Passkey]:

@@ -288,9 +288,10 @@ class PasskeyService:
     async def _authenticate(self, tenant: Tenant, binding: str, credential: Mapping[str, Any]) -> PasskeySignIn:
         state, _ = await self._take(tenant, "authentication", binding)
         assertion = parse_assertion(credential)
-        passkey = await self._repo.get(tenant.id, self.credential_handle(tenant, assertion.credential_id))
-        if passkey is None:
+        found = await self._repo.get_with_owner(tenant.id, self.credential_handle(tenant, assertion.credential_id))
+        if found is None:
             raise WebAuthnError("unknown credential")
+        passkey, user = found
         stored = StoredCredential(
             credential_id=passkey.credential_id,
             public_key=passkey.public_key,
@@ -307,7 +308,8 @@ class PasskeyService:
             raise
         if passkey.possibly_cloned:
             raise WebAuthnError("credential blocked: possible clone")
-        user = await self._active_user(tenant, passkey.user_lid)
+        if not user.active:
+            raise WebAuthnError("account not active")
         recorded = await self._repo.record_use(
             tenant.id,
             passkey.handle,

@@ -24,6 +24,7 @@ session can write the record back; the rewrite keeps the absolute end and the id
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import secrets
@@ -94,8 +95,10 @@ class SessionService:
             last_seen=now,
             expires_at=now + self.lifetime,
         )
-        await self._write(session, now)
-        await self._index_add(tenant, session.user_lid, _hash(session.id), now)
+        # The record and the user's index are separate keys: written together (one pipelined batch on Redis).
+        await asyncio.gather(
+            self._write(session, now), self._index_add(tenant, session.user_lid, _hash(session.id), now)
+        )
         return session
 
     async def get(self, tenant: Tenant, session_id: str, *, touch: bool = True) -> Session | None:

@@ -81,6 +81,13 @@ class Settings(BaseSettings):
         description="Seconds a process caches a client record; a disabled client stops working within this.",
     )
     log_level: str = Field("INFO", description="Logging level.")
+    server_timing: bool = Field(
+        False,
+        description=(
+            "Add `Server-Timing: app;dur=<ms>` to every response (the application's time, for benchmarks "
+            "such as `make bench`). Off in production: it tells every client how long the server worked."
+        ),
+    )
     webauthn_rp_id: str | None = Field(
         None,
         description="WebAuthn relying party id (a registrable domain). Unset: the public URL's host.",
