@@ -8,9 +8,10 @@ import secrets
 import httpx
 import jwt
 import pyotp
+import pytest
 
 from lukhas_id.clock import FixedClock
-from lukhas_id.domain.client import GrantType
+from lukhas_id.domain.client import GrantType, TokenFormat
 from lukhas_id.domain.tenant import Tenant
 from lukhas_id.domain.user import User
 from tests.features.test_authorization_http import REDIRECT, authorize_url, hidden, path_of, pkce, rp_params
@@ -110,7 +111,7 @@ async def test_wrong_codes_are_rate_limited_with_retry_after(hc: Harness, clock:
     assert metric is not None and metric >= 1
 
 
-async def _rp(h: Harness, tenant: Tenant) -> tuple[str, str]:
+async def _rp(h: Harness, tenant: Tenant, token_format: TokenFormat = TokenFormat.JWT) -> tuple[str, str]:
     client, secret = await h.c.clients.create(
         tenant,
         name="Bank",
@@ -118,6 +119,7 @@ async def _rp(h: Harness, tenant: Tenant) -> tuple[str, str]:
         scopes=frozenset({"openid", "profile"}),
         redirect_uris=(REDIRECT,),
         first_party=True,
+        token_format=token_format,
     )
     assert secret is not None
     return client.client_id, secret
@@ -313,3 +315,32 @@ async def test_wrong_step_up_and_recovery_codes_are_rate_limited(hc: Harness, cl
             assert resp.status_code == 200
         resp = await browser.post("/login/recover", data={**form, "code": code})
         assert resp.status_code == 429 and int(resp.headers["retry-after"]) > 0
+
+
+@pytest.mark.parametrize("token_format", [TokenFormat.JWT, TokenFormat.OPAQUE])
+async def test_introspection_tells_how_the_user_authenticated(
+    hc: Harness, clock: FixedClock, token_format: TokenFormat
+) -> None:
+    """RFC 9470 §6.2: acr and auth_time of the authentication, for JWT and opaque access tokens."""
+    tenant, user, password = await _user(hc)
+    totp = await _enrol_totp(hc, clock, tenant, user)
+    client_id, secret = await _rp(hc, tenant, token_format)
+    client = await hc.c.clients.get(tenant.id, client_id)
+    assert client is not None
+    verifier, challenge = pkce()
+    first = await hc.http.get(authorize_url(client, challenge))
+    step = await _password(hc, user, password, first.headers["location"].split("return_to=")[1])
+    signed_in_at = int(clock.now())
+    done = await _second_factor(hc, step, totp.at(clock.now()))
+    back = await hc.http.get(path_of(done.headers["location"]))
+    code = rp_params(back.headers["location"])["code"]
+    tokens = await hc.http.post(
+        "/oauth2/token",
+        data={"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT, "code_verifier": verifier},
+        headers=basic(client_id, secret),
+    )
+    access = tokens.json()["access_token"]
+    assert (access.count(".") == 2) is (token_format is TokenFormat.JWT)
+    info = await hc.http.post("/oauth2/introspect", data={"token": access}, headers=basic(client_id, secret))
+    body = info.json()
+    assert body["active"] is True and body["acr"] == MFA and body["auth_time"] == signed_in_at

@@ -34,3 +34,6 @@ class AccessTokenRecord:
     aud: tuple[str, ...]
     iat: int
     exp: int
+    # How the user authenticated (RFC 9470 §6: introspection answers them), for user tokens only.
+    acr: str | None = None
+    auth_time: int | None = None

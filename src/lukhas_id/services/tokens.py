@@ -117,6 +117,8 @@ class TokenService:
                 aud=aud,
                 iat=now,
                 exp=exp,
+                acr=_optional_str((extra or {}).get("acr")),
+                auth_time=_optional_int((extra or {}).get("auth_time")),
             )
             await self._state.put_opaque(digest, record)
             return token
@@ -181,6 +183,8 @@ class TokenService:
                 aud=(aud,) if isinstance(aud, str) else tuple(str(a) for a in aud),  # type: ignore[attr-defined]
                 iat=int(claims["iat"]),  # type: ignore[call-overload]
                 exp=int(claims["exp"]),  # type: ignore[call-overload]
+                acr=_optional_str(claims.get("acr")),
+                auth_time=_optional_int(claims.get("auth_time")),
             )
         except (InvalidToken, KeyError, TypeError, ValueError):
             return None
@@ -217,6 +221,11 @@ class TokenService:
         }
         if record.scope:
             out["scope"] = record.scope
+        # RFC 9470 §6.2: the authentication the token came from (user tokens).
+        if record.acr is not None:
+            out["acr"] = record.acr
+        if record.auth_time is not None:
+            out["auth_time"] = record.auth_time
         return out
 
     async def revoke(self, tenant: Tenant, caller: Client, request: FormRequest) -> None:
@@ -244,3 +253,11 @@ class TokenService:
         at = int(self._clock.now())
         await self._state.set_not_before(tenant.id, kind, ident, at, self._max_ttl + MARKER_MARGIN)
         return at
+
+
+def _optional_str(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _optional_int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

@@ -12,7 +12,7 @@ import contextlib
 import gc
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -100,6 +100,8 @@ class LukhasApp(Starlette):
     """
 
     hot: dict[str, oauth.Endpoint]
+    # POST endpoints that take a Request (the passkey ceremonies), also served before routing.
+    hot_requests: dict[str, Callable[[Request], Awaitable[Response]]]
     server_timing: bool = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -116,6 +118,16 @@ class LukhasApp(Starlette):
             if endpoint is not None:
                 try:
                     response = await endpoint(scope, receive, tenant)
+                except Exception as exc:  # the endpoints answer every protocol error themselves
+                    response = unexpected_error(path, exc)
+                await response(scope, receive, send)
+                return
+            direct = self.hot_requests.get(path)
+            if direct is not None:
+                if tenant is not None:
+                    scope["path_params"] = {"tenant": tenant}
+                try:
+                    response = await direct(Request(scope, receive, send))
                 except Exception as exc:  # the endpoints answer every protocol error themselves
                     response = unexpected_error(path, exc)
                 await response(scope, receive, send)
@@ -169,6 +181,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             state.detach()
             await container.aclose()
 
+    # The passkey ceremonies: served by LukhasApp's fast path (registered below so that other methods get 405).
+    passkey_endpoints = {
+        "/webauthn/register/begin": webauthn.register_begin(state),
+        "/webauthn/register/complete": webauthn.register_complete(state),
+        "/webauthn/authenticate/begin": webauthn.authenticate_begin(state),
+        "/webauthn/authenticate/complete": webauthn.authenticate_complete(state),
+    }
     routes: list[Route] = [
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz(state), methods=["GET"]),
@@ -201,10 +220,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             Route(
                 f"{base}/oauth2/register/{{client_id}}", registration.manage(state), methods=["GET", "PUT", "DELETE"]
             ),
-            Route(f"{base}/webauthn/register/begin", webauthn.register_begin(state), methods=["POST"]),
-            Route(f"{base}/webauthn/register/complete", webauthn.register_complete(state), methods=["POST"]),
-            Route(f"{base}/webauthn/authenticate/begin", webauthn.authenticate_begin(state), methods=["POST"]),
-            Route(f"{base}/webauthn/authenticate/complete", webauthn.authenticate_complete(state), methods=["POST"]),
+            *(Route(f"{base}{path}", _fast_path_only, methods=["POST"]) for path in passkey_endpoints),
         ]
 
     async def http_error(request: Request, exc: Exception) -> Response:
@@ -230,6 +246,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         "/oauth2/introspect": oauth.introspect(state),
         "/oauth2/revoke": oauth.revoke(state),
     }
+    app.hot_requests = passkey_endpoints
     app.server_timing = settings.server_timing
     app.state.lukhas_id = state
     return app

@@ -65,7 +65,7 @@ return 1
 # KEYS[1] counter; ARGV[1] ttl (ms). The TTL is set only when the counter has none (just created), so a
 # fixed window is not extended by every hit.
 # One round trip for opaque-token introspection: the record, then its revocation keys (same hash slot).
-# Record layout: [format, tenant, jti, client_id, sub, lid_type, scope, aud, iat, exp].
+# Record layout: [format, tenant, jti, client_id, sub, lid_type, scope, aud, iat, exp(, acr, auth_time)].
 _GET_ACTIVE_OPAQUE_LUA: Final = """
 local raw = redis.call('GET', KEYS[1])
 if not raw then return false end
@@ -109,16 +109,19 @@ def _ttl_ms(ttl: float) -> int:
 
 
 def _encode_record(r: AccessTokenRecord) -> bytes:
-    return orjson.dumps(
-        [_RECORD_FORMAT, r.tenant_id, r.jti, r.client_id, r.sub, r.lid_type, r.scope, r.aud, r.iat, r.exp]
-    )
+    fields = [_RECORD_FORMAT, r.tenant_id, r.jti, r.client_id, r.sub, r.lid_type, r.scope, r.aud, r.iat, r.exp]
+    if r.acr is not None or r.auth_time is not None:
+        fields += [r.acr, r.auth_time]  # user tokens only; records written before have ten fields
+    return orjson.dumps(fields)
 
 
 def _decode_record(raw: bytes) -> AccessTokenRecord:
-    fmt, tenant_id, jti, client_id, sub, lid_type, scope, aud, iat, exp = orjson.loads(raw)
+    fields = orjson.loads(raw)
+    fmt, tenant_id, jti, client_id, sub, lid_type, scope, aud, iat, exp = fields[:10]
     if fmt != _RECORD_FORMAT:
         raise ValueError(f"unknown opaque token record format {fmt!r}")
-    return AccessTokenRecord(tenant_id, jti, client_id, sub, lid_type, scope, tuple(aud), iat, exp)
+    acr, auth_time = fields[10:12] if len(fields) >= 12 else (None, None)
+    return AccessTokenRecord(tenant_id, jti, client_id, sub, lid_type, scope, tuple(aud), iat, exp, acr, auth_time)
 
 
 class RedisTokenStateStore:

@@ -205,6 +205,8 @@ def record_to_json(record: AccessTokenRecord) -> str:
             "aud": list(record.aud),
             "iat": record.iat,
             "exp": record.exp,
+            "acr": record.acr,
+            "auth_time": record.auth_time,
         }
     )
 
@@ -221,4 +223,6 @@ def record_from_json(text: str) -> AccessTokenRecord:
         aud=tuple(str(a) for a in data["aud"]),
         iat=int(data["iat"]),
         exp=int(data["exp"]),
+        acr=data.get("acr"),
+        auth_time=data.get("auth_time"),
     )
