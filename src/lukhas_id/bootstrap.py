@@ -80,6 +80,7 @@ class Container:
     recovery_codes: RecoveryCodeService
     account_recovery: AccountRecoveryService
     pending_sign_ins: PendingSignIns
+    keyring: TenantKeyring
     passkeys: PasskeyService
     metrics: Metrics = field(default_factory=Metrics)
     _closers: list[Any] = field(default_factory=list)
@@ -143,6 +144,7 @@ async def build_container(settings: Settings, *, clock: Clock | None = None, upg
     clock = clock or SystemClock()
     cache_fido2_type_hints()
     kek, notice = load_kek(settings)
+    keyring = TenantKeyring(kek)  # per-tenant HMAC subkeys, cached: one for the whole process
     if notice:
         log.warning(notice)
     try:
@@ -219,7 +221,7 @@ async def build_container(settings: Settings, *, clock: Clock | None = None, upg
             tokens,
             tenants,
             CodeGrantService(codes, tokens, keys, tenants, clock),
-            TenantKeyring(kek),
+            keyring,
             clock,
         )
         tokens.refresh = refresh
@@ -240,11 +242,11 @@ async def build_container(settings: Settings, *, clock: Clock | None = None, upg
             settings.webauthn_rp_name,
             default_tenant=settings.default_tenant,
         )
-        recovery_codes = RecoveryCodeService(SqlRecoveryCodeRepository(database), TenantKeyring(kek), clock, metrics)
-        account_recovery = AccountRecoveryService(kv, TenantKeyring(kek), clock, metrics, users)
+        recovery_codes = RecoveryCodeService(SqlRecoveryCodeRepository(database), keyring, clock, metrics)
+        account_recovery = AccountRecoveryService(kv, keyring, clock, metrics, users)
         sign_in_limiter = SignInLimiter(
             rate_limiter,
-            TenantKeyring(kek),
+            keyring,
             clock,
             metrics,
             limit=settings.sign_in_rate_limit,
@@ -253,7 +255,7 @@ async def build_container(settings: Settings, *, clock: Clock | None = None, upg
         passkeys = PasskeyService(
             SqlPasskeyRepository(database, kek),
             kv,
-            TenantKeyring(kek),
+            keyring,
             users,
             clock,
             metrics,
@@ -300,6 +302,7 @@ async def build_container(settings: Settings, *, clock: Clock | None = None, upg
         account_recovery=account_recovery,
         metrics=metrics,
         pending_sign_ins=PendingSignIns(kv),
+        keyring=keyring,
         passkeys=passkeys,
         grant_handlers={
             GrantType.CLIENT_CREDENTIALS: tokens.client_credentials,

@@ -30,6 +30,10 @@ class AppState:
             raise OAuthError(ErrorCode.TEMPORARILY_UNAVAILABLE, "the server is starting or stopping", 503)
         return self._container
 
+    def csrf_key(self, tenant: Tenant) -> bytes:
+        """The tenant's key of the pages' CSRF tokens (web/csrf.py)."""
+        return self.c.keyring.key(tenant, "csrf")
+
     async def tenant(self, name: str | None) -> Tenant:
         """The tenant named by the path (/t/{name}/...), or the default tenant at the root (None)."""
         tenants = self.c.tenants

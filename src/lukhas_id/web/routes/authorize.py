@@ -20,7 +20,6 @@ from lukhas_id.domain.tenant import Tenant
 from lukhas_id.errors import OAuthError
 from lukhas_id.protocol.oauth2.authorize import AuthorizeFatal, AuthorizeRedirectError
 from lukhas_id.services.authorization import NeedConsent, NeedLogin, Outcome, Redirect, SignedIn
-from lukhas_id.services.login_throttle import TenantKeyring
 from lukhas_id.web import csrf
 from lukhas_id.web.forms import PageError, one, read_form
 from lukhas_id.web.http_io import parse_form
@@ -52,12 +51,9 @@ class _Flow:
     def __init__(self, state: AppState) -> None:
         self.state = state
         self.pages = Pages(state.settings.issuer)
-        self._keyring: TenantKeyring | None = None
 
     def csrf_key(self, tenant: Tenant) -> bytes:
-        if self._keyring is None:
-            self._keyring = TenantKeyring(self.state.c.kek)
-        return self._keyring.key(tenant, "csrf")
+        return self.state.csrf_key(tenant)
 
     async def answer(self, request: Request, tenant: Tenant, outcome: Outcome) -> Response:
         issuer = self.state.c.tenants.issuer(tenant)

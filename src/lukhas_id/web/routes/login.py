@@ -35,7 +35,6 @@ from lukhas_id.domain.session import Session
 from lukhas_id.domain.tenant import Tenant
 from lukhas_id.domain.user import User
 from lukhas_id.errors import ErrorCode, OAuthError
-from lukhas_id.services.login_throttle import TenantKeyring
 from lukhas_id.web import csrf
 from lukhas_id.web.http_io import FORM_TYPE, parse_form, read_body
 from lukhas_id.web.pages import Pages, redirect
@@ -148,12 +147,7 @@ def _origin_ok(state: AppState, request: Request) -> bool:
 
 def login(state: AppState) -> Endpoint:
     pages = Pages(state.settings.issuer)
-    keyring: list[TenantKeyring] = []
-
-    def csrf_key(tenant: Tenant) -> bytes:
-        if not keyring:
-            keyring.append(TenantKeyring(state.c.kek))
-        return keyring[0].key(tenant, "csrf")
+    csrf_key = state.csrf_key
 
     def form_page(
         tenant: Tenant,

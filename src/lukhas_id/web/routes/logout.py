@@ -30,7 +30,6 @@ from starlette.responses import Response
 from lukhas_id.domain.session import Session
 from lukhas_id.domain.tenant import Tenant
 from lukhas_id.errors import ErrorCode, OAuthError
-from lukhas_id.services.login_throttle import TenantKeyring
 from lukhas_id.services.logout import InvalidLogoutRequest, LogoutRequest
 from lukhas_id.web import csrf
 from lukhas_id.web.forms import PageError, one, read_form
@@ -51,12 +50,9 @@ class PageFlow:
     def __init__(self, state: AppState) -> None:
         self.state = state
         self.pages = Pages(state.settings.issuer)
-        self._keyring: TenantKeyring | None = None
 
     def csrf_key(self, tenant: Tenant) -> bytes:
-        if self._keyring is None:
-            self._keyring = TenantKeyring(self.state.c.kek)
-        return self._keyring.key(tenant, "csrf")
+        return self.state.csrf_key(tenant)
 
     def csrf_for(self, request: Request, tenant: Tenant) -> tuple[str, str | None]:
         """(token for the forms of this page, a new pre-session id to set as cookie or None)."""

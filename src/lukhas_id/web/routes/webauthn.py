@@ -35,7 +35,6 @@ from starlette.responses import Response
 from lukhas_id.domain.tenant import Tenant
 from lukhas_id.errors import OAuthError
 from lukhas_id.protocol.webauthn import WebAuthnError
-from lukhas_id.services.login_throttle import TenantKeyring
 from lukhas_id.services.passkeys import InvalidPasskeyName
 from lukhas_id.web import csrf
 from lukhas_id.web.http_io import NO_STORE, error_response, json_response, read_body
@@ -82,12 +81,9 @@ class _Flow:
 
     def __init__(self, state: AppState) -> None:
         self.state = state
-        self._keyring: TenantKeyring | None = None
 
     def csrf_key(self, tenant: Tenant) -> bytes:
-        if self._keyring is None:
-            self._keyring = TenantKeyring(self.state.c.kek)
-        return self._keyring.key(tenant, "csrf")
+        return self.state.csrf_key(tenant)
 
     async def read(self, request: Request) -> dict[str, Any]:
         mime, _, options = request.headers.get("content-type", "").partition(";")
