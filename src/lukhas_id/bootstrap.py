@@ -31,8 +31,8 @@ from lukhas_id.services.authorization import AuthorizationService
 from lukhas_id.services.clients import ClientService
 from lukhas_id.services.code_grant import CodeGrantService
 from lukhas_id.services.codes import AuthorizationCodes
+from lukhas_id.services.keyring import TenantKeyring
 from lukhas_id.services.keys import KeyService
-from lukhas_id.services.login_throttle import TenantKeyring
 from lukhas_id.services.logout import LogoutService
 from lukhas_id.services.mfa import AccountRecoveryService, RecoveryCodeService, TotpService
 from lukhas_id.services.passkeys import PasskeyService

@@ -9,11 +9,13 @@ import httpx
 import pytest
 
 from lukhas_id.clock import FixedClock
-from lukhas_id.domain.session import ACR_PASSWORD
+from lukhas_id.domain.authn import AcrNames
 from lukhas_id.settings import Settings
 from lukhas_id.web.pages import CSP
 from lukhas_id.web.routes.login import GENERIC_ERROR
 from tests.support.harness import BASE, Harness, running
+
+ACR = AcrNames().password
 
 PASSWORD = "correct horse battery staple"
 INTERACTION = "aBcD1234_-efGH5678ijkl"
@@ -144,7 +146,7 @@ async def test_right_password_creates_a_new_session_and_redirects_303(h: Harness
     user = await h.c.users.get(tenant, "alice")
     assert user is not None
     # A session id the browser already holds (e.g. planted by an attacker) is not reused.
-    planted = await h.c.sessions.create(tenant, user, ["pwd"], ACR_PASSWORD)
+    planted = await h.c.sessions.create(tenant, user, ["pwd"], ACR)
     h.http.cookies.set("lid_session", planted.id)
     resp = await _login(h, "alice", PASSWORD)
     assert resp.status_code == 303

@@ -12,7 +12,7 @@ from lukhas_id.domain.principal import PrincipalType
 from lukhas_id.domain.tenant import Tenant
 from lukhas_id.ids import InvalidLid, generate
 from lukhas_id.metrics import Metrics
-from lukhas_id.services.login_throttle import TenantKeyring
+from lukhas_id.services.keyring import TenantKeyring
 from lukhas_id.services.rate_limit import SignInLimiter
 
 IP = "203.0.113.77"

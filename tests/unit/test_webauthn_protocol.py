@@ -36,7 +36,7 @@ from lukhas_id.protocol.webauthn import (
     verify_assertion,
     verify_registration,
 )
-from lukhas_id.services.login_throttle import TenantKeyring
+from lukhas_id.services.keyring import TenantKeyring
 from lukhas_id.services.passkeys import InvalidPasskeyName, PasskeyService, passkey_name
 from tests.support.authenticator import ES384, AttestationCA, SoftAuthenticator, b64u, unb64u
 

@@ -19,7 +19,7 @@ class Session:
     sid: str
     # The ΛID of the signed-in user (the `sub`).
     user_lid: str
-    # Authentication methods references (RFC 8176), e.g. ("pwd",).
+    # Authentication methods references (RFC 8176; domain/authn.py), e.g. ("pwd",).
     amr: tuple[str, ...]
     acr: str
     # When the user authenticated (the `auth_time` claim); kept across rotation.
@@ -28,9 +28,3 @@ class Session:
     last_seen: float
     # The absolute end of the session: never extended by activity.
     expires_at: float
-
-
-# RFC 8176 authentication method reference of a password sign-in.
-AMR_PASSWORD = "pwd"
-# The `acr` of a single-factor password sign-in (a ΛiD-defined URN; later factors add stronger values).
-ACR_PASSWORD = "urn:lukhas-id:acr:password"

@@ -49,7 +49,7 @@ from lukhas_id.errors import LukhasIdError
 from lukhas_id.metrics import Metrics
 from lukhas_id.ports.authn import RecoveryCodeRepository, TotpRepository
 from lukhas_id.ports.state import KeyValueStore
-from lukhas_id.services.login_throttle import TenantKeyring
+from lukhas_id.services.keyring import TenantKeyring
 from lukhas_id.services.users import UserService
 
 log = logging.getLogger("lukhas_id.mfa")

@@ -1,6 +1,6 @@
 """Passkeys: WebAuthn registration and sign-in (protocol/webauthn.py) with storage, ceremony state and policy.
 
-Identifiers (both keyed hashes under per-tenant subkeys of services/login_throttle.TenantKeyring, so
+Identifiers (both keyed hashes under per-tenant subkeys of services/keyring.TenantKeyring, so
 they are stable across workers and restarts, differ between tenants and say nothing about the user):
 
 - user handle = HMAC-SHA256(subkey "webauthn-user-handle", user ΛID): 32 bytes, no personal data
@@ -58,7 +58,7 @@ from lukhas_id.protocol.webauthn import (
     verify_assertion,
     verify_registration,
 )
-from lukhas_id.services.login_throttle import TenantKeyring
+from lukhas_id.services.keyring import TenantKeyring
 
 log = logging.getLogger("lukhas_id")
 

@@ -46,7 +46,7 @@ from lukhas_id.domain.user import InvalidUser, username_key
 from lukhas_id.ids import parse
 from lukhas_id.metrics import Metrics
 from lukhas_id.ports.rate_limit import RateLimiter
-from lukhas_id.services.login_throttle import TenantKeyring
+from lukhas_id.services.keyring import TenantKeyring
 
 ACCOUNT_PURPOSE: Final = "sign-in-account"
 FINGERPRINT_PURPOSE: Final = "sign-in-fingerprint"

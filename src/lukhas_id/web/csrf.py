@@ -3,7 +3,7 @@
 Why not double-submit: a plain double-submit cookie can be planted by any sibling subdomain (cookie
 tossing), which then knows the matching form value. Here the token is
 ``base64url(HMAC-SHA256(K, "lukhas-id/csrf/v1" || 0x00 || pre_session_id))`` where K is a per-tenant key
-derived from the tenant's ΛID secret (services/login_throttle.TenantKeyring, purpose "csrf"): nobody
+derived from the tenant's ΛID secret (services/keyring.TenantKeyring, purpose "csrf"): nobody
 without K can make a token for a given pre-session id, the key is the same in every worker and after
 restarts, and a token of one tenant is worthless in another. Over https the pre-session cookie has the
 ``__Host-`` prefix (Secure, Path=/, no Domain), so a subdomain cannot set it either; over plain http

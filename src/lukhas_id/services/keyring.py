@@ -1,8 +1,4 @@
-"""Per-tenant secret keys for keyed hashes: CSRF tokens, rate-limit fingerprints, passkey handles, codes.
-
-(The fixed-window sign-in throttle that lived here was replaced by the token buckets of
-services/rate_limit.py; the module keeps its name because the keyring is imported across the code.)
-"""
+"""Per-tenant secret keys for keyed hashes: CSRF tokens, rate-limit fingerprints, passkey handles, codes."""
 
 from __future__ import annotations
 
