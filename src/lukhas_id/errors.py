@@ -63,10 +63,20 @@ class KeyUnavailable(LukhasIdError):
 
 
 # Exception class names (anywhere in the MRO) that mean "a backing service is unreachable": the
-# standard library's, redis-py's, SQLAlchemy's and asyncpg's. Matched by name so that the web edge
-# needs no driver imports.
+# standard library's, redis-py's, SQLAlchemy's and asyncpg's (lost or refused connections, a server
+# shutting down or starting, too many connections; asyncpg's own are raised by adapters/sql/direct.py).
+# Matched by name so that the web edge needs no driver imports.
 _UNAVAILABLE_NAMES = frozenset(
-    {"ConnectionError", "TimeoutError", "OperationalError", "InterfaceError", "CannotConnectNowError"}
+    {
+        "ConnectionError",
+        "TimeoutError",
+        "OperationalError",
+        "InterfaceError",
+        "CannotConnectNowError",
+        "PostgresConnectionError",
+        "OperatorInterventionError",
+        "TooManyConnectionsError",
+    }
 )
 
 

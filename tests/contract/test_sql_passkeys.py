@@ -204,18 +204,30 @@ async def test_kek_rewrap_reencrypts_passkeys_and_totp_secrets(sql_database: Dat
         await SqlPasskeyRepository(sql_database, kek).get("t1", "h1")
 
 
-async def test_counter_writes_use_relaxed_commits_on_postgresql_only(sql_database: Database) -> None:
+async def test_counter_writes_use_relaxed_commits_on_postgresql_only(sql_database: Database, kek: Kek) -> None:
     from sqlalchemy import text
 
-    async with sql_database.relaxed_statement() as conn:
-        if sql_database.is_sqlite:
-            assert (await conn.execute(text("SELECT 1"))).scalar() == 1
-            return
-        assert (await conn.execute(text("SHOW synchronous_commit"))).scalar() == "off"
-        # Same schema (search_path) as the other connections: the tables are found.
-        assert (await conn.execute(text("SELECT count(*) FROM passkeys"))).scalar() == 0
+    if sql_database.is_sqlite:
+        assert sql_database.direct is None
+        return
+    direct = sql_database.direct
+    assert direct is not None
+    assert await direct.setting("synchronous_commit", relaxed=True) == "off"
+    assert await direct.setting("synchronous_commit") == "on"
+    # The asyncpg pools see the same schema (search_path) as SQLAlchemy's connections.
     async with sql_database.statement() as conn:
-        assert (await conn.execute(text("SHOW synchronous_commit"))).scalar() == "on"
+        search_path = (await conn.execute(text("SHOW search_path"))).scalar()
+    assert await direct.setting("search_path", relaxed=True) == search_path
+    assert await direct.setting("search_path") == search_path
+    # A bump through the relaxed pool is seen at once by the other connections.
+    await _world(sql_database)
+    repo = SqlPasskeyRepository(sql_database, kek)
+    await repo.add(passkey())
+    assert await repo.record_use(
+        "t1", "h1", expected_count=0, sign_count=7, backup_state=True, user_verified=True, at=2000.0
+    )
+    got = await repo.get("t1", "h1")
+    assert got is not None and (got.sign_count, got.backup_state, got.last_used_at) == (7, True, 2000.0)
 
 
 async def test_get_with_owner_reads_the_credential_and_its_user_at_once(sql_database: Database, kek: Kek) -> None:

@@ -11,7 +11,9 @@
   parameters ``search_path`` and ``application_name`` become asyncpg ``server_settings`` and ``sslmode``
   becomes asyncpg's ``ssl`` argument. Pool: 10 connections plus 10 overflow per process, no pre-ping
   (a dead pooled connection fails one request and is replaced; pinging would add a round trip to
-  every checkout), recycled after 30 minutes.
+  every checkout), recycled after 30 minutes. The few hottest statements (`fetch_first`, `execute`)
+  run on two small asyncpg pools of their own (adapters/sql/direct.py): at most 8 + 4 connections
+  more per process, opened on first use.
 
 Anything else raises a one-line ``ValueError``; messages never contain the URL's password.
 """
@@ -19,7 +21,7 @@ Anything else raises a one-line ``ValueError``; messages never contain the URL's
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -38,8 +40,10 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.sql.expression import Executable
 
 import lukhas_id.migrations
+from lukhas_id.adapters.sql.direct import DirectStatements
 
 SQLITE_DRIVER: Final = "sqlite+aiosqlite"
 POSTGRES_DRIVER: Final = "postgresql+asyncpg"
@@ -50,7 +54,6 @@ _SUPPORTED: Final = "sqlite:///path or postgresql://user@host/db"
 SQLITE_BUSY_TIMEOUT_MS: Final = 5000
 PG_POOL_SIZE: Final = 10
 PG_MAX_OVERFLOW: Final = 10
-RELAXED_POOL_SIZE: Final = 2  # Database.relaxed_statement: a few short single-row writes
 PG_POOL_RECYCLE_S: Final = 1800
 
 # Serializes concurrent upgrades of one schema (held until the migration transaction ends).
@@ -163,21 +166,6 @@ def _postgres_engine(spec: EngineSpec, echo: bool) -> AsyncEngine:
     )
 
 
-def _postgres_relaxed_engine(spec: EngineSpec, echo: bool) -> AsyncEngine:
-    """Autocommit connections with synchronous_commit off (Database.relaxed_statement)."""
-    settings = {**spec.connect_args.get("server_settings", {}), "synchronous_commit": "off"}
-    engine = create_async_engine(
-        spec.url,
-        echo=echo,
-        connect_args={**spec.connect_args, "server_settings": settings},
-        pool_size=RELAXED_POOL_SIZE,
-        max_overflow=PG_MAX_OVERFLOW,
-        pool_pre_ping=False,
-        pool_recycle=PG_POOL_RECYCLE_S,
-    )
-    return engine.execution_options(isolation_level="AUTOCOMMIT")
-
-
 def _alembic_config() -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
@@ -191,10 +179,13 @@ class Database:
     Make it with `from_url`; the constructor takes an engine configured the same way.
     """
 
-    def __init__(self, engine: AsyncEngine, *, relaxed_engine: AsyncEngine | None = None) -> None:
+    def __init__(self, engine: AsyncEngine, *, connect_args: dict[str, Any] | None = None) -> None:
         self._engine = engine
-        self._relaxed_engine = relaxed_engine
         self._is_sqlite = engine.dialect.name == "sqlite"
+        self._direct: DirectStatements | None = None
+        if engine.dialect.name == "postgresql" and engine.dialect.driver == "asyncpg":
+            _, kwargs = engine.dialect.create_connect_args(engine.url)
+            self._direct = DirectStatements(engine.dialect, {**kwargs, **(connect_args or {})})
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         self._statement_engine: AsyncEngine
         if self._is_sqlite:
@@ -217,7 +208,7 @@ class Database:
         spec = normalize_url(url)
         if spec.is_sqlite:
             return cls(_sqlite_engine(spec, echo))
-        return cls(_postgres_engine(spec, echo), relaxed_engine=_postgres_relaxed_engine(spec, echo))
+        return cls(_postgres_engine(spec, echo), connect_args=spec.connect_args)
 
     def __repr__(self) -> str:
         return f"Database({self.display_url!r})"
@@ -269,19 +260,35 @@ class Database:
         async with self._statement_engine.begin() as conn:
             yield conn
 
-    @contextlib.asynccontextmanager
-    async def relaxed_statement(self) -> AsyncIterator[AsyncConnection]:
-        """Like `statement`, for a write that need not wait for the WAL flush (PostgreSQL
-        ``synchronous_commit = off`` on a small pool of its own, in autocommit: one round trip and no
-        fsync wait). A database crash can lose the last moments of such writes, never corrupt them;
-        use it only where losing a recent write is harmless (e.g. a passkey's signature counter).
-        SQLite, or a Database made without one: the same as `statement`."""
-        if self._relaxed_engine is None:
-            async with self.statement() as conn:
-                yield conn
-            return
-        async with self._relaxed_engine.begin() as conn:
-            yield conn
+    async def fetch_first(self, statement: Executable, params: Mapping[str, Any]) -> Mapping[Any, Any] | None:
+        """The first row of a prebuilt Core SELECT with bound parameters (values by column label), or None.
+
+        PostgreSQL: on asyncpg directly (adapters/sql/direct.py), for the hottest reads. SQLite: as
+        `statement` does."""
+        if self._direct is not None:
+            return await self._direct.fetch_first(statement, params)
+        async with self.statement() as conn:
+            row = (await conn.execute(statement, params)).first()
+        return None if row is None else row._mapping
+
+    async def execute(self, statement: Executable, params: Mapping[str, Any], *, relaxed: bool = False) -> int:
+        """Run a prebuilt Core INSERT/UPDATE/DELETE on its own (it commits); the number of rows it touched.
+
+        PostgreSQL: on asyncpg directly (adapters/sql/direct.py). With `relaxed`, the commit does not wait
+        for the WAL flush (``synchronous_commit = off``, a pool of its own: no fsync wait). A database crash
+        can lose the last moments of such writes, never corrupt them: use it only where losing a recent
+        write is harmless (e.g. a passkey's signature counter). SQLite: as `statement` does (`relaxed` has
+        no meaning there)."""
+        if self._direct is not None:
+            return await self._direct.execute(statement, params, relaxed=relaxed)
+        async with self.statement() as conn:
+            result = await conn.execute(statement, params)
+        return int(result.rowcount)
+
+    @property
+    def direct(self) -> DirectStatements | None:
+        """The asyncpg lane on PostgreSQL, None on SQLite."""
+        return self._direct
 
     async def ping(self) -> None:
         """Raise when the database cannot be reached."""
@@ -290,8 +297,8 @@ class Database:
 
     async def dispose(self) -> None:
         """Close every pooled connection."""
-        if self._relaxed_engine is not None:
-            await self._relaxed_engine.dispose()
+        if self._direct is not None:
+            await self._direct.close()
         await self._engine.dispose()
 
     # -- migrations -----------------------------------------------------------------------------

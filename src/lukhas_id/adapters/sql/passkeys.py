@@ -10,6 +10,7 @@ counter: UPDATE ... WHERE sign_count = expected.
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Any
 
@@ -40,6 +41,7 @@ def _unb64(text: str) -> bytes:
 # The sign-in path's two statements, built once (building a statement's WHERE clause cost more CPU than
 # running it: profiled), with bound parameters.
 _P, _U = PasskeyRow.__table__.c, UserRow.__table__.c
+_USER_COLUMNS = tuple(column.name for column in _U)
 _GET_WITH_OWNER = (
     select(PasskeyRow.__table__, *(column.label(f"u_{column.name}") for column in _U))
     .join(UserRow.__table__, (_U.tenant_id == _P.tenant_id) & (_U.lid == _P.user_lid))
@@ -83,36 +85,38 @@ class SqlPasskeyRepository:
         }
         return self._box.encrypt(orjson.dumps(data))
 
-    def _open(self, row: PasskeyRow) -> dict[str, Any]:
-        data = orjson.loads(self._box.decrypt(bytes(row.data_enc)))
+    def _open(self, data_enc: bytes, tenant_id: str, handle: str, user_lid: str) -> dict[str, Any]:
+        data = orjson.loads(self._box.decrypt(bytes(data_enc)))
         if (
             not isinstance(data, dict)
             or data.get("v") != _VERSION
-            or (data.get("tenant_id"), data.get("handle"), data.get("user_lid"))
-            != (row.tenant_id, row.handle, row.user_lid)
+            or (data.get("tenant_id"), data.get("handle"), data.get("user_lid")) != (tenant_id, handle, user_lid)
         ):
             raise ValueError("a stored passkey does not belong to its row")
         return data
 
-    def _from_row(self, row: PasskeyRow) -> Passkey:
-        data = self._open(row)
+    def _from_row(self, row: Mapping[Any, Any]) -> Passkey:
+        """A passkey from a row of the passkeys table, its values by column name."""
+        tenant_id, handle, user_lid = row["tenant_id"], row["handle"], row["user_lid"]
+        data = self._open(row["data_enc"], tenant_id, handle, user_lid)
+        last_used_at = row["last_used_at"]
         return Passkey(
-            tenant_id=row.tenant_id,
-            user_lid=row.user_lid,
-            handle=row.handle,
+            tenant_id=tenant_id,
+            user_lid=user_lid,
+            handle=handle,
             credential_id=_unb64(data["credential_id"]),
             public_key=_unb64(data["public_key"]),
-            sign_count=int(row.sign_count),
+            sign_count=int(row["sign_count"]),
             aaguid=str(data["aaguid"]),
             transports=tuple(str(t) for t in data["transports"]),
-            backup_eligible=bool(row.backup_eligible),
-            backup_state=bool(row.backup_state),
-            user_verified=bool(row.user_verified),
+            backup_eligible=bool(row["backup_eligible"]),
+            backup_state=bool(row["backup_state"]),
+            user_verified=bool(row["user_verified"]),
             attestation_format=str(data["attestation_format"]),
             name=str(data["name"]),
-            created_at=float(row.created_at),
-            last_used_at=None if row.last_used_at is None else float(row.last_used_at),
-            possibly_cloned=bool(row.possibly_cloned),
+            created_at=float(row["created_at"]),
+            last_used_at=None if last_used_at is None else float(last_used_at),
+            possibly_cloned=bool(row["possibly_cloned"]),
         )
 
     # -- the port -------------------------------------------------------------------------------
@@ -148,24 +152,25 @@ class SqlPasskeyRepository:
         query = select(PasskeyRow.__table__).where(table.tenant_id == tenant_id, table.handle == handle)
         async with self._db.statement() as conn:
             row = (await conn.execute(query)).first()
-        return None if row is None else self._from_row(row)  # type: ignore[arg-type]  # same column names
+        return None if row is None else self._from_row(row._mapping)
 
     async def get_with_owner(self, tenant_id: str, handle: str) -> tuple[Passkey, User] | None:
-        async with self._db.statement() as conn:
-            row = (await conn.execute(_GET_WITH_OWNER, {"b_tenant": tenant_id, "b_handle": handle})).first()
+        # The sign-in path: on asyncpg directly with PostgreSQL (Database.fetch_first).
+        row = await self._db.fetch_first(_GET_WITH_OWNER, {"b_tenant": tenant_id, "b_handle": handle})
         if row is None:
             return None
-        owner = SimpleNamespace(**{key[2:]: value for key, value in row._mapping.items() if key.startswith("u_")})
+        owner = SimpleNamespace(**{name: row[f"u_{name}"] for name in _USER_COLUMNS})
         return self._from_row(row), user_from_row(owner)  # type: ignore[arg-type]  # same column names
 
     async def list_for_user(self, tenant_id: str, user_lid: str) -> list[Passkey]:
+        table = PasskeyRow.__table__.c
         query = (
-            select(PasskeyRow)
-            .where(PasskeyRow.tenant_id == tenant_id, PasskeyRow.user_lid == user_lid)
-            .order_by(PasskeyRow.created_at, PasskeyRow.handle)
+            select(PasskeyRow.__table__)
+            .where(table.tenant_id == tenant_id, table.user_lid == user_lid)
+            .order_by(table.created_at, table.handle)
         )
-        async with self._db.read() as session:
-            return [self._from_row(row) for row in await session.scalars(query)]
+        async with self._db.statement() as conn:
+            return [self._from_row(row._mapping) for row in await conn.execute(query)]
 
     async def record_use(
         self,
@@ -190,9 +195,7 @@ class SqlPasskeyRepository:
         # The counter bump need not wait for the WAL flush (about 3 ms of a ~10 ms ceremony): a database
         # crash can lose the last moments of bumps, which only lowers a stored counter (no false clone
         # signal), and the single-use challenge still stops replays.
-        async with self._db.relaxed_statement() as conn:
-            result = await conn.execute(_RECORD_USE, params)
-        return result.rowcount == 1
+        return await self._db.execute(_RECORD_USE, params, relaxed=True) == 1
 
     async def flag_cloned(self, tenant_id: str, handle: str) -> None:
         stmt = (
@@ -209,7 +212,7 @@ class SqlPasskeyRepository:
             row = await session.scalar(select(PasskeyRow).where(*where).with_for_update())
             if row is None:
                 return False
-            data = self._open(row)
+            data = self._open(row.data_enc, row.tenant_id, row.handle, row.user_lid)
             data["name"] = name
             row.data_enc = self._box.encrypt(orjson.dumps(data))
         return True
