@@ -146,6 +146,33 @@ def test_authentication_options_and_state_round_trip() -> None:
         CeremonyState.from_json({**state.to_json(), "k": "other"})
 
 
+@pytest.mark.parametrize("uv", [None, "required", "discouraged"])
+@pytest.mark.parametrize(
+    "allow",
+    [
+        [],
+        [Descriptor(b"\x07" * 20, ("internal",))],
+        [Descriptor(b"\x01" * 64, ("usb", "hybrid", "not-a-transport")), Descriptor(b"\x02" * 16, ("smoke-signal",))],
+    ],
+)
+def test_request_options_are_the_json_fido2_makes(allow: list[Descriptor], uv: Any) -> None:
+    """authentication_options writes the JSON itself; it must equal what Fido2Server.authenticate_begin
+    gives for the same challenge and inputs."""
+    from fido2.webauthn import UserVerificationRequirement
+
+    from lukhas_id.protocol.webauthn import _descriptors, _json, _server
+
+    challenge = secrets.token_bytes(32)
+    ours, state = authentication_options(RP, allow=allow, user_handle=None, user_verification=uv, challenge=challenge)
+    theirs, _ = _server(RP).authenticate_begin(
+        _descriptors(allow),
+        user_verification=UserVerificationRequirement(uv or RP.user_verification),
+        challenge=challenge,
+    )
+    assert ours == _json(theirs)
+    assert state.challenge == challenge and state.allow_credentials == tuple(d.id for d in allow)
+
+
 def test_challenges_are_fresh() -> None:
     assert reg_options()[1].challenge != reg_options()[1].challenge
 
