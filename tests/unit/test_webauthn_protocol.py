@@ -37,7 +37,7 @@ from lukhas_id.protocol.webauthn import (
     verify_registration,
 )
 from lukhas_id.services.keyring import TenantKeyring
-from lukhas_id.services.passkeys import InvalidPasskeyName, PasskeyService, passkey_name
+from lukhas_id.services.passkeys import NO_CEREMONY, InvalidPasskeyName, PasskeyService, passkey_name
 from tests.support.authenticator import ES384, AttestationCA, SoftAuthenticator, b64u, unb64u
 
 ORIGIN = "https://login.example"
@@ -673,6 +673,38 @@ async def test_inactive_users_cannot_register_or_sign_in() -> None:
     options = await w.svc.begin_authentication(w.tenant, "pre-1")
     with refused("account not active"):
         await w.svc.complete_authentication(w.tenant, "pre-1", w.a.assertion(options))
+
+
+class Limited(Exception):
+    pass
+
+
+async def test_an_admission_check_runs_before_any_webauthn_check() -> None:
+    w = world()
+    passkey = await enrol(w)
+    checked: list[str] = []
+
+    async def admit(ok: bool) -> None:
+        checked.append("admit")
+        if not ok:
+            raise Limited
+
+    # Refused by the check: nothing is verified (a tampered signature would say so), the ceremony is used up.
+    options = await w.svc.begin_authentication(w.tenant, "pre-1")
+    with pytest.raises(Limited):
+        await w.svc.complete_authentication(
+            w.tenant, "pre-1", w.a.assertion(options, tamper_signature=True), admit=admit(False)
+        )
+    assert w.sample("identity_webauthn_ceremonies_total", kind="authentication", outcome="failed") == 0
+    with refused(NO_CEREMONY):
+        await w.svc.complete_authentication(w.tenant, "pre-1", w.a.assertion(options))
+    # The check's refusal wins over a missing ceremony, too.
+    with pytest.raises(Limited):
+        await w.svc.complete_authentication(w.tenant, "pre-1", w.a.assertion(options), admit=admit(False))
+    # Passed: the sign-in goes on as without one.
+    options = await w.svc.begin_authentication(w.tenant, "pre-1")
+    result = await w.svc.complete_authentication(w.tenant, "pre-1", w.a.assertion(options), admit=admit(True))
+    assert result.handle == passkey.handle and checked == ["admit"] * 3
 
 
 async def test_attestation_failures_are_counted() -> None:

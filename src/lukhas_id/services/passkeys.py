@@ -23,12 +23,13 @@ cannot sign in. `amr`/`acr` follow domain/authn.py: a user-verified passkey is M
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
 import secrets
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal, Protocol
 
@@ -274,19 +275,39 @@ class PasskeyService:
         return options
 
     async def complete_authentication(
-        self, tenant: Tenant, binding: str, credential: Mapping[str, Any]
+        self,
+        tenant: Tenant,
+        binding: str,
+        credential: Mapping[str, Any],
+        *,
+        admit: Awaitable[None] | None = None,
     ) -> PasskeySignIn:
-        """Verify the assertion; the signed-in user with `amr` and `acr`. Raises WebAuthnError."""
+        """Verify the assertion; the signed-in user with `amr` and `acr`. Raises WebAuthnError.
+
+        `admit`: a check the caller needs passed before anything is verified (the sign-in rate limit),
+        awaited together with taking the ceremony state (so both share one round trip to the store).
+        What it raises is raised as it is, before the WebAuthn checks, and the ceremony is used up."""
         try:
-            result = await self._authenticate(tenant, binding, credential)
+            result = await self._authenticate(tenant, binding, credential, admit)
         except WebAuthnError:
             self._count("authentication", False)
             raise
         self._count("authentication", True)
         return result
 
-    async def _authenticate(self, tenant: Tenant, binding: str, credential: Mapping[str, Any]) -> PasskeySignIn:
-        state, _ = await self._take(tenant, "authentication", binding)
+    async def _authenticate(
+        self, tenant: Tenant, binding: str, credential: Mapping[str, Any], admit: Awaitable[None] | None
+    ) -> PasskeySignIn:
+        if admit is None:
+            state, _ = await self._take(tenant, "authentication", binding)
+        else:
+            admitted, taken = await asyncio.gather(
+                admit, self._take(tenant, "authentication", binding), return_exceptions=True
+            )
+            for outcome in (admitted, taken):  # the admission check's refusal first
+                if isinstance(outcome, BaseException):
+                    raise outcome
+            state, _ = taken  # type: ignore[misc]  # not an exception: checked above
         assertion = parse_assertion(credential)
         found = await self._repo.get_with_owner(tenant.id, self.credential_handle(tenant, assertion.credential_id))
         if found is None:

@@ -234,9 +234,11 @@ class SessionService:
         hashes = [h for h in _decode_index(await self._kv.get(key)) if h not in (digest, drop)]
         hashes.append(digest)
         evicted, hashes = hashes[: -self._max_per_user], hashes[-self._max_per_user :]
-        for old in evicted:
-            await self._kv.delete(self._key(tenant.id, old))
-        await self._kv.set(key, orjson.dumps(hashes), self.lifetime)
+        # The evicted records and the new index are written together (one pipelined batch on Redis).
+        await asyncio.gather(
+            self._kv.set(key, orjson.dumps(hashes), self.lifetime),
+            *(self._kv.delete(self._key(tenant.id, old)) for old in evicted),
+        )
 
     async def _index_drop(self, tenant: Tenant, user_lid: str, digest: str) -> None:
         key = self._index_key(tenant.id, user_lid)

@@ -68,6 +68,12 @@ class _Refused(Exception):
         self.description = description
 
 
+class _RateLimited(Exception):
+    def __init__(self, wait: int) -> None:
+        super().__init__(wait)
+        self.wait = wait
+
+
 def _answer(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return json_response(payload, status, {**NO_STORE, **(headers or {})})
 
@@ -238,15 +244,20 @@ def authenticate_complete(state: AppState) -> Endpoint:
         _require_credential(data, _ASSERTION_MEMBERS)
         # Before verification the account is not known (discoverable sign-in): the client is limited.
         fingerprint = client_fingerprint(state, request, tenant, "passkey")
-        wait = await c.sign_in_limiter.retry_after(tenant, account=None, fingerprint=fingerprint)
-        if wait is not None:
+
+        async def admit() -> None:
+            wait = await c.sign_in_limiter.retry_after(tenant, account=None, fingerprint=fingerprint)
+            if wait is not None:
+                raise _RateLimited(wait)
+
+        try:
+            signed_in = await c.passkeys.complete_authentication(tenant, pre_id, data, admit=admit())
+        except _RateLimited as exc:
             return _answer(
                 {"error": "rate_limited", "error_description": "too many failed sign-ins; wait, then retry"},
                 429,
-                {"retry-after": str(wait)},
+                {"retry-after": str(exc.wait)},
             )
-        try:
-            signed_in = await c.passkeys.complete_authentication(tenant, pre_id, data)
         except WebAuthnError as exc:
             await c.sign_in_limiter.failed(tenant, account=None, fingerprint=fingerprint)
             log.info("passkey sign-in failed (tenant %s): %s", tenant.name, exc.reason)
