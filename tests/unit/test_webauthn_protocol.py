@@ -707,6 +707,25 @@ async def test_an_admission_check_runs_before_any_webauthn_check() -> None:
     assert result.handle == passkey.handle and checked == ["admit"] * 3
 
 
+async def test_refusals_keep_their_order_though_fetched_at_once() -> None:
+    """The ceremony state and the credential are looked up together; a missing ceremony still wins over a
+    malformed assertion, which wins over an unknown credential."""
+    w = world()
+    await enrol(w)
+    options = await w.svc.begin_authentication(w.tenant, "pre-1")
+    good = w.a.assertion(options)
+    malformed = {**good, "response": {**good["response"], "authenticatorData": "!!"}}
+    unknown = {**good, "id": b64u(b"\x09" * 32), "rawId": b64u(b"\x09" * 32)}
+    for credential in (malformed, unknown):
+        with refused(NO_CEREMONY):
+            await w.svc.complete_authentication(w.tenant, "pre-none", credential)
+    with refused("malformed authenticator data"):
+        await w.svc.complete_authentication(w.tenant, "pre-1", malformed)
+    options = await w.svc.begin_authentication(w.tenant, "pre-1")
+    with refused("unknown credential"):
+        await w.svc.complete_authentication(w.tenant, "pre-1", unknown)
+
+
 async def test_attestation_failures_are_counted() -> None:
     w = world(DIRECT)
     with pytest.raises(AttestationRefused):

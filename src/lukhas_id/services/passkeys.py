@@ -45,6 +45,7 @@ from lukhas_id.metrics import Metrics
 from lukhas_id.ports.authn import PasskeyRepository
 from lukhas_id.ports.state import KeyValueStore
 from lukhas_id.protocol.webauthn import (
+    Assertion,
     AttestationRefused,
     CeremonyState,
     CounterNotIncreased,
@@ -104,6 +105,10 @@ class PasskeySignIn:
     amr: tuple[str, ...]
     acr: str
     handle: str  # the credential's handle
+
+
+async def _nothing() -> None:
+    return None
 
 
 class PasskeyService:
@@ -298,21 +303,27 @@ class PasskeyService:
     async def _authenticate(
         self, tenant: Tenant, binding: str, credential: Mapping[str, Any], admit: Awaitable[None] | None
     ) -> PasskeySignIn:
-        if admit is None:
-            state, _ = await self._take(tenant, "authentication", binding)
-        else:
-            admitted, taken = await asyncio.gather(
-                admit, self._take(tenant, "authentication", binding), return_exceptions=True
-            )
-            for outcome in (admitted, taken):  # the admission check's refusal first
-                if isinstance(outcome, BaseException):
-                    raise outcome
-            state, _ = taken  # type: ignore[misc]  # not an exception: checked above
-        assertion = parse_assertion(credential)
-        found = await self._repo.get_with_owner(tenant.id, self.credential_handle(tenant, assertion.credential_id))
-        if found is None:
+        # The admission check, the ceremony state and the credential with its owner are fetched at once
+        # (one round trip to each store); their refusals keep this order: the admission check, no
+        # ceremony, a malformed assertion, an unknown credential.
+        malformed: WebAuthnError | None = None
+        try:
+            assertion: Assertion | None = parse_assertion(credential)
+        except WebAuthnError as exc:
+            assertion, malformed = None, exc
+        admitted, taken, found = await asyncio.gather(
+            admit if admit is not None else _nothing(),
+            self._take(tenant, "authentication", binding),
+            self._lookup(tenant, assertion),
+            return_exceptions=True,
+        )
+        for outcome in (admitted, taken, malformed, found):
+            if isinstance(outcome, BaseException):
+                raise outcome
+        state, _ = taken  # type: ignore[misc]  # not an exception: checked above
+        if assertion is None or found is None:
             raise WebAuthnError("unknown credential")
-        passkey, user = found
+        passkey, user = found  # type: ignore[misc]  # not an exception: checked above
         stored = StoredCredential(
             credential_id=passkey.credential_id,
             public_key=passkey.public_key,
@@ -345,6 +356,11 @@ class PasskeyService:
         amr = passkey_amr(backup_eligible=passkey.backup_eligible, user_verified=verified.user_verified)
         acr = self._acr.mfa if verified.user_verified else self._acr.passkey
         return PasskeySignIn(user=user, amr=tuple(amr), acr=acr, handle=passkey.handle)
+
+    async def _lookup(self, tenant: Tenant, assertion: Assertion | None) -> tuple[Passkey, User] | None:
+        if assertion is None:
+            return None
+        return await self._repo.get_with_owner(tenant.id, self.credential_handle(tenant, assertion.credential_id))
 
     # -- the account page -----------------------------------------------------------------------
 
