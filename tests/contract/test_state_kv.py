@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
 import pytest
 import redis.asyncio
 
@@ -241,3 +242,54 @@ async def test_memory_sweep_bounds_growth() -> None:
         clock.advance(0.01)
     # Only the values of the last second (plus at most one sweep interval) can remain.
     assert len(store._data) <= 100 + 1024
+
+
+# -- index_add: the sessions of a user -----------------------------------------------------------------
+
+
+async def test_index_add_appends_caps_and_deletes_what_falls_off(h: Harness) -> None:
+    for name in ("a", "b", "c"):
+        await h.store.set(f"rec:{name}", b"record", 60)
+    assert await h.store.index_add("idx", "a", cap=2, ttl=60, evict_prefix="rec:") == []
+    assert await h.store.index_add("idx", "b", cap=2, ttl=60, evict_prefix="rec:") == []
+    assert orjson.loads(await h.store.get("idx") or b"") == ["a", "b"]
+    # Re-adding moves an entry to the end; `drop` takes one out (a rotated session's old id).
+    assert await h.store.index_add("idx", "a", cap=2, ttl=60, evict_prefix="rec:") == []
+    assert orjson.loads(await h.store.get("idx") or b"") == ["b", "a"]
+    assert await h.store.index_add("idx", "c", cap=2, ttl=60, evict_prefix="rec:") == ["b"]
+    assert orjson.loads(await h.store.get("idx") or b"") == ["a", "c"]
+    assert await h.store.get("rec:b") is None and await h.store.get("rec:a") == b"record"
+    assert await h.store.index_add("idx", "d", cap=2, ttl=60, evict_prefix="rec:", drop="a") == []
+    assert orjson.loads(await h.store.get("idx") or b"") == ["c", "d"]
+    assert await h.store.get("rec:a") == b"record"  # dropped from the index, not deleted
+
+
+async def test_index_add_over_a_lower_cap_evicts_several_oldest_first(h: Harness) -> None:
+    for name in "abcd":
+        await h.store.index_add("idx", name, cap=10, ttl=60, evict_prefix="rec:")
+    assert await h.store.index_add("idx", "e", cap=2, ttl=60, evict_prefix="rec:") == ["a", "b", "c"]
+    assert orjson.loads(await h.store.get("idx") or b"") == ["d", "e"]
+
+
+async def test_index_add_starts_over_on_an_expired_or_foreign_value(h: Harness) -> None:
+    await h.store.index_add("idx", "old", cap=5, ttl=1.0, evict_prefix="rec:")
+    await h.advance(1.2)
+    assert await h.store.index_add("idx", "new", cap=5, ttl=60, evict_prefix="rec:") == []
+    assert orjson.loads(await h.store.get("idx") or b"") == ["new"]
+    for foreign in (b"not json", b'{"a": 1}', b'["x", 3, null, "y"]'):
+        await h.store.set("idx2", foreign, 60)
+        await h.store.index_add("idx2", "z", cap=5, ttl=60, evict_prefix="rec:")
+        expected = ["x", "y", "z"] if foreign.startswith(b"[") else ["z"]
+        assert orjson.loads(await h.store.get("idx2") or b"") == expected
+
+
+async def test_index_add_expires_with_its_ttl(h: Harness) -> None:
+    await h.store.index_add("idx", "a", cap=5, ttl=1.0, evict_prefix="rec:")
+    await h.advance(1.2)
+    assert await h.store.get("idx") is None
+
+
+async def test_concurrent_index_adds_lose_no_entry(h: Harness) -> None:
+    names = [f"s{i:02d}" for i in range(20)]
+    await asyncio.gather(*(h.store.index_add("idx", n, cap=50, ttl=60, evict_prefix="rec:") for n in names))
+    assert sorted(orjson.loads(await h.store.get("idx") or b"")) == names

@@ -75,6 +75,15 @@ class KeyValueStore(Protocol):
         """Increment a counter, creating it with `ttl` when absent; returns the new value."""
         ...
 
+    async def index_add(
+        self, key: str, member: str, *, cap: int, ttl: float, evict_prefix: str, drop: str = ""
+    ) -> list[str]:
+        """Atomically add `member` to the index at `key`, a JSON list of strings (absent, expired or not
+        such a list: empty): `member` and `drop` are taken out, `member` is appended, the oldest entries
+        beyond `cap` fall off, and the list is stored with `ttl`. The key `evict_prefix + entry` of every
+        entry that fell off is deleted; those entries are returned, oldest first. (The sessions of a user.)"""
+        ...
+
     async def purge_expired(self, now: float) -> int:
         """Delete entries expired at `now`; stores that expire entries themselves (Redis) return 0."""
         ...

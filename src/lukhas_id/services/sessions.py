@@ -14,9 +14,11 @@ Storage (every key is under the tenant's id, so one tenant never resolves anothe
   identifier (for ID tokens and logs).
 - ``sessu:{tenant_id}:{user_lid}``: the user's index, a JSON list of session-id hashes (at most
   MAX_SESSIONS_PER_USER; signing in once more evicts the oldest session) used by `end_all_for_user`.
-- ``sessnb:{tenant_id}:{user_lid}``: a "not before" time written by `end_all_for_user`. The index is
-  updated read-modify-write (the port has no atomic list operation), so two concurrent sign-ins can lose
-  an index entry; this marker ends such a session anyway: a session created at or before it is refused.
+- ``sessnb:{tenant_id}:{user_lid}``: a "not before" time written by `end_all_for_user`: a session
+  created at or before it is refused. Adding to the index is one atomic store operation
+  (KeyValueStore.index_add, which also deletes the evicted records), so concurrent sign-ins keep every
+  entry; removing one at sign-out is still read-modify-write, so a sign-out racing a sign-in of the same
+  user can drop the new entry, and the marker still ends that session with "sign out everywhere".
 
 Known narrow race: a `get` that refreshes the idle deadline at the same moment as an `end` of the same
 session can write the record back; the rewrite keeps the absolute end and the idle timeout.
@@ -96,9 +98,7 @@ class SessionService:
             expires_at=now + self.lifetime,
         )
         # The record and the user's index are separate keys: written together (one pipelined batch on Redis).
-        await asyncio.gather(
-            self._write(session, now), self._index_add(tenant, session.user_lid, _hash(session.id), now)
-        )
+        await asyncio.gather(self._write(session, now), self._index_add(tenant, session.user_lid, _hash(session.id)))
         return session
 
     async def get(self, tenant: Tenant, session_id: str, *, touch: bool = True) -> Session | None:
@@ -141,7 +141,7 @@ class SessionService:
         old_hash = _hash(session.id)
         await self._write(rotated, now)
         await self._kv.delete(self._key(tenant.id, old_hash))
-        await self._index_add(tenant, session.user_lid, _hash(rotated.id), now, drop=old_hash)
+        await self._index_add(tenant, session.user_lid, _hash(rotated.id), drop=old_hash)
         return rotated
 
     async def elevate(self, tenant: Tenant, session: Session, amr: Sequence[str], acr: str) -> Session:
@@ -229,15 +229,16 @@ class SessionService:
         }
         await self._kv.set(self._key(session.tenant_id, _hash(session.id)), orjson.dumps(record), ttl)
 
-    async def _index_add(self, tenant: Tenant, user_lid: str, digest: str, now: float, drop: str = "") -> None:
-        key = self._index_key(tenant.id, user_lid)
-        hashes = [h for h in _decode_index(await self._kv.get(key)) if h not in (digest, drop)]
-        hashes.append(digest)
-        evicted, hashes = hashes[: -self._max_per_user], hashes[-self._max_per_user :]
-        # The evicted records and the new index are written together (one pipelined batch on Redis).
-        await asyncio.gather(
-            self._kv.set(key, orjson.dumps(hashes), self.lifetime),
-            *(self._kv.delete(self._key(tenant.id, old)) for old in evicted),
+    async def _index_add(self, tenant: Tenant, user_lid: str, digest: str, drop: str = "") -> None:
+        # One atomic step in the store: concurrent sign-ins of one user cannot lose each other's entry, and
+        # the records of the sessions beyond the cap are deleted with it.
+        await self._kv.index_add(
+            self._index_key(tenant.id, user_lid),
+            digest,
+            cap=self._max_per_user,
+            ttl=self.lifetime,
+            evict_prefix=self._key(tenant.id, ""),
+            drop=drop,
         )
 
     async def _index_drop(self, tenant: Tenant, user_lid: str, digest: str) -> None:

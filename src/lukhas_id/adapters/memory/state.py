@@ -15,6 +15,7 @@ from collections.abc import Callable, Hashable
 from typing import Final, Generic, TypeVar
 
 from lukhas_id.adapters import two_step
+from lukhas_id.adapters.kv_index import updated_index
 from lukhas_id.clock import Clock
 from lukhas_id.domain.token import JTI_MARGIN, AccessTokenRecord, MarkerKind
 
@@ -178,6 +179,16 @@ class MemoryKeyValueStore:
         before = len(self._data)
         self._data.sweep(now)
         return before - len(self._data)
+
+    async def index_add(
+        self, key: str, member: str, *, cap: int, ttl: float, evict_prefix: str, drop: str = ""
+    ) -> list[str]:
+        now = self._now()
+        value, evicted = updated_index(self._data.get(key, now), member, cap, drop)
+        self._data.put(key, value, _expires_at(now, ttl), now)
+        for entry in evicted:
+            self._data.pop(evict_prefix + entry, now)
+        return evicted
 
     async def incr(self, key: str, ttl: float) -> int:
         now = self._now()

@@ -97,6 +97,29 @@ return n
 """
 
 
+# KeyValueStore.index_add (the same steps as adapters/kv_index.py). KEYS[1] the index; ARGV: member, drop,
+# cap, ttl in ms, the prefix of the evicted entries' keys (with the store's own prefix).
+_INDEX_ADD_LUA: Final = """
+local entries = {}
+local raw = redis.call('GET', KEYS[1])
+if raw then
+  local ok, decoded = pcall(cjson.decode, raw)
+  if ok and type(decoded) == 'table' then
+    for _, e in ipairs(decoded) do
+      if type(e) == 'string' and e ~= ARGV[1] and e ~= ARGV[2] then entries[#entries + 1] = e end
+    end
+  end
+end
+entries[#entries + 1] = ARGV[1]
+local cap = math.max(1, tonumber(ARGV[3]))
+local evicted = {}
+while #entries > cap do evicted[#evicted + 1] = table.remove(entries, 1) end
+redis.call('SET', KEYS[1], cjson.encode(entries), 'PX', ARGV[4])
+for _, e in ipairs(evicted) do redis.call('DEL', ARGV[5] .. e) end
+return evicted
+"""
+
+
 def _check_client(client: redis.asyncio.Redis) -> None:
     if client.connection_pool.connection_kwargs.get("decode_responses"):
         raise ValueError("the Redis state stores need a client with decode_responses=False")
@@ -199,7 +222,7 @@ class RedisKeyValueStore:
     pipelined automatically (batching.py), like the token state's: sessions, codes and ceremony state
     are read and written on every sign-in."""
 
-    __slots__ = ("_batch", "_client", "_incr", "_p")
+    __slots__ = ("_batch", "_client", "_incr", "_index_add", "_p")
 
     def __init__(self, client: redis.asyncio.Redis, prefix: str = "lid:kv:") -> None:
         """`client` needs decode_responses=False (see `redis_client`)."""
@@ -207,6 +230,7 @@ class RedisKeyValueStore:
         self._client = client
         self._p = prefix
         self._incr = client.register_script(_INCR_LUA)
+        self._index_add = client.register_script(_INDEX_ADD_LUA)
         self._batch = AutoPipeline(client)
 
     async def get(self, key: str) -> bytes | None:
@@ -226,6 +250,14 @@ class RedisKeyValueStore:
 
     async def incr(self, key: str, ttl: float) -> int:
         return int(await self._batch.evalsha(self._incr, (self._p + key,), (_ttl_ms(ttl),)))
+
+    async def index_add(
+        self, key: str, member: str, *, cap: int, ttl: float, evict_prefix: str, drop: str = ""
+    ) -> list[str]:
+        evicted = await self._batch.evalsha(
+            self._index_add, (self._p + key,), (member, drop, cap, _ttl_ms(ttl), self._p + evict_prefix)
+        )
+        return [e.decode() if isinstance(e, bytes) else str(e) for e in evicted or ()]
 
     async def purge_expired(self, now: float) -> int:
         return 0  # Redis expires keys itself

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import case, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from lukhas_id.adapters.kv_index import updated_index
 from lukhas_id.adapters.sql.database import Database
 from lukhas_id.adapters.sql.models import KeyValueRow
 from lukhas_id.clock import Clock, SystemClock
@@ -99,6 +100,33 @@ class SqlKeyValueStore:
         ).returning(KeyValueRow.counter)
         async with self._db.statement() as conn:
             return int((await conn.execute(stmt)).scalar_one())
+
+    async def index_add(
+        self, key: str, member: str, *, cap: int, ttl: float, evict_prefix: str, drop: str = ""
+    ) -> list[str]:
+        now = self._clock.now()
+        expires_at = now + _ttl(ttl)
+        async with self._db.transaction() as session:  # SQLite: BEGIN IMMEDIATE, writers in turn
+            if not self._db.is_sqlite:
+                # PostgreSQL: make sure the row exists, then lock it, so that concurrent adds wait in turn
+                # (FOR UPDATE locks nothing when there is no row yet).
+                placeholder = self._insert().values(key=key, value=b"[]", counter=None, expires_at=now)
+                await session.execute(placeholder.on_conflict_do_nothing(index_elements=[KeyValueRow.key]))
+            query = select(KeyValueRow.value, KeyValueRow.expires_at).where(KeyValueRow.key == key).with_for_update()
+            row = (await session.execute(query)).first()
+            raw = bytes(row[0]) if row is not None and row[0] is not None and row[1] > now else None
+            value, evicted = updated_index(raw, member, cap, drop)
+            stmt = self._insert().values(key=key, value=value, counter=None, expires_at=expires_at)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[KeyValueRow.key],
+                set_={"value": stmt.excluded.value, "counter": None, "expires_at": stmt.excluded.expires_at},
+            )
+            await session.execute(stmt)
+            if evicted:
+                await session.execute(
+                    delete(KeyValueRow).where(KeyValueRow.key.in_([evict_prefix + entry for entry in evicted]))
+                )
+        return evicted
 
     async def purge_expired(self, now: float) -> int:
         stmt = delete(KeyValueRow).where(KeyValueRow.expires_at <= now)
