@@ -61,6 +61,11 @@ async def test_pools_are_made_once_under_concurrent_first_use(sql_database: Data
         assert sql_database.direct._pools == {}
 
 
+async def test_a_missing_parameter_is_an_error_not_a_null(sql_database: Database) -> None:
+    with pytest.raises(Exception, match="lid"):
+        await sql_database.fetch_first(BY_LID, {"t": "t1"})
+
+
 def test_rowcount_reads_command_tags() -> None:
     assert [_rowcount(tag) for tag in ("UPDATE 1", "DELETE 0", "INSERT 0 3", "SELECT 12", "BEGIN")] == [1, 0, 3, 12, 0]
 

@@ -35,12 +35,18 @@ RELAXED_DIRECT_POOL_SIZE: Final = 4
 @dataclass(frozen=True, slots=True)
 class _Compiled:
     sql: str
-    binds: tuple[tuple[str, Any, Callable[[Any], Any] | None], ...]  # (name, default, bind processor)
+    # (name, required, default, bind processor), in the order of the statement's $n parameters
+    binds: tuple[tuple[str, bool, Any, Callable[[Any], Any] | None], ...]
 
     def arguments(self, params: Mapping[str, Any]) -> list[Any]:
         values = []
-        for name, default, process in self.binds:
-            value = params.get(name, default)
+        for name, required, default, process in self.binds:
+            if name in params:
+                value = params[name]
+            elif required:
+                raise KeyError(f"a value is required for the bound parameter {name!r}")
+            else:
+                value = default
             values.append(value if process is None or value is None else process(value))
         return values
 
@@ -66,7 +72,7 @@ class DirectStatements:
         names = compiled.positiontup or []
         processors = compiled._bind_processors
         defaults = compiled.params
-        binds = tuple((name, defaults.get(name), processors.get(name)) for name in names)
+        binds = tuple((name, compiled.binds[name].required, defaults.get(name), processors.get(name)) for name in names)
         return _Compiled(compiled.string, binds)
 
     def _prepared(self, statement: Executable) -> _Compiled:
