@@ -4,6 +4,7 @@ SQLAlchemy) and PostgreSQL (on asyncpg directly, adapters/sql/direct.py)."""
 from __future__ import annotations
 
 import asyncio
+import secrets
 import socket
 
 import pytest
@@ -64,6 +65,42 @@ async def test_pools_are_made_once_under_concurrent_first_use(sql_database: Data
 async def test_a_missing_parameter_is_an_error_not_a_null(sql_database: Database) -> None:
     with pytest.raises(Exception, match="lid"):
         await sql_database.fetch_first(BY_LID, {"t": "t1"})
+
+
+@pytest.mark.postgres
+async def test_a_released_connection_is_not_sent_a_reset_query(pg_schema_url: str) -> None:
+    """One round trip per statement: asyncpg's default reset at release (RESET ALL and friends) is not sent."""
+    from sqlalchemy import text
+
+    name = f"lid-direct-{secrets.token_hex(4)}"
+    database = Database.from_url(f"{pg_schema_url}&application_name={name}")
+    try:
+        await database.upgrade()
+        await seed(database, "t1")
+        await add(database, user("t1", "USR-1", "alice"))
+        for _ in range(3):
+            assert await database.fetch_first(BY_LID, {"t": "t1", "lid": "USR-1"}) is not None
+        changed = {"t": "t1", "b_lid": "USR-1", "verified": True, "at": 2.0}
+        assert await database.execute(SET_VERIFIED, changed, relaxed=True) == 1
+        async with database.statement() as conn:
+            last = (
+                (
+                    await conn.execute(
+                        text(
+                            "SELECT query FROM pg_stat_activity"
+                            " WHERE application_name = :name AND pid <> pg_backend_pid()"
+                        ),
+                        {"name": name},
+                    )
+                )
+                .scalars()
+                .all()
+            )
+    finally:
+        await database.dispose()
+    # The two direct connections (and any idle SQLAlchemy one): the last statement of each is not a reset.
+    assert len(last) >= 2
+    assert not [query for query in last if "RESET ALL" in query], last
 
 
 def test_rowcount_reads_command_tags() -> None:

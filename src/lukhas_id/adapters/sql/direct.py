@@ -51,6 +51,13 @@ class _Compiled:
         return values
 
 
+async def _no_reset(connection: asyncpg.Connection) -> None:
+    """The pools' reset at release: nothing to undo. Their statements are single autocommit statements that
+    leave no session state (no SET, LISTEN, cursors or advisory locks), so asyncpg's default reset query
+    (``pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL``: one more round trip that every statement
+    waited for) is not sent. asyncpg still rolls back a transaction left open before calling this."""
+
+
 def _rowcount(status: str) -> int:
     """asyncpg's command tag ("UPDATE 1", "DELETE 0", "INSERT 0 1") -> the number of rows."""
     tail = status.rpartition(" ")[2]
@@ -86,7 +93,7 @@ class DirectStatements:
         if relaxed:
             kwargs["server_settings"] = {**kwargs.get("server_settings", {}), "synchronous_commit": "off"}
         size = RELAXED_DIRECT_POOL_SIZE if relaxed else DIRECT_POOL_SIZE
-        return await asyncpg.create_pool(min_size=0, max_size=size, **kwargs)
+        return await asyncpg.create_pool(min_size=0, max_size=size, reset=_no_reset, **kwargs)
 
     async def _pool(self, relaxed: bool) -> asyncpg.Pool:
         pool = self._pools.get(relaxed)
