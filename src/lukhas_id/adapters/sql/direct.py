@@ -10,7 +10,7 @@ bind processors are SQLAlchemy's) and asyncpg prepares and caches it per connect
 Two pools, made on first use in the running event loop with the engine's own connect arguments (host,
 user, database, ``server_settings`` such as ``search_path``, ``ssl``): `plain` (autocommit, like
 Database.statement) and `relaxed` (``synchronous_commit = off``: a commit does not wait for the WAL
-flush; see Database.relaxed_statement). Both are small, since each statement is one round trip.
+flush; Database.execute(relaxed=True)). Both are small, since each statement is one round trip.
 
 Errors are asyncpg's: IntegrityConstraintViolationError and friends for constraints (none of the direct
 statements can raise one), InterfaceError / PostgresConnectionError / OSError when the server is
