@@ -242,3 +242,112 @@ async def test_get_with_owner_reads_the_credential_and_its_user_at_once(sql_data
     assert (owner.tenant_id, owner.lid, owner.username) == ("t1", "USR-2", "bob")
     assert await repo.get_with_owner("t1", "nope") is None
     assert await repo.get_with_owner("t2", "h1") is None
+
+
+# -- record_use_if_current: the sign-in's single statement with a known credential ------------------
+
+_USE: dict[str, Any] = {"backup_state": True, "user_verified": False, "at": 4000.0}
+
+
+async def test_record_use_if_current_writes_and_returns_the_owner(sql_database: Database, kek: Kek) -> None:
+    await _world(sql_database)
+    repo = SqlPasskeyRepository(sql_database, kek)
+    stored = passkey(lid="USR-2", sign_count=5, user_verified=True, created_at=1234.5)
+    await repo.add(stored)
+    owner = await repo.record_use_if_current("t1", "h1", user_lid="USR-2", created_at=1234.5, sign_count=6, **_USE)
+    assert owner is not None and (owner.tenant_id, owner.lid, owner.username) == ("t1", "USR-2", "bob")
+    got = await repo.get("t1", "h1")
+    assert got is not None
+    # The uv flag is sticky: stored True OR this assertion's False.
+    assert (got.sign_count, got.backup_state, got.user_verified, got.last_used_at) == (6, True, True, 4000.0)
+    assert dataclasses.replace(got, sign_count=5, backup_state=False, last_used_at=None) == stored
+    # The uv flag is raised by a user-verified assertion.
+    await repo.add(passkey(handle="h2", user_verified=False))
+    kwargs = {**_USE, "user_verified": True}
+    assert await repo.record_use_if_current("t1", "h2", user_lid="USR-1", created_at=1000.0, sign_count=1, **kwargs)
+    got = await repo.get("t1", "h2")
+    assert got is not None and got.user_verified
+
+
+async def test_record_use_if_current_applies_the_counter_rule(sql_database: Database, kek: Kek) -> None:
+    await _world(sql_database)
+    repo = SqlPasskeyRepository(sql_database, kek)
+    await repo.add(passkey(handle="h1", sign_count=5))
+    await repo.add(passkey(handle="h0", sign_count=0))
+    known = {"user_lid": "USR-1", "created_at": 1000.0}
+    for count in (5, 4, 0):  # not greater: nothing written
+        assert await repo.record_use_if_current("t1", "h1", sign_count=count, **known, **_USE) is None
+    got = await repo.get("t1", "h1")
+    assert got is not None and (got.sign_count, got.last_used_at) == (5, None)
+    # Both 0: an authenticator without a counter signs in every time; 0 -> n > 0 is an increase.
+    for _ in range(2):
+        assert await repo.record_use_if_current("t1", "h0", sign_count=0, **known, **_USE) is not None
+    assert await repo.record_use_if_current("t1", "h0", sign_count=3, **known, **_USE) is not None
+    assert await repo.record_use_if_current("t1", "h0", sign_count=0, **known, **_USE) is None  # 3 -> 0
+    got = await repo.get("t1", "h0")
+    assert got is not None and got.sign_count == 3
+
+
+async def test_record_use_if_current_writes_nothing_when_anything_changed(sql_database: Database, kek: Kek) -> None:
+    from lukhas_id.adapters.sql.repositories import SqlUserRepository
+    from lukhas_id.domain.user import UserStatus
+
+    await _world(sql_database)
+    repo = SqlPasskeyRepository(sql_database, kek)
+    await repo.add(passkey(handle="h1", sign_count=1))
+    await repo.add(passkey(handle="h2", sign_count=1))
+    await repo.flag_cloned("t1", "h2")
+    known = {"user_lid": "USR-1", "created_at": 1000.0, "sign_count": 2, **_USE}
+    assert await repo.record_use_if_current("t1", "nope", **known) is None  # no such credential
+    assert await repo.record_use_if_current("t2", "h1", **known) is None  # another tenant's
+    assert await repo.record_use_if_current("t1", "h2", **known) is None  # flagged possibly cloned
+    assert await repo.record_use_if_current("t1", "h1", **{**known, "user_lid": "USR-2"}) is None  # other owner
+    # Removed and registered again under the same id: another registration time, another row.
+    assert await repo.record_use_if_current("t1", "h1", **{**known, "created_at": 999.0}) is None
+    users = SqlUserRepository(sql_database)
+    for status in (UserStatus.DISABLED, UserStatus.LOCKED):  # the owner is not active
+        assert await users.update_status("t1", "USR-1", status, 5000.0)
+        assert await repo.record_use_if_current("t1", "h1", **known) is None
+    got = await repo.get("t1", "h1")
+    assert got is not None and (got.sign_count, got.backup_state, got.last_used_at) == (1, False, None)
+    assert await users.update_status("t1", "USR-1", UserStatus.ACTIVE, 5001.0)
+    owner = await repo.record_use_if_current("t1", "h1", **known)
+    assert owner is not None and owner.active and owner.updated_at == 5001.0  # the owner as stored now
+
+
+async def test_concurrent_record_use_if_current_with_one_count_has_one_winner(sql_database: Database, kek: Kek) -> None:
+    await _world(sql_database)
+    repo = SqlPasskeyRepository(sql_database, kek)
+    await repo.add(passkey(sign_count=1))
+    results = await asyncio.gather(
+        *(
+            repo.record_use_if_current("t1", "h1", user_lid="USR-1", created_at=1000.0, sign_count=2, **_USE)
+            for _ in range(5)
+        )
+    )
+    assert sum(result is not None for result in results) == 1
+    got = await repo.get("t1", "h1")
+    assert got is not None and got.sign_count == 2
+
+
+async def test_record_use_if_current_is_one_relaxed_statement_on_postgresql(sql_database: Database, kek: Kek) -> None:
+    if sql_database.is_sqlite:
+        return
+    await _world(sql_database)
+    repo = SqlPasskeyRepository(sql_database, kek)
+    await repo.add(passkey())
+    direct = sql_database.direct
+    assert direct is not None
+    seen: list[tuple[bool, str]] = []
+    fetch_first = direct.fetch_first
+
+    async def spy(statement: Any, params: Any, *, relaxed: bool = False) -> Any:
+        seen.append((relaxed, str(statement).split()[0]))
+        return await fetch_first(statement, params, relaxed=relaxed)
+
+    direct.fetch_first = spy  # type: ignore[method-assign]
+    try:
+        owner = await repo.record_use_if_current("t1", "h1", user_lid="USR-1", created_at=1000.0, sign_count=1, **_USE)
+    finally:
+        del direct.fetch_first
+    assert owner is not None and seen == [(True, "UPDATE")]

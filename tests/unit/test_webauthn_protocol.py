@@ -31,13 +31,14 @@ from lukhas_id.protocol.webauthn import (
     StoredCredential,
     WebAuthnError,
     authentication_options,
+    counter_increased,
     parse_assertion,
     registration_options,
     verify_assertion,
     verify_registration,
 )
 from lukhas_id.services.keyring import TenantKeyring
-from lukhas_id.services.passkeys import NO_CEREMONY, InvalidPasskeyName, PasskeyService, passkey_name
+from lukhas_id.services.passkeys import NO_CEREMONY, InvalidPasskeyName, PasskeyService, PasskeySignIn, passkey_name
 from tests.support.authenticator import ES384, AttestationCA, SoftAuthenticator, b64u, unb64u
 
 ORIGIN = "https://login.example"
@@ -465,6 +466,8 @@ class MemoryPasskeys:
         self.items: dict[tuple[str, str], Passkey] = {}
         self.lose_races = False
         self.owners: Users | None = None  # what get_with_owner joins with
+        self.known_uses = 0  # calls of record_use_if_current
+        self.lookups = 0  # calls of get_with_owner
 
     async def add(self, passkey: Passkey) -> None:
         key = (passkey.tenant_id, passkey.handle)
@@ -476,6 +479,7 @@ class MemoryPasskeys:
         return self.items.get((tenant_id, handle))
 
     async def get_with_owner(self, tenant_id: str, handle: str) -> tuple[Passkey, User] | None:
+        self.lookups += 1
         p = self.items.get((tenant_id, handle))
         owner = self.owners.users.get(p.user_lid) if p is not None and self.owners is not None else None
         return (p, owner) if p is not None and owner is not None and owner.tenant_id == tenant_id else None
@@ -501,6 +505,40 @@ class MemoryPasskeys:
             p, sign_count=sign_count, backup_state=backup_state, user_verified=user_verified, last_used_at=at
         )
         return True
+
+    async def record_use_if_current(
+        self,
+        tenant_id: str,
+        handle: str,
+        *,
+        user_lid: str,
+        created_at: float,
+        sign_count: int,
+        backup_state: bool,
+        user_verified: bool,
+        at: float,
+    ) -> User | None:
+        self.known_uses += 1
+        p = self.items.get((tenant_id, handle))
+        owner = self.owners.users.get(user_lid) if self.owners is not None else None
+        if (
+            p is None
+            or (p.user_lid, p.created_at) != (user_lid, created_at)
+            or p.possibly_cloned
+            or not counter_increased(p.sign_count, sign_count)
+            or owner is None
+            or not owner.active
+            or self.lose_races
+        ):
+            return None
+        self.items[(tenant_id, handle)] = dataclasses.replace(
+            p,
+            sign_count=sign_count,
+            backup_state=backup_state,
+            user_verified=p.user_verified or user_verified,
+            last_used_at=at,
+        )
+        return owner
 
     async def flag_cloned(self, tenant_id: str, handle: str) -> None:
         p = self.items[(tenant_id, handle)]
@@ -841,6 +879,146 @@ async def test_losing_the_counter_race_fails() -> None:
     with refused("credential used concurrently"):
         await w.svc.complete_authentication(w.tenant, "pre-1", w.a.assertion(options))
     assert w.sample("identity_webauthn_ceremonies_total", kind="authentication", outcome="failed") == 1
+
+
+# -- known credentials: the kept facts make a sign-in cheaper, never let one through --------------------
+
+
+def test_the_counter_rule() -> None:
+    assert counter_increased(5, 6) and counter_increased(0, 1) and counter_increased(0, 0)
+    assert not counter_increased(5, 5) and not counter_increased(5, 4) and not counter_increased(3, 0)
+
+
+def test_without_a_stored_count_the_counter_rule_is_the_callers() -> None:
+    new, a = register()
+    options, state = authentication_options(RP, allow=[], user_handle=None)
+    assertion = parse_assertion(a.assertion(options, sign_count=0))
+    with pytest.raises(CounterNotIncreased):
+        verify_assertion(RP, state, assertion, dataclasses.replace(stored(new), sign_count=5))
+    verified = verify_assertion(RP, state, assertion, dataclasses.replace(stored(new), sign_count=None))
+    assert verified.sign_count == 0
+    # Every other check still runs.
+    tampered = parse_assertion(a.assertion(options, tamper_signature=True))
+    with refused("signature invalid"):
+        verify_assertion(RP, state, tampered, dataclasses.replace(stored(new), sign_count=None))
+
+
+async def passkey_sign_in(w: World, a: SoftAuthenticator | None = None, **knobs: Any) -> PasskeySignIn:
+    options = await w.svc.begin_authentication(w.tenant, "pre-1")
+    return await w.svc.complete_authentication(w.tenant, "pre-1", (a or w.a).assertion(options, **knobs))
+
+
+async def test_a_known_credential_signs_in_with_one_write() -> None:
+    w = world()
+    passkey = await enrol(w, uv=False)
+    first = await passkey_sign_in(w, uv=False)
+    assert (w.repo.lookups, w.repo.known_uses) == (1, 0)  # the full path: read, check, compare-and-swap
+    second = await passkey_sign_in(w)
+    assert (w.repo.lookups, w.repo.known_uses) == (1, 1)  # known: no read, one conditional write
+    assert first.user == second.user and first.handle == second.handle == passkey.handle
+    assert (first.amr, first.acr) == (("hwk", "user"), AcrNames().passkey)
+    assert (second.amr, second.acr) == (("hwk", "user", "mfa"), AcrNames().mfa)
+    got = await w.repo.get(w.tenant.id, passkey.handle)
+    assert got is not None and (got.sign_count, got.user_verified) == (2, True)
+    assert w.sample("identity_webauthn_ceremonies_total", kind="authentication", outcome="ok") == 2
+    # Every ceremony check still applies to a known credential, with the full path's reason.
+    with refused("challenge mismatch"):
+        await passkey_sign_in(w, challenge=b64u(b"\x00" * 32))
+    with refused("signature invalid"):
+        await passkey_sign_in(w, tamper_signature=True)
+    assert (w.repo.lookups, w.repo.known_uses) == (3, 1)  # each refusal went to the full path, which forgets
+    await passkey_sign_in(w)  # the full path, known again after it
+    await passkey_sign_in(w)
+    assert (w.repo.lookups, w.repo.known_uses) == (4, 2)
+
+
+async def test_kept_facts_never_let_through_what_the_full_path_refuses(caplog: pytest.LogCaptureFixture) -> None:
+    w = world(RP, make_user("USR-carol", "carol"))
+    passkey = await enrol(w)
+    await passkey_sign_in(w)
+    await passkey_sign_in(w)
+    assert w.repo.known_uses == 1
+    # The owner is disabled: refused, and known again once they are active.
+    w.users.users["USR-alice"] = dataclasses.replace(w.users.users["USR-alice"], status=UserStatus.DISABLED)
+    with refused("account not active"):
+        await passkey_sign_in(w)
+    w.users.users["USR-alice"] = dataclasses.replace(w.users.users["USR-alice"], status=UserStatus.ACTIVE)
+    await passkey_sign_in(w)
+    await passkey_sign_in(w)
+    assert w.repo.known_uses == 3
+    # A counter that did not increase: flagged and counted as by the full path.
+    with caplog.at_level(logging.WARNING, logger="lukhas_id"), refused("counter did not increase"):
+        await passkey_sign_in(w, sign_count=1)
+    assert w.sample("identity_webauthn_clone_signals_total") == 1
+    with refused("credential blocked: possible clone"):
+        await passkey_sign_in(w)
+    # Removed: unknown at once, though this process knew it.
+    w.repo.items[(w.tenant.id, passkey.handle)] = dataclasses.replace(
+        w.repo.items[(w.tenant.id, passkey.handle)], possibly_cloned=False
+    )
+    await passkey_sign_in(w)
+    await passkey_sign_in(w)
+    assert await w.svc.delete(w.tenant, "USR-alice", passkey.handle)
+    with refused("unknown credential"):
+        await passkey_sign_in(w)
+    # Registered again under the same credential id by another account with another key: the old key is
+    # refused, the new one signs in as its owner (the kept facts were the old row's).
+    cred = w.a.credentials[0]
+    await sign_in_known_then_replace(w, cred.id)
+
+
+async def sign_in_known_then_replace(w: World, credential_id: bytes) -> None:
+    carol = authenticator()
+    await enrol(dataclasses.replace(w, a=carol), "USR-carol", "sid-c", credential_id=credential_id)
+    with refused("user handle mismatch"):
+        await passkey_sign_in(w)  # alice's authenticator, carol's row
+    result = await passkey_sign_in(w, carol)
+    assert result.user.lid == "USR-carol"
+    result = await passkey_sign_in(w, carol)
+    assert result.user.lid == "USR-carol"
+
+
+async def test_a_replaced_row_under_a_known_handle_is_not_trusted() -> None:
+    """Removed and registered again to the same owner with another key while this process knew the first:
+    the first key's assertions are refused (the write names the registration time, the signature the key)."""
+    w = world()
+    first = await enrol(w)
+    await passkey_sign_in(w)
+    await passkey_sign_in(w)
+    assert w.repo.known_uses == 1
+    old = w.a
+    assert await w.svc.delete(w.tenant, "USR-alice", first.handle)
+    w.clock.advance(1)
+    w.a = authenticator()
+    await enrol(w, credential_id=first.credential_id)
+    with refused("signature invalid"):
+        await passkey_sign_in(w, old)
+    assert (await passkey_sign_in(w)).user.lid == "USR-alice"
+    # Even an old-key assertion that the new row's stale facts would pass cannot write: the registration
+    # time differs (the row is matched on it), so the full path runs and refuses it.
+    w.svc._known[(w.tenant.id, first.handle)] = dataclasses.replace(  # the first row's facts, forced back
+        w.svc._known[(w.tenant.id, first.handle)],
+        stored=dataclasses.replace(w.svc._known[(w.tenant.id, first.handle)].stored, public_key=first.public_key),
+        created_at=first.created_at,
+    )
+    with refused("signature invalid"):
+        await passkey_sign_in(w, old)
+    assert w.repo.items[(w.tenant.id, first.handle)].created_at != first.created_at
+
+
+async def test_the_kept_facts_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    import lukhas_id.services.passkeys as passkeys_module
+
+    monkeypatch.setattr(passkeys_module, "KNOWN_CREDENTIALS", 2)
+    w = world()
+    authenticators = [authenticator() for _ in range(3)]
+    for a in authenticators:
+        await enrol(dataclasses.replace(w, a=a))
+        await passkey_sign_in(w, a)
+    assert len(w.svc._known) == 2
+    w.repo.lookups = 0
+    await passkey_sign_in(w, authenticators[0])  # forgotten first (the least recently used)
+    assert w.repo.lookups == 1
 
 
 async def test_account_helpers() -> None:

@@ -40,6 +40,29 @@ class PasskeyRepository(Protocol):
         only if the stored counter is still `expected_count`; False when another sign-in got there first."""
         ...
 
+    async def record_use_if_current(
+        self,
+        tenant_id: str,
+        handle: str,
+        *,
+        user_lid: str,
+        created_at: float,
+        sign_count: int,
+        backup_state: bool,
+        user_verified: bool,
+        at: float,
+    ) -> User | None:
+        """The sign-in's single statement when the caller already knows the credential (its id, public key,
+        owner and backup eligibility never change once registered) and has verified an assertion with it.
+
+        In one atomic step, and only if the credential is still the one `user_lid` registered at
+        `created_at`, is not flagged possibly cloned, its stored counter and `sign_count` pass the counter
+        rule (protocol.webauthn.counter_increased: stored < new, or both 0) and its owner is active: store
+        the new counter, the backup state, user verified = stored flag OR `user_verified`, and the time.
+        Returns the owner as stored now; None when any condition failed and nothing was written (the caller
+        then reads the credential and runs the full checks, which say why)."""
+        ...
+
     async def flag_cloned(self, tenant_id: str, handle: str) -> None:
         """Mark the credential as possibly cloned (a counter that did not increase)."""
         ...

@@ -22,8 +22,10 @@ the assertion a second time: half a millisecond per sign-in). It adds what `Fido
 - `allowCredentials` membership when it was not empty (§7.2 step 5) and the user handle rules (§7.2
   step 6: a user known beforehand must own the credential and a present userHandle must be theirs;
   without one the userHandle must be present and be the owner's);
-- the signature counter rule (§7.2 step 22): when either the stored or the new count is non-zero the
-  new one must be greater; otherwise `CounterNotIncreased` (a possible cloned authenticator).
+- the signature counter rule (§7.2 step 22, `counter_increased`): when either the stored or the new count
+  is non-zero the new one must be greater; otherwise `CounterNotIncreased` (a possible cloned
+  authenticator). A caller whose store applies the rule itself, atomically with the update (the passkey
+  service's sign-in with a credential it already knows), passes no stored count.
 
 Extensions: none are requested, so extension outputs (authenticator or client) are ignored (§7.1
 step 28, §7.2 step 23).
@@ -227,7 +229,8 @@ class StoredCredential:
 
     credential_id: bytes = field(repr=False)
     public_key: bytes = field(repr=False)
-    sign_count: int
+    # None: the caller's store applies the counter rule (`counter_increased`) when it records the use
+    sign_count: int | None
     backup_eligible: bool
     owner_handle: bytes = field(repr=False)  # the user handle of the account that owns it
 
@@ -574,7 +577,8 @@ def verify_assertion(
 ) -> VerifiedAssertion:
     """Verify an assertion against the stored credential it names.
 
-    Raises CounterNotIncreased (after the signature verified) when the counter rule fails.
+    Raises CounterNotIncreased (after the signature verified) when the counter rule fails; with no stored
+    count (`stored.sign_count` None) the counter rule is left to the caller.
     """
     if state.kind != "authentication":
         raise WebAuthnError("no authentication in progress")
@@ -604,11 +608,17 @@ def verify_assertion(
         public_key.verify(bytes(data) + assertion.client_data.hash, assertion.signature)
     except Exception:  # a bad signature, or a stored key the library cannot use
         raise WebAuthnError("signature invalid") from None
-    if (data.counter != 0 or stored.sign_count != 0) and data.counter <= stored.sign_count:
+    if stored.sign_count is not None and not counter_increased(stored.sign_count, data.counter):
         raise CounterNotIncreased()  # §7.2 step 22
     return VerifiedAssertion(
         sign_count=data.counter, backup_state=data.is_backed_up(), user_verified=data.is_user_verified()
     )
+
+
+def counter_increased(stored: int, new: int) -> bool:
+    """The signature counter rule (§7.2 step 22): the new count is greater than the stored one, unless both
+    are 0 (an authenticator that keeps no counter)."""
+    return new > stored or new == stored == 0
 
 
 def _check_user_handle(state: CeremonyState, assertion: Assertion, stored: StoredCredential) -> None:

@@ -19,18 +19,29 @@ flags the credential `possibly_cloned` (it then never signs in again until remov
 counts `webauthn_clone_signals` and logs one line without personal data. The counter update is a
 compare-and-swap, so of two sign-ins with one counter value only one succeeds. A user who is not active
 cannot sign in. `amr`/`acr` follow domain/authn.py: a user-verified passkey is MFA.
+
+Known credentials: what a credential's row says that never changes after registration (its id, public
+key, owner, backup eligibility, registration time) is kept per process after a sign-in with it (an LRU
+of KNOWN_CREDENTIALS). The next sign-in with it verifies the assertion against that and then needs a single
+statement, PasskeyRepository.record_use_if_current, which writes only if the row is still that credential,
+is not flagged, passes the counter rule and its owner is active. Anything else (a refusal with the kept
+data, or a statement that wrote nothing: the credential removed, flagged or re-registered, the owner
+deactivated, a counter that did not increase) forgets it and runs the full path: the credential read
+afresh and every check made again, which then gives the reason. So the kept data can make a sign-in
+cheaper, never let through one the full path would refuse.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import hmac
 import logging
 import secrets
 import unicodedata
+from collections import OrderedDict
 from collections.abc import Awaitable, Mapping
-from dataclasses import dataclass
 from typing import Any, Final, Literal, Protocol
 
 import orjson
@@ -67,6 +78,7 @@ log = logging.getLogger("lukhas_id")
 STATE_TTL: Final = 300.0
 DEFAULT_NAME: Final = "Passkey"
 NO_CEREMONY: Final = "no ceremony in progress"
+KNOWN_CREDENTIALS: Final = 4096  # credentials kept per process (see "Known credentials" above)
 
 Kind = Literal["registration", "authentication"]
 
@@ -97,7 +109,7 @@ def passkey_name(value: str | None) -> str:
     return name
 
 
-@dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class PasskeySignIn:
     """A successful passkey sign-in: who, and how (`amr`, `acr`) for SessionService.create."""
 
@@ -109,6 +121,15 @@ class PasskeySignIn:
 
 async def _nothing() -> None:
     return None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Known:
+    """A credential's unchanging facts, kept after a sign-in with it (see "Known credentials" above)."""
+
+    stored: StoredCredential  # sign_count None: record_use_if_current applies the counter rule
+    user_lid: str
+    created_at: float
 
 
 class PasskeyService:
@@ -131,6 +152,7 @@ class PasskeyService:
         self._metrics = metrics
         self.rp = rp
         self._acr = acr_names
+        self._known: OrderedDict[tuple[str, str], _Known] = OrderedDict()
 
     # -- identifiers ----------------------------------------------------------------------------
 
@@ -303,25 +325,37 @@ class PasskeyService:
     async def _authenticate(
         self, tenant: Tenant, binding: str, credential: Mapping[str, Any], admit: Awaitable[None] | None
     ) -> PasskeySignIn:
-        # The admission check, the ceremony state and the credential with its owner are fetched at once
-        # (one round trip to each store); their refusals keep this order: the admission check, no
-        # ceremony, a malformed assertion, an unknown credential.
+        # The admission check, the ceremony state and (unless it is known) the credential with its owner
+        # are fetched at once (one round trip to each store); their refusals keep this order: the admission
+        # check, no ceremony, a malformed assertion, an unknown credential.
         malformed: WebAuthnError | None = None
         try:
             assertion: Assertion | None = parse_assertion(credential)
         except WebAuthnError as exc:
             assertion, malformed = None, exc
+        key = None if assertion is None else (tenant.id, self.credential_handle(tenant, assertion.credential_id))
+        known = None if key is None else self._known.get(key)
+        if known is not None:
+            self._known.move_to_end(key)  # type: ignore[arg-type]  # key is set when known is
         admitted, taken, found = await asyncio.gather(
             admit if admit is not None else _nothing(),
             self._take(tenant, "authentication", binding),
-            self._lookup(tenant, assertion),
+            self._lookup(key) if known is None else _nothing(),
             return_exceptions=True,
         )
         for outcome in (admitted, taken, malformed, found):
             if isinstance(outcome, BaseException):
                 raise outcome
         state, _ = taken  # type: ignore[misc]  # not an exception: checked above
-        if assertion is None or found is None:
+        if assertion is None or key is None:
+            raise WebAuthnError("unknown credential")
+        if known is not None:
+            signed_in = await self._known_sign_in(tenant, state, assertion, key[1], known)
+            if signed_in is not None:
+                return signed_in
+            self._known.pop(key, None)  # the full path decides, and says why
+            found = await self._lookup(key)
+        if found is None:
             raise WebAuthnError("unknown credential")
         passkey, user = found  # type: ignore[misc]  # not an exception: checked above
         stored = StoredCredential(
@@ -353,14 +387,48 @@ class PasskeyService:
         )
         if not recorded:
             raise WebAuthnError("credential used concurrently")
-        amr = passkey_amr(backup_eligible=passkey.backup_eligible, user_verified=verified.user_verified)
-        acr = self._acr.mfa if verified.user_verified else self._acr.passkey
-        return PasskeySignIn(user=user, amr=tuple(amr), acr=acr, handle=passkey.handle)
+        self._remember(key, stored, passkey)
+        return self._signed_in(user, passkey.handle, passkey.backup_eligible, verified.user_verified)
 
-    async def _lookup(self, tenant: Tenant, assertion: Assertion | None) -> tuple[Passkey, User] | None:
-        if assertion is None:
+    async def _known_sign_in(
+        self, tenant: Tenant, state: CeremonyState, assertion: Assertion, handle: str, known: _Known
+    ) -> PasskeySignIn | None:
+        """A sign-in with a known credential: verified against the kept facts, then one conditional write.
+        None when either refuses: the caller then runs the full path."""
+        try:
+            verified = verify_assertion(self.rp, state, assertion, known.stored)
+        except WebAuthnError:
             return None
-        return await self._repo.get_with_owner(tenant.id, self.credential_handle(tenant, assertion.credential_id))
+        user = await self._repo.record_use_if_current(
+            tenant.id,
+            handle,
+            user_lid=known.user_lid,
+            created_at=known.created_at,
+            sign_count=verified.sign_count,
+            backup_state=verified.backup_state,
+            user_verified=verified.user_verified,
+            at=self._clock.now(),
+        )
+        if user is None:
+            return None
+        return self._signed_in(user, handle, known.stored.backup_eligible, verified.user_verified)
+
+    def _signed_in(self, user: User, handle: str, backup_eligible: bool, user_verified: bool) -> PasskeySignIn:
+        amr = passkey_amr(backup_eligible=backup_eligible, user_verified=user_verified)
+        acr = self._acr.mfa if user_verified else self._acr.passkey
+        return PasskeySignIn(user=user, amr=tuple(amr), acr=acr, handle=handle)
+
+    def _remember(self, key: tuple[str, str], stored: StoredCredential, passkey: Passkey) -> None:
+        known = _Known(dataclasses.replace(stored, sign_count=None), passkey.user_lid, passkey.created_at)
+        self._known[key] = known
+        self._known.move_to_end(key)
+        while len(self._known) > KNOWN_CREDENTIALS:
+            self._known.popitem(last=False)
+
+    async def _lookup(self, key: tuple[str, str] | None) -> tuple[Passkey, User] | None:
+        if key is None:
+            return None
+        return await self._repo.get_with_owner(*key)
 
     # -- the account page -----------------------------------------------------------------------
 

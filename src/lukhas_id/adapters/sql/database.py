@@ -260,13 +260,16 @@ class Database:
         async with self._statement_engine.begin() as conn:
             yield conn
 
-    async def fetch_first(self, statement: Executable, params: Mapping[str, Any]) -> Mapping[Any, Any] | None:
-        """The first row of a prebuilt Core SELECT with bound parameters (values by column label), or None.
+    async def fetch_first(
+        self, statement: Executable, params: Mapping[str, Any], *, relaxed: bool = False
+    ) -> Mapping[Any, Any] | None:
+        """The first row of a prebuilt Core SELECT, or of a write with RETURNING (it commits), with bound
+        parameters (values by column label), or None.
 
-        PostgreSQL: on asyncpg directly (adapters/sql/direct.py), for the hottest reads. SQLite: as
-        `statement` does."""
+        PostgreSQL: on asyncpg directly (adapters/sql/direct.py), for the hottest statements; `relaxed` as
+        for `execute`. SQLite: as `statement` does."""
         if self._direct is not None:
-            return await self._direct.fetch_first(statement, params)
+            return await self._direct.fetch_first(statement, params, relaxed=relaxed)
         async with self.statement() as conn:
             row = (await conn.execute(statement, params)).first()
         return None if row is None else row._mapping

@@ -104,10 +104,13 @@ class DirectStatements:
                     pool = self._pools[relaxed] = await self._open(relaxed)
         return pool
 
-    async def fetch_first(self, statement: Executable, params: Mapping[str, Any]) -> Mapping[Any, Any] | None:
-        """The first row of a SELECT (columns by their labels), or None."""
+    async def fetch_first(
+        self, statement: Executable, params: Mapping[str, Any], *, relaxed: bool = False
+    ) -> Mapping[Any, Any] | None:
+        """The first row of a SELECT, or of an INSERT/UPDATE/DELETE ... RETURNING run in autocommit (columns by
+        their labels), or None."""
         compiled = self._prepared(statement)
-        pool = await self._pool(False)
+        pool = await self._pool(relaxed)
         # asyncpg.Record: values by column label (record["name"]), like a read-only mapping.
         return await pool.fetchrow(compiled.sql, *compiled.arguments(params))  # type: ignore[no-any-return]
 

@@ -4,7 +4,11 @@
 the COSE public key (both base64url), AAGUID, transports, attestation format and name, plus the row's
 tenant, handle and user, checked on every read so that a blob copied onto another row is refused.
 Counters and flags stay in the clear (domain/passkey.py). `record_use` is a compare-and-swap on the
-counter: UPDATE ... WHERE sign_count = expected.
+counter: UPDATE ... WHERE sign_count = expected. `record_use_if_current` (a sign-in with a credential the
+service already knows) is one conditional UPDATE that also checks the row's identity, the clone flag, the
+counter rule and the owner's status, and returns the owner: on PostgreSQL one statement (UPDATE ... FROM
+users ... RETURNING); on SQLite, which cannot return the FROM table's columns, the UPDATE (with an EXISTS
+for the owner) and the owner's row in one transaction.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import orjson
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import Boolean, and_, bindparam, delete, exists, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from lukhas_id.adapters.sql.database import Database
@@ -23,7 +27,7 @@ from lukhas_id.adapters.sql.mapping import user_from_row
 from lukhas_id.adapters.sql.models import PasskeyRow, UserRow
 from lukhas_id.adapters.sql.repositories import _violation
 from lukhas_id.domain.passkey import Passkey
-from lukhas_id.domain.user import User
+from lukhas_id.domain.user import User, UserStatus
 from lukhas_id.errors import AlreadyExists, NotFound
 from lukhas_id.ports.crypto import SecretBox
 
@@ -61,6 +65,40 @@ _RECORD_USE = (
         last_used_at=bindparam("b_at"),
     )
 )
+
+# record_use_if_current: the row must still be the credential the caller verified against (same owner,
+# same registration time), not flagged, pass the counter rule (protocol.webauthn.counter_increased: stored
+# < new, or both 0) and belong to an active user.
+_OWNER_ACTIVE = (_U.tenant_id == _P.tenant_id) & (_U.lid == _P.user_lid) & (_U.status == UserStatus.ACTIVE.value)
+_CURRENT = and_(
+    _P.tenant_id == bindparam("b_tenant"),
+    _P.handle == bindparam("b_handle"),
+    _P.user_lid == bindparam("b_owner"),
+    _P.created_at == bindparam("b_created"),
+    _P.possibly_cloned.is_(False),
+    or_(_P.sign_count < bindparam("b_count"), and_(_P.sign_count == 0, bindparam("b_count") == 0)),
+)
+_USE_VALUES = {
+    "sign_count": bindparam("b_count"),
+    "backup_state": bindparam("b_backup"),
+    "user_verified": or_(_P.user_verified, bindparam("b_uv", type_=Boolean)),
+    "last_used_at": bindparam("b_at"),
+}
+# PostgreSQL: one statement, the owner's columns returned from the joined users row.
+_RECORD_USE_IF_CURRENT = (
+    update(PasskeyRow)
+    .where(_CURRENT, _OWNER_ACTIVE)
+    .values(_USE_VALUES)
+    .returning(*(column.label(f"u_{column.name}") for column in _U))
+)
+# SQLite (RETURNING cannot name a FROM table there): the update, then the owner, in one transaction.
+_RECORD_USE_IF_CURRENT_SQLITE = update(PasskeyRow).where(_CURRENT, exists().where(_OWNER_ACTIVE)).values(_USE_VALUES)
+_OWNER = select(UserRow.__table__).where(_U.tenant_id == bindparam("b_tenant"), _U.lid == bindparam("b_owner"))
+
+
+def _owner(row: Mapping[Any, Any], prefix: str = "") -> User:
+    owner = SimpleNamespace(**{name: row[f"{prefix}{name}"] for name in _USER_COLUMNS})
+    return user_from_row(owner)  # type: ignore[arg-type]  # same column names
 
 
 class SqlPasskeyRepository:
@@ -159,8 +197,7 @@ class SqlPasskeyRepository:
         row = await self._db.fetch_first(_GET_WITH_OWNER, {"b_tenant": tenant_id, "b_handle": handle})
         if row is None:
             return None
-        owner = SimpleNamespace(**{name: row[f"u_{name}"] for name in _USER_COLUMNS})
-        return self._from_row(row), user_from_row(owner)  # type: ignore[arg-type]  # same column names
+        return self._from_row(row), _owner(row, "u_")
 
     async def list_for_user(self, tenant_id: str, user_lid: str) -> list[Passkey]:
         table = PasskeyRow.__table__.c
@@ -196,6 +233,39 @@ class SqlPasskeyRepository:
         # crash can lose the last moments of bumps, which only lowers a stored counter (no false clone
         # signal), and the single-use challenge still stops replays.
         return await self._db.execute(_RECORD_USE, params, relaxed=True) == 1
+
+    async def record_use_if_current(
+        self,
+        tenant_id: str,
+        handle: str,
+        *,
+        user_lid: str,
+        created_at: float,
+        sign_count: int,
+        backup_state: bool,
+        user_verified: bool,
+        at: float,
+    ) -> User | None:
+        params = {
+            "b_tenant": tenant_id,
+            "b_handle": handle,
+            "b_owner": user_lid,
+            "b_created": created_at,
+            "b_count": sign_count,
+            "b_backup": backup_state,
+            "b_uv": user_verified,
+            "b_at": at,
+        }
+        if self._db.is_sqlite:
+            async with self._db.transaction() as session:
+                result = await session.execute(_RECORD_USE_IF_CURRENT_SQLITE, params)
+                if result.rowcount != 1:  # type: ignore[attr-defined]
+                    return None
+                owner = (await session.execute(_OWNER, params)).first()
+            return None if owner is None else _owner(owner._mapping)
+        # Relaxed commit, as record_use: see there.
+        row = await self._db.fetch_first(_RECORD_USE_IF_CURRENT, params, relaxed=True)
+        return None if row is None else _owner(row, "u_")
 
     async def flag_cloned(self, tenant_id: str, handle: str) -> None:
         stmt = (
