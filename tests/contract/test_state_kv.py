@@ -293,3 +293,51 @@ async def test_concurrent_index_adds_lose_no_entry(h: Harness) -> None:
     names = [f"s{i:02d}" for i in range(20)]
     await asyncio.gather(*(h.store.index_add("idx", n, cap=50, ttl=60, evict_prefix="rec:") for n in names))
     assert sorted(orjson.loads(await h.store.get("idx") or b"")) == names
+
+
+# -- index_remove: a session ended -------------------------------------------------------------------------
+
+
+async def test_index_remove_takes_one_entry_out(h: Harness) -> None:
+    for name in "abc":
+        await h.store.index_add("idx", name, cap=5, ttl=60, evict_prefix="rec:")
+    assert await h.store.index_remove("idx", "b", ttl=60)
+    assert orjson.loads(await h.store.get("idx") or b"") == ["a", "c"]
+    assert not await h.store.index_remove("idx", "b", ttl=60)  # not there: nothing written
+    assert not await h.store.index_remove("nope", "a", ttl=60)
+    assert await h.store.get("nope") is None
+    # The last entry out: the index is gone (not an empty list, not "{}").
+    assert await h.store.index_remove("idx", "a", ttl=60) and await h.store.index_remove("idx", "c", ttl=60)
+    assert await h.store.get("idx") is None
+
+
+async def test_index_remove_renews_the_ttl_and_ignores_expired_or_foreign_values(h: Harness) -> None:
+    await h.store.index_add("idx", "a", cap=5, ttl=1.0, evict_prefix="rec:")
+    await h.store.index_add("idx", "b", cap=5, ttl=1.0, evict_prefix="rec:")
+    assert await h.store.index_remove("idx", "a", ttl=60)
+    await h.advance(1.2)
+    assert orjson.loads(await h.store.get("idx") or b"") == ["b"]  # lives the new ttl
+    await h.store.index_add("old", "a", cap=5, ttl=1.0, evict_prefix="rec:")
+    await h.advance(1.2)
+    assert not await h.store.index_remove("old", "a", ttl=60)
+    assert await h.store.get("old") is None
+    for foreign in (b"not json", b'{"a": 1}'):
+        await h.store.set("idx2", foreign, 60)
+        assert not await h.store.index_remove("idx2", "a", ttl=60)
+        assert await h.store.get("idx2") == foreign
+    await h.store.set("idx3", b'["x", 3, "a"]', 60)
+    assert await h.store.index_remove("idx3", "a", ttl=60)
+    assert orjson.loads(await h.store.get("idx3") or b"") == ["x"]
+
+
+async def test_concurrent_index_adds_and_removes_lose_no_entry(h: Harness) -> None:
+    """Sign-outs racing sign-ins of the same user: every added entry that was not removed stays."""
+    old = [f"o{i:02d}" for i in range(10)]
+    for name in old:
+        await h.store.index_add("idx", name, cap=50, ttl=60, evict_prefix="rec:")
+    new = [f"n{i:02d}" for i in range(10)]
+    await asyncio.gather(
+        *(h.store.index_add("idx", n, cap=50, ttl=60, evict_prefix="rec:") for n in new),
+        *(h.store.index_remove("idx", o, ttl=60) for o in old),
+    )
+    assert sorted(orjson.loads(await h.store.get("idx") or b"")) == new

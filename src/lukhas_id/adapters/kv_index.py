@@ -1,22 +1,36 @@
-"""KeyValueStore.index_add's list arithmetic, shared by the adapters that run it in Python (memory, SQL);
-the Redis adapter runs the same steps in a Lua script (adapters/redis/state.py)."""
+"""KeyValueStore.index_add / index_remove's list arithmetic, shared by the adapters that run it in Python
+(memory, SQL); the Redis adapter runs the same steps in Lua scripts (adapters/redis/state.py)."""
 
 from __future__ import annotations
 
 import orjson
 
 
+def _entries(raw: bytes | None) -> list[str]:
+    """The index's entries: None or anything but a JSON list is empty; entries that are not strings are
+    dropped."""
+    if raw is None:
+        return []
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return []
+    return [e for e in data if isinstance(e, str)] if isinstance(data, list) else []
+
+
 def updated_index(raw: bytes | None, member: str, cap: int, drop: str = "") -> tuple[bytes, list[str]]:
     """(The new index as JSON, the entries that fell off, oldest first) for `member` added to the index
-    `raw` (None or anything but a JSON list: empty; entries that are not strings are dropped)."""
-    entries: list[str] = []
-    if raw is not None:
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            data = None
-        if isinstance(data, list):
-            entries = [e for e in data if isinstance(e, str) and e not in (member, drop)]
+    `raw`, `drop` taken out."""
+    entries = [e for e in _entries(raw) if e not in (member, drop)]
     entries.append(member)
     cut = max(0, len(entries) - max(1, cap))
     return orjson.dumps(entries[cut:]), entries[:cut]
+
+
+def index_without(raw: bytes | None, member: str) -> tuple[bytes | None, bool]:
+    """(The index `raw` without `member` as JSON, None when nothing is left; whether `member` was in it)."""
+    entries = _entries(raw)
+    if member not in entries:
+        return raw, False
+    rest = [e for e in entries if e != member]
+    return (orjson.dumps(rest) if rest else None), True

@@ -84,6 +84,11 @@ class KeyValueStore(Protocol):
         entry that fell off is deleted; those entries are returned, oldest first. (The sessions of a user.)"""
         ...
 
+    async def index_remove(self, key: str, member: str, *, ttl: float) -> bool:
+        """Atomically take `member` out of the index at `key` (as for index_add), which then lives `ttl` again,
+        or is deleted when nothing is left in it; False when `member` was not in it (nothing written)."""
+        ...
+
     async def purge_expired(self, now: float) -> int:
         """Delete entries expired at `now`; stores that expire entries themselves (Redis) return 0."""
         ...

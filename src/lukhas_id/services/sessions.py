@@ -15,10 +15,9 @@ Storage (every key is under the tenant's id, so one tenant never resolves anothe
 - ``sessu:{tenant_id}:{user_lid}``: the user's index, a JSON list of session-id hashes (at most
   MAX_SESSIONS_PER_USER; signing in once more evicts the oldest session) used by `end_all_for_user`.
 - ``sessnb:{tenant_id}:{user_lid}``: a "not before" time written by `end_all_for_user`: a session
-  created at or before it is refused. Adding to the index is one atomic store operation
-  (KeyValueStore.index_add, which also deletes the evicted records), so concurrent sign-ins keep every
-  entry; removing one at sign-out is still read-modify-write, so a sign-out racing a sign-in of the same
-  user can drop the new entry, and the marker still ends that session with "sign out everywhere".
+  created at or before it is refused. Adding to the index and removing from it are each one atomic store
+  operation (KeyValueStore.index_add, which also deletes the evicted records, and index_remove), so
+  concurrent sign-ins and sign-outs of one user keep every entry they did not remove.
 
 Known narrow race: a `get` that refreshes the idle deadline at the same moment as an `end` of the same
 session can write the record back; the rewrite keeps the absolute end and the idle timeout.
@@ -242,14 +241,8 @@ class SessionService:
         )
 
     async def _index_drop(self, tenant: Tenant, user_lid: str, digest: str) -> None:
-        key = self._index_key(tenant.id, user_lid)
-        hashes = _decode_index(await self._kv.get(key))
-        if digest in hashes:
-            hashes.remove(digest)
-            if hashes:
-                await self._kv.set(key, orjson.dumps(hashes), self.lifetime)
-            else:
-                await self._kv.delete(key)
+        # Atomic too: a sign-out racing a sign-in of the same user cannot drop the new session's entry.
+        await self._kv.index_remove(self._index_key(tenant.id, user_lid), digest, ttl=self.lifetime)
 
 
 def _decode(session_id: str, raw: bytes) -> Session | None:

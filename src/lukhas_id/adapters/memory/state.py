@@ -15,7 +15,7 @@ from collections.abc import Callable, Hashable
 from typing import Final, Generic, TypeVar
 
 from lukhas_id.adapters import two_step
-from lukhas_id.adapters.kv_index import updated_index
+from lukhas_id.adapters.kv_index import index_without, updated_index
 from lukhas_id.clock import Clock
 from lukhas_id.domain.token import JTI_MARGIN, AccessTokenRecord, MarkerKind
 
@@ -189,6 +189,16 @@ class MemoryKeyValueStore:
         for entry in evicted:
             self._data.pop(evict_prefix + entry, now)
         return evicted
+
+    async def index_remove(self, key: str, member: str, *, ttl: float) -> bool:
+        now = self._now()
+        value, removed = index_without(self._data.get(key, now), member)
+        if removed:
+            if value is None:
+                self._data.pop(key, now)
+            else:
+                self._data.put(key, value, _expires_at(now, ttl), now)
+        return removed
 
     async def incr(self, key: str, ttl: float) -> int:
         now = self._now()

@@ -120,6 +120,29 @@ return evicted
 """
 
 
+# KeyValueStore.index_remove (the same steps as adapters/kv_index.index_without). KEYS[1] the index; ARGV:
+# member, ttl in ms. cjson would encode an empty list as {}: an index left empty is deleted instead.
+_INDEX_REMOVE_LUA: Final = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then return 0 end
+local ok, decoded = pcall(cjson.decode, raw)
+if not ok or type(decoded) ~= 'table' then return 0 end
+local entries, found = {}, false
+for _, e in ipairs(decoded) do
+  if type(e) == 'string' then
+    if e == ARGV[1] then found = true else entries[#entries + 1] = e end
+  end
+end
+if not found then return 0 end
+if #entries == 0 then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('SET', KEYS[1], cjson.encode(entries), 'PX', ARGV[2])
+end
+return 1
+"""
+
+
 def _check_client(client: redis.asyncio.Redis) -> None:
     if client.connection_pool.connection_kwargs.get("decode_responses"):
         raise ValueError("the Redis state stores need a client with decode_responses=False")
@@ -222,7 +245,7 @@ class RedisKeyValueStore:
     pipelined automatically (batching.py), like the token state's: sessions, codes and ceremony state
     are read and written on every sign-in."""
 
-    __slots__ = ("_batch", "_client", "_incr", "_index_add", "_p")
+    __slots__ = ("_batch", "_client", "_incr", "_index_add", "_index_remove", "_p")
 
     def __init__(self, client: redis.asyncio.Redis, prefix: str = "lid:kv:") -> None:
         """`client` needs decode_responses=False (see `redis_client`)."""
@@ -231,6 +254,7 @@ class RedisKeyValueStore:
         self._p = prefix
         self._incr = client.register_script(_INCR_LUA)
         self._index_add = client.register_script(_INDEX_ADD_LUA)
+        self._index_remove = client.register_script(_INDEX_REMOVE_LUA)
         self._batch = AutoPipeline(client)
 
     async def get(self, key: str) -> bytes | None:
@@ -258,6 +282,10 @@ class RedisKeyValueStore:
             self._index_add, (self._p + key,), (member, drop, cap, _ttl_ms(ttl), self._p + evict_prefix)
         )
         return [e.decode() if isinstance(e, bytes) else str(e) for e in evicted or ()]
+
+    async def index_remove(self, key: str, member: str, *, ttl: float) -> bool:
+        removed = await self._batch.evalsha(self._index_remove, (self._p + key,), (member, _ttl_ms(ttl)))
+        return int(removed) == 1
 
     async def purge_expired(self, now: float) -> int:
         return 0  # Redis expires keys itself

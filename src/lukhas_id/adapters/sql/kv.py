@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import case, delete, select
+from sqlalchemy import case, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from lukhas_id.adapters.kv_index import updated_index
+from lukhas_id.adapters.kv_index import index_without, updated_index
 from lukhas_id.adapters.sql.database import Database
 from lukhas_id.adapters.sql.models import KeyValueRow
 from lukhas_id.clock import Clock, SystemClock
@@ -127,6 +127,24 @@ class SqlKeyValueStore:
                     delete(KeyValueRow).where(KeyValueRow.key.in_([evict_prefix + entry for entry in evicted]))
                 )
         return evicted
+
+    async def index_remove(self, key: str, member: str, *, ttl: float) -> bool:
+        now = self._clock.now()
+        expires_at = now + _ttl(ttl)
+        async with self._db.transaction() as session:  # the row locked, as index_add locks it
+            query = select(KeyValueRow.value, KeyValueRow.expires_at).where(KeyValueRow.key == key).with_for_update()
+            row = (await session.execute(query)).first()
+            raw = bytes(row[0]) if row is not None and row[0] is not None and row[1] > now else None
+            value, removed = index_without(raw, member)
+            if not removed:
+                return False
+            if value is None:
+                await session.execute(delete(KeyValueRow).where(KeyValueRow.key == key))
+            else:
+                await session.execute(
+                    update(KeyValueRow).where(KeyValueRow.key == key).values(value=value, expires_at=expires_at)
+                )
+        return True
 
     async def purge_expired(self, now: float) -> int:
         stmt = delete(KeyValueRow).where(KeyValueRow.expires_at <= now)
