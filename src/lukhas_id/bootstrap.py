@@ -31,6 +31,7 @@ from lukhas_id.services.authorization import AuthorizationService
 from lukhas_id.services.clients import ClientService
 from lukhas_id.services.code_grant import CodeGrantService
 from lukhas_id.services.codes import AuthorizationCodes
+from lukhas_id.services.id_token_hints import IdTokenHints
 from lukhas_id.services.keyring import TenantKeyring
 from lukhas_id.services.keys import KeyService
 from lukhas_id.services.logout import LogoutService
@@ -226,13 +227,22 @@ async def build_container(settings: Settings, *, clock: Clock | None = None, upg
         )
         tokens.refresh = refresh
         code_grant = CodeGrantService(codes, tokens, keys, tenants, clock, refresh)
+        hints = IdTokenHints(keys, tenants, clock)
         authorization = AuthorizationService(
-            kv, codes, clients, tenants, SqlConsentRepository(database), clock, settings.acr_names
+            kv,
+            codes,
+            clients,
+            tenants,
+            SqlConsentRepository(database),
+            clock,
+            hints,
+            code_grant.subject,
+            settings.acr_names,
         )
         userinfo = UserInfoService(tokens, SqlUserRepository(database), clients, code_grant, tenants)
         sessions = SessionService(kv, clock)
         logout = LogoutService(
-            keys, clients, tenants, sessions, SqlConsentRepository(database), SqlUserRepository(database), clock
+            hints, clients, tenants, sessions, SqlConsentRepository(database), SqlUserRepository(database), clock
         )
         metrics = Metrics()
         totp = TotpService(

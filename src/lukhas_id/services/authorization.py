@@ -23,11 +23,19 @@ passkey < mfa); the weakest level named is required. A session below it goes bac
 which offers the stronger factor; a fresh sign-in that is still below it ends the request with
 unmet_authentication_requirements. A recovery session (an administrator's recovery code) never counts
 as signed in here.
+
+`id_token_hint` (OIDC Core §3.1.2.1, §3.1.2.2): verified as at logout (services/id_token_hints.py: issued
+by this tenant, accepted past its `exp`), and it must have been issued to the requesting client (else
+invalid_request: its `sub` can only be compared in that client's subject space, pairwise included). The
+OP answers only for the user it names: a session of another user counts as no session (back to the
+sign-in page, or login_required with prompt=none), and a fresh sign-in as another user ends the request
+with login_required.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import orjson
@@ -50,6 +58,7 @@ from lukhas_id.protocol.oauth2.authorize import (
 from lukhas_id.protocol.oauth2.redirect_uri import add_params
 from lukhas_id.services.clients import ClientService
 from lukhas_id.services.codes import AuthorizationCodes, CodeGrant
+from lukhas_id.services.id_token_hints import IdTokenHint, IdTokenHints, InvalidHint
 from lukhas_id.services.tenants import TenantService
 
 INTERACTION_TTL = 600
@@ -99,9 +108,13 @@ class AuthorizationService:
         tenants: TenantService,
         consents: ConsentRepository,
         clock: Clock,
+        hints: IdTokenHints,
+        subject: Callable[[Tenant, Client, str], str],
         acr_names: AcrNames | None = None,
     ) -> None:
         self.acr_names = acr_names or AcrNames()
+        self._hints = hints
+        self._subject = subject  # the `sub` a client knows a user by (CodeGrantService.subject)
         self._kv = kv
         self._codes = codes
         self._clients = clients
@@ -135,6 +148,13 @@ class AuthorizationService:
         level = level_of(signed_in.amr) if signed_in is not None else AuthLevel.RECOVERY
         if signed_in is not None and level is AuthLevel.RECOVERY:
             signed_in = None  # a recovery session may only enrol a passkey
+        hint = await self._hint(tenant, request, client)
+        if signed_in is not None and hint is not None and hint.sub != self._subject(tenant, client, signed_in.user_lid):
+            if fresh_login:
+                raise request.error(
+                    AuthorizeErrorCode.LOGIN_REQUIRED, "the signed-in user is not the one the ID token hint names"
+                )
+            signed_in = None  # another user's session: the hinted user must sign in
         below = required is not None and level < required
         if fresh_login and below and signed_in is not None:
             raise request.error(
@@ -162,6 +182,19 @@ class AuthorizationService:
                     raise request.error(AuthorizeErrorCode.CONSENT_REQUIRED, "the user has not consented")
                 return NeedConsent(await self._remember(tenant, params), client, request.scope)
         return Redirect(await self._issue_code(tenant, request, signed_in))
+
+    async def _hint(self, tenant: Tenant, request: AuthorizationRequest, client: Client) -> IdTokenHint | None:
+        """The request's verified id_token_hint, or None; one that is not valid, or was issued to another
+        client, is an invalid_request (whether or not anyone is signed in)."""
+        if request.id_token_hint is None:
+            return None
+        try:
+            hint = await self._hints.verify(tenant, request.id_token_hint)
+        except InvalidHint as exc:
+            raise request.error(AuthorizeErrorCode.INVALID_REQUEST, str(exc)) from None
+        if hint.client_id != client.client_id:
+            raise request.error(AuthorizeErrorCode.INVALID_REQUEST, "the ID token hint was issued to another client")
+        return hint
 
     async def decide(self, tenant: Tenant, interaction: str, signed_in: SignedIn, allow: bool) -> Redirect:
         """The user's answer on the consent page: remembered and a code issued, or access_denied."""

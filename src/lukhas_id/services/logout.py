@@ -4,9 +4,9 @@ sessions ("sign out everywhere") and remembered consents ("withdraw").
 A logout request is checked here, statelessly, each time it is seen (on arrival and again when the
 user confirms), so a confirmation can never act on a request that would not pass the checks:
 
-- `id_token_hint` (§2): verified on the one JOSE path (signature by this tenant's published keys, `iss`,
-  `typ`, required claims); a hint past its `exp` is accepted (§2 SHOULD). Its `aud` (or `azp` when
-  `aud` lists several) names the client; a `client_id` parameter must name the same one (§2 MUST).
+- `id_token_hint` (§2): verified by services/id_token_hints.py (this tenant's keys, `iss`, `typ`, required
+  claims; a hint past its `exp` is accepted, §2 SHOULD). Its `aud` (or `azp` when `aud` lists several)
+  names the client; a `client_id` parameter must name the same one (§2 MUST).
 - `post_logout_redirect_uri` (§3, §3.1): used only when it is, character for character, one of the
   client's registered `post_logout_redirect_uris`, and the client is known from a valid hint or from
   `client_id`. Otherwise it is ignored and the user sees the OP's logged-out page: never an open
@@ -30,18 +30,15 @@ from lukhas_id.domain.client import Client, ClientStatus
 from lukhas_id.domain.session import Session
 from lukhas_id.domain.tenant import Tenant
 from lukhas_id.domain.user import User
-from lukhas_id.jose.jwt import InvalidToken, TokenPurpose, peek_header, verify
 from lukhas_id.ports.repositories import ConsentRepository, UserRepository
 from lukhas_id.protocol.oauth2.redirect_uri import add_params
 from lukhas_id.services.clients import ClientService
-from lukhas_id.services.keys import KeyService
+from lukhas_id.services.id_token_hints import IdTokenHints, InvalidHint
 from lukhas_id.services.sessions import SessionService
 from lukhas_id.services.tenants import TenantService
 
 PARAMETERS: Final = ("id_token_hint", "client_id", "post_logout_redirect_uri", "state", "ui_locales")
 MAX_PARAMETER: Final = 4096
-# Clock skew allowed on iat/nbf of a hint (its exp is not checked at all).
-HINT_LEEWAY: Final = 60
 
 
 class InvalidLogoutRequest(Exception):
@@ -94,7 +91,7 @@ def single_values(params: dict[str, list[str]]) -> dict[str, str]:
 class LogoutService:
     def __init__(
         self,
-        keys: KeyService,
+        hints: IdTokenHints,
         clients: ClientService,
         tenants: TenantService,
         sessions: SessionService,
@@ -102,7 +99,7 @@ class LogoutService:
         users: UserRepository,
         clock: Clock,
     ) -> None:
-        self._keys = keys
+        self._hints = hints
         self._clients = clients
         self._tenants = tenants
         self._sessions = sessions
@@ -120,14 +117,14 @@ class LogoutService:
         client_id = params.get("client_id")
         hint = params.get("id_token_hint")
         if hint is not None:
-            claims = await self._verify_hint(tenant, hint)
-            hinted = _hint_client(claims)
-            if client_id is not None and client_id != hinted:
+            try:
+                verified = await self._hints.verify(tenant, hint)
+            except InvalidHint as exc:
+                raise InvalidLogoutRequest(str(exc)) from None
+            if client_id is not None and client_id != verified.client_id:
                 raise InvalidLogoutRequest("client_id does not match the ID token hint")
-            client_id = hinted
-            hint_sub = str(claims["sub"])
-            sid = claims.get("sid")
-            hint_sid = sid if isinstance(sid, str) and sid else None
+            client_id = verified.client_id
+            hint_sub, hint_sid = verified.sub, verified.sid
         client: Client | None = None
         if client_id is not None:
             client = await self._clients.get(tenant.id, client_id) if len(client_id) <= 256 else None
@@ -144,26 +141,6 @@ class LogoutService:
             state = params.get("state")
             redirect_to = add_params(target, {"state": state} if state is not None else {})
         return LogoutRequest(params, client, redirect_to, hint_sub, hint_sid)
-
-    async def _verify_hint(self, tenant: Tenant, hint: str) -> dict[str, object]:
-        try:
-            kid = peek_header(hint).get("kid")
-            if not isinstance(kid, str):
-                raise InvalidToken("kid header parameter missing")
-            ks = await self._keys.get(tenant.id)
-            if kid not in ks.verifier.kids():
-                ks = await self._keys.refresh_for_unknown_kid(tenant.id, kid)
-            return verify(
-                hint,
-                TokenPurpose.ID_TOKEN,
-                ks.verifier,
-                issuer=self._tenants.issuer(tenant),
-                now=self._clock.now(),
-                leeway=HINT_LEEWAY,
-                check_exp=False,
-            )
-        except InvalidToken:
-            raise InvalidLogoutRequest("the ID token hint is not valid for this server") from None
 
     async def end_session(self, tenant: Tenant, session_id: str) -> Session | None:
         """End the browser's session; what it was, or None when it had already ended (not an error)."""
@@ -197,19 +174,3 @@ class LogoutService:
         if len(client_id) > 256:
             return False
         return await self._consents.withdraw(tenant.id, user_lid, client_id)
-
-
-def _hint_client(claims: dict[str, object]) -> str:
-    """The client an ID token was issued to: its single `aud`, or `azp` (which must be among them)."""
-    aud = claims.get("aud")
-    azp = claims.get("azp")
-    audiences = (
-        [aud] if isinstance(aud, str) else [a for a in aud if isinstance(a, str)] if isinstance(aud, list) else []
-    )
-    if isinstance(azp, str):
-        if azp not in audiences:
-            raise InvalidLogoutRequest("the ID token hint does not name one client")
-        return azp
-    if len(audiences) == 1:
-        return audiences[0]
-    raise InvalidLogoutRequest("the ID token hint does not name one client")
