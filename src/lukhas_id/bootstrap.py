@@ -37,7 +37,7 @@ from lukhas_id.services.keys import KeyService
 from lukhas_id.services.logout import LogoutService
 from lukhas_id.services.mfa import AccountRecoveryService, RecoveryCodeService, TotpService
 from lukhas_id.services.passkeys import PasskeyService
-from lukhas_id.services.rate_limit import SignInLimiter
+from lukhas_id.services.rate_limit import ClientAuthLimiter, SignInLimiter
 from lukhas_id.services.refresh import RefreshTokenService
 from lukhas_id.services.registration import RegistrationService
 from lukhas_id.services.sessions import SessionService
@@ -71,6 +71,7 @@ class Container:
     refresh: RefreshTokenService
     sessions: SessionService
     sign_in_limiter: SignInLimiter
+    client_auth_limiter: ClientAuthLimiter
     authorization: AuthorizationService
     userinfo: UserInfoService
     logout: LogoutService
@@ -262,6 +263,14 @@ async def build_container(settings: Settings, *, clock: Clock | None = None, upg
             limit=settings.sign_in_rate_limit,
             window=settings.sign_in_rate_window,
         )
+        client_auth_limiter = ClientAuthLimiter(
+            rate_limiter,
+            keyring,
+            clock,
+            metrics,
+            limit=settings.client_auth_rate_limit,
+            window=settings.client_auth_rate_window,
+        )
         passkeys = PasskeyService(
             SqlPasskeyRepository(database, kek),
             kv,
@@ -302,6 +311,7 @@ async def build_container(settings: Settings, *, clock: Clock | None = None, upg
         refresh=refresh,
         sessions=sessions,
         sign_in_limiter=sign_in_limiter,
+        client_auth_limiter=client_auth_limiter,
         authorization=authorization,
         userinfo=userinfo,
         logout=logout,

@@ -1,4 +1,5 @@
-"""Sign-in rate limits: failed sign-ins per account and per client fingerprint, as token buckets.
+"""Rate limits of failed authentications, as token buckets: sign-ins per account and per client fingerprint
+(SignInLimiter), and OAuth client authentications per client address (ClientAuthLimiter, at the end).
 
 Each tenant has two kinds of bucket (ports/rate_limit.py), both of capacity `limit` refilled at
 `limit / window` tokens per second (settings sign_in_rate_limit, 5, and sign_in_rate_window, 60 s):
@@ -169,3 +170,89 @@ class SignInLimiter:
         """
         if account is not None:
             await self._limiter.reset(f"rl:si:a:{tenant.id}:{account}")
+
+
+CLIENT_AUTH_PURPOSE: Final = "client-auth-address"
+CLIENT_AUTH_METRIC_LIMIT: Final = "client_auth"
+BLOCKED_ADDRESSES_CAP: Final = 10_000  # blocked addresses remembered per process
+
+
+class ClientAuthLimiter:
+    """Failed client authentications per client address (RFC 6749 §2.3.1: endpoints that check client
+    passwords MUST be protected against brute force; RFC 7009 §5, RFC 7662 §4 ask the same).
+
+    A token bucket per tenant and client address (IPv4, or the IPv6 /64, as for sign-in), of capacity
+    `limit` refilled at `limit / window` per second (settings client_auth_rate_limit, 20, and
+    client_auth_rate_window, 60 s), under ``rl:ca:<tenant id>:<keyed hash of the address>``: no raw
+    address is stored or logged. Only presented credentials that fail count (a request without any is
+    not a guess). The failure that empties the bucket blocks the address in this process until a token
+    is back: from then on every client authentication from it is refused (HTTP 429, Retry-After, metric
+    identity_rate_limit_blocks_total{limit="client_auth"}) before any secret is checked, the right one
+    included, since answering a right guess would keep the guessing going.
+
+    The check is a lookup in this process's memory, so requests pay no round trip to the store for it;
+    the bucket itself is shared (Redis with several processes). Another process learns of the block at
+    its own next failure from that address (which finds the shared bucket empty), so a guesser spread
+    over N processes gets at most `limit + N - 1` tries per refill of the bucket. There is deliberately
+    no per-client bucket: client ids are not secret, and anyone could then lock a client out.
+    Secrets are 256-bit random values, so this bounds noise and cost rather than a feasible search.
+    """
+
+    def __init__(
+        self,
+        limiter: RateLimiter,
+        keyring: TenantKeyring,
+        clock: Clock,
+        metrics: Metrics,
+        *,
+        limit: int,
+        window: float,
+    ) -> None:
+        if limit < 1:
+            raise ValueError(f"limit must be >= 1, got {limit!r}")
+        if not (math.isfinite(window) and window > 0):
+            raise ValueError(f"window must be positive, got {window!r}")
+        self._limiter = limiter
+        self._keyring = keyring
+        self._clock = clock
+        self._blocks = metrics.rate_limit_blocks.labels(CLIENT_AUTH_METRIC_LIMIT)
+        self.limit = limit
+        self._rate = limit / float(window)
+        self._blocked: dict[tuple[str, str], float] = {}  # (tenant id, address hash) -> blocked until
+
+    def _address(self, tenant: Tenant, ip: str) -> str:
+        key = self._keyring.key(tenant, CLIENT_AUTH_PURPOSE)
+        return hmac.new(key, _field(_client_address(ip)), hashlib.sha256).hexdigest()[:_HEX_CHARS]
+
+    def retry_after(self, tenant: Tenant, ip: str) -> int | None:
+        """Whole seconds (at least 1) the address must wait, counting the refusal in the metric; None when
+        it may authenticate. No I/O."""
+        if not self._blocked:
+            return None  # the common case: no hash computed
+        key = (tenant.id, self._address(tenant, ip))
+        until = self._blocked.get(key)
+        if until is None:
+            return None
+        wait = until - self._clock.now()
+        if wait <= 0:
+            del self._blocked[key]
+            return None
+        self._blocks.inc()
+        return max(1, math.ceil(wait - _WAIT_SLACK))
+
+    async def failed(self, tenant: Tenant, ip: str) -> None:
+        """Presented client credentials did not authenticate: take a token; an empty bucket blocks."""
+        address = self._address(tenant, ip)
+        now = self._clock.now()
+        wait = await self._limiter.consume(f"rl:ca:{tenant.id}:{address}", self.limit, self._rate, now)
+        if wait > 0:
+            self._block((tenant.id, address), now + wait, now)
+
+    def _block(self, key: tuple[str, str], until: float, now: float) -> None:
+        self._blocked.pop(key, None)
+        self._blocked[key] = until  # newest last
+        if len(self._blocked) > BLOCKED_ADDRESSES_CAP:
+            for stale in [k for k, t in self._blocked.items() if t <= now]:
+                del self._blocked[stale]
+            while len(self._blocked) > BLOCKED_ADDRESSES_CAP:
+                del self._blocked[next(iter(self._blocked))]  # the oldest block goes first

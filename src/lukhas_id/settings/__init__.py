@@ -133,6 +133,15 @@ class Settings(BaseSettings):
         5, ge=1, le=1000, description="Failed sign-in attempts allowed per account and per client fingerprint..."
     )
     sign_in_rate_window: int = Field(60, ge=1, le=86400, description="...per this many seconds (a token bucket).")
+    client_auth_rate_limit: int = Field(
+        20,
+        ge=1,
+        le=100000,
+        description="Failed OAuth client authentications allowed per client address (IPv6: its /64)...",
+    )
+    client_auth_rate_window: int = Field(
+        60, ge=1, le=86400, description="...per this many seconds (a token bucket); then the address waits (429)."
+    )
 
     @field_validator("default_tenant")
     @classmethod

@@ -11,11 +11,13 @@ from lukhas_id.bootstrap import Container
 from lukhas_id.domain.client import Client
 from lukhas_id.domain.tenant import Tenant
 from lukhas_id.errors import ErrorCode, KeyUnavailable, OAuthError
-from lukhas_id.protocol.oauth2.client_auth import extract_credentials
+from lukhas_id.protocol.oauth2.client_auth import ClientCredentials, extract_credentials
 from lukhas_id.protocol.oauth2.grants import select_grant
 from lukhas_id.protocol.oauth2.request import FormRequest
 from lukhas_id.web.http_io import NO_STORE, error_response, form_request, token_response
 from lukhas_id.web.state import AppState
+
+TOO_MANY_FAILURES = "too many failed client authentications from this address; retry later"
 
 # Called by LukhasApp's fast path with the ASGI scope, receive, and the tenant named in the path.
 Endpoint = Callable[[Scope, Receive, str | None], Awaitable[Response]]
@@ -37,14 +39,42 @@ def _endpoint(state: AppState, action: Action, *, public_clients: bool) -> Endpo
             form = await form_request(scope, receive, limit)
             creds = extract_credentials(form)
             public_id = form.single("client_id") if public_clients and creds is None else None
-            client = await c.clients.authenticate(tenant, creds, public_client_id=public_id)
+            client = await _authenticate(c, tenant, scope, creds, public_id)
             return await action(c, tenant, client, form)
         except OAuthError as exc:
             return error_response(exc)
+        except _Blocked as blocked:
+            refusal = OAuthError(ErrorCode.INVALID_CLIENT, TOO_MANY_FAILURES, 429)
+            return error_response(refusal, retry_after=blocked.wait)
         except KeyUnavailable:
             return error_response(OAuthError(ErrorCode.TEMPORARILY_UNAVAILABLE, "no signing key is available", 503))
 
     return endpoint
+
+
+async def _authenticate(
+    c: Container, tenant: Tenant, scope: Scope, creds: ClientCredentials | None, public_id: str | None
+) -> Client:
+    """The client, behind the brute-force limit of client authentication (services/rate_limit.py,
+    ClientAuthLimiter): a blocked address gets 429 before any secret is checked; presented credentials
+    that fail take a token from their address's bucket."""
+    peer = scope.get("client")
+    ip = str(peer[0]) if peer else "unknown"
+    limiter = c.client_auth_limiter
+    wait = limiter.retry_after(tenant, ip)
+    if wait is not None:
+        raise _Blocked(wait)
+    try:
+        return await c.clients.authenticate(tenant, creds, public_client_id=public_id)
+    except OAuthError as exc:
+        if creds is not None and exc.code is ErrorCode.INVALID_CLIENT:
+            await limiter.failed(tenant, ip)
+        raise
+
+
+class _Blocked(Exception):
+    def __init__(self, wait: int) -> None:
+        self.wait = wait
 
 
 async def _token(c: Container, tenant: Tenant, client: Client, form: FormRequest) -> Response:
