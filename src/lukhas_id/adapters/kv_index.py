@@ -5,23 +5,13 @@ from __future__ import annotations
 
 import orjson
 
-
-def _entries(raw: bytes | None) -> list[str]:
-    """The index's entries: None or anything but a JSON list is empty; entries that are not strings are
-    dropped."""
-    if raw is None:
-        return []
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return []
-    return [e for e in data if isinstance(e, str)] if isinstance(data, list) else []
+from lukhas_id.ports.state import index_entries
 
 
 def updated_index(raw: bytes | None, member: str, cap: int, drop: str = "") -> tuple[bytes, list[str]]:
     """(The new index as JSON, the entries that fell off, oldest first) for `member` added to the index
     `raw`, `drop` taken out."""
-    entries = [e for e in _entries(raw) if e not in (member, drop)]
+    entries = [e for e in index_entries(raw) if e not in (member, drop)]
     entries.append(member)
     cut = max(0, len(entries) - max(1, cap))
     return orjson.dumps(entries[cut:]), entries[:cut]
@@ -29,7 +19,7 @@ def updated_index(raw: bytes | None, member: str, cap: int, drop: str = "") -> t
 
 def index_without(raw: bytes | None, member: str) -> tuple[bytes | None, bool]:
     """(The index `raw` without `member` as JSON, None when nothing is left; whether `member` was in it)."""
-    entries = _entries(raw)
+    entries = index_entries(raw)
     if member not in entries:
         return raw, False
     rest = [e for e in entries if e != member]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+import orjson
+
 from lukhas_id.domain.refresh import RefreshTokenRecord, RotateResult
 from lukhas_id.domain.token import AccessTokenRecord, MarkerKind
 
@@ -94,6 +96,18 @@ class KeyValueStore(Protocol):
         ...
 
     async def ping(self) -> None: ...
+
+
+def index_entries(raw: bytes | None) -> list[str]:
+    """The entries of an index value (KeyValueStore.index_add / index_remove): None or anything but a JSON
+    list is empty; entries that are not strings are dropped."""
+    if raw is None:
+        return []
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return []
+    return [e for e in data if isinstance(e, str)] if isinstance(data, list) else []
 
 
 class RefreshTokenStore(Protocol):

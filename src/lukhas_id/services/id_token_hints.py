@@ -45,9 +45,7 @@ class IdTokenHints:
             kid = peek_header(hint).get("kid")
             if not isinstance(kid, str):
                 raise InvalidToken("kid header parameter missing")
-            ks = await self._keys.get(tenant.id)
-            if kid not in ks.verifier.kids():
-                ks = await self._keys.refresh_for_unknown_kid(tenant.id, kid)
+            ks = await self._keys.keyset_for(tenant.id, kid)
             claims = verify(
                 hint,
                 TokenPurpose.ID_TOKEN,

@@ -103,6 +103,12 @@ class KeyService:
             self._stale.discard(tenant_id)
             return ks
 
+    async def keyset_for(self, tenant_id: str, kid: str) -> TenantKeySet:
+        """The tenant's keys for verifying a token signed by `kid`: reloaded first when this process does not
+        know that kid (refresh_for_unknown_kid)."""
+        ks = await self.get(tenant_id)
+        return ks if kid in ks.verifier.kids() else await self.refresh_for_unknown_kid(tenant_id, kid)
+
     async def refresh_for_unknown_kid(self, tenant_id: str, kid: str) -> TenantKeySet:
         """Reload when a token names a kid this process doesn't know (at most once a second)."""
         now = self._clock.now()

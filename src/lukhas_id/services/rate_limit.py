@@ -75,6 +75,16 @@ def _client_address(ip: str) -> str:
     return str(address)
 
 
+def _refill_rate(limit: int, window: float) -> float:
+    """Tokens per second of a bucket allowing `limit` failures per `window` seconds; ValueError when either
+    is out of range."""
+    if limit < 1:
+        raise ValueError(f"limit must be >= 1, got {limit!r}")
+    if not (math.isfinite(window) and window > 0):
+        raise ValueError(f"window must be positive, got {window!r}")
+    return limit / float(window)
+
+
 class SignInLimiter:
     """Per-account and per-fingerprint token buckets of failed sign-ins (see the module docstring).
 
@@ -93,17 +103,14 @@ class SignInLimiter:
         limit: int,
         window: float,
     ) -> None:
-        if limit < 1:
-            raise ValueError(f"limit must be >= 1, got {limit!r}")
-        if not (math.isfinite(window) and window > 0):
-            raise ValueError(f"window must be positive, got {window!r}")
+        rate = _refill_rate(limit, window)
         self._limiter = limiter
         self.keyring = keyring
         self._clock = clock
         self._blocks = metrics.rate_limit_blocks.labels(METRIC_LIMIT)
         self.limit = limit
         self.window = float(window)
-        self._rate = limit / self.window
+        self._rate = rate
 
     def fingerprint(self, tenant: Tenant, ip: str, user_agent: str, route: str) -> str:
         """The client fingerprint: hex HMAC-SHA256 (128 bits) of the length-prefixed client address
@@ -208,16 +215,13 @@ class ClientAuthLimiter:
         limit: int,
         window: float,
     ) -> None:
-        if limit < 1:
-            raise ValueError(f"limit must be >= 1, got {limit!r}")
-        if not (math.isfinite(window) and window > 0):
-            raise ValueError(f"window must be positive, got {window!r}")
+        rate = _refill_rate(limit, window)
         self._limiter = limiter
         self._keyring = keyring
         self._clock = clock
         self._blocks = metrics.rate_limit_blocks.labels(CLIENT_AUTH_METRIC_LIMIT)
         self.limit = limit
-        self._rate = limit / float(window)
+        self._rate = rate
         self._blocked: dict[tuple[str, str], float] = {}  # (tenant id, address hash) -> blocked until
 
     def _address(self, tenant: Tenant, ip: str) -> str:

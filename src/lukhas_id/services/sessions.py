@@ -39,7 +39,7 @@ from lukhas_id.clock import Clock
 from lukhas_id.domain.session import Session
 from lukhas_id.domain.tenant import Tenant
 from lukhas_id.domain.user import User
-from lukhas_id.ports.state import KeyValueStore
+from lukhas_id.ports.state import KeyValueStore, index_entries
 
 ABSOLUTE_LIFETIME: Final = 12 * 3600.0
 IDLE_TIMEOUT: Final = 3600.0
@@ -172,7 +172,7 @@ class SessionService:
         marker = await self._kv.get(self._not_before_key(tenant.id, user_lid))
         not_before = float(marker) if marker is not None else None
         live: list[Session] = []
-        for digest in _decode_index(await self._kv.get(self._index_key(tenant.id, user_lid))):
+        for digest in index_entries(await self._kv.get(self._index_key(tenant.id, user_lid))):
             raw = await self._kv.get(self._key(tenant.id, digest))
             session = _decode("", raw) if raw is not None else None
             if (
@@ -193,7 +193,7 @@ class SessionService:
         await self._kv.set(self._not_before_key(tenant.id, user_lid), repr(now).encode(), self.lifetime)
         raw = await self._kv.pop(self._index_key(tenant.id, user_lid))
         ended = 0
-        for digest in _decode_index(raw):
+        for digest in index_entries(raw):
             ended += await self._kv.delete(self._key(tenant.id, digest))
         return ended
 
@@ -262,13 +262,3 @@ def _decode(session_id: str, raw: bytes) -> Session | None:
         )
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
         return None
-
-
-def _decode_index(raw: bytes | None) -> list[str]:
-    if raw is None:
-        return []
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return []
-    return [h for h in data if isinstance(h, str)] if isinstance(data, list) else []

@@ -161,9 +161,7 @@ class TokenService:
             kid = peek_header(token).get("kid")
             if not isinstance(kid, str):
                 return None
-            ks = await self._keys.get(tenant.id)
-            if kid not in ks.verifier.kids():
-                ks = await self._keys.refresh_for_unknown_kid(tenant.id, kid)
+            ks = await self._keys.keyset_for(tenant.id, kid)
             claims = verify(
                 token,
                 TokenPurpose.ACCESS_TOKEN,
