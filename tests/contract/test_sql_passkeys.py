@@ -85,14 +85,15 @@ async def test_record_use_is_a_compare_and_swap(sql_database: Database, kek: Kek
     await _world(sql_database)
     repo = SqlPasskeyRepository(sql_database, kek)
     await repo.add(passkey(sign_count=5, user_verified=False))
-    kwargs: dict[str, Any] = {"backup_state": True, "user_verified": True, "at": 3000.0}
+    kwargs: dict[str, Any] = {"backup_state": True, "at": 3000.0}
     assert await repo.record_use("t1", "h1", expected_count=5, sign_count=6, **kwargs)
     assert not await repo.record_use("t1", "h1", expected_count=5, sign_count=7, **kwargs)  # lost the race
     assert not await repo.record_use("t1", "nope", expected_count=6, sign_count=7, **kwargs)
     assert not await repo.record_use("t2", "h1", expected_count=6, sign_count=7, **kwargs)
     got = await repo.get("t1", "h1")
     assert got is not None
-    assert (got.sign_count, got.backup_state, got.user_verified, got.last_used_at) == (6, True, True, 3000.0)
+    # The user-verified flag (uvInitialized) is not raised at sign-in (WebAuthn §7.2 step 24).
+    assert (got.sign_count, got.backup_state, got.user_verified, got.last_used_at) == (6, True, False, 3000.0)
     assert got.name == "My laptop"  # the encrypted part is untouched
 
 
@@ -101,12 +102,7 @@ async def test_concurrent_record_use_has_one_winner(sql_database: Database, kek:
     repo = SqlPasskeyRepository(sql_database, kek)
     await repo.add(passkey(sign_count=1))
     results = await asyncio.gather(
-        *(
-            repo.record_use(
-                "t1", "h1", expected_count=1, sign_count=2 + i, backup_state=False, user_verified=True, at=1.0
-            )
-            for i in range(5)
-        )
+        *(repo.record_use("t1", "h1", expected_count=1, sign_count=2 + i, backup_state=False, at=1.0) for i in range(5))
     )
     assert sorted(results) == [False, False, False, False, True]
 
@@ -223,9 +219,7 @@ async def test_counter_writes_use_relaxed_commits_on_postgresql_only(sql_databas
     await _world(sql_database)
     repo = SqlPasskeyRepository(sql_database, kek)
     await repo.add(passkey())
-    assert await repo.record_use(
-        "t1", "h1", expected_count=0, sign_count=7, backup_state=True, user_verified=True, at=2000.0
-    )
+    assert await repo.record_use("t1", "h1", expected_count=0, sign_count=7, backup_state=True, at=2000.0)
     got = await repo.get("t1", "h1")
     assert got is not None and (got.sign_count, got.backup_state, got.last_used_at) == (7, True, 2000.0)
 
@@ -246,7 +240,7 @@ async def test_get_with_owner_reads_the_credential_and_its_user_at_once(sql_data
 
 # -- record_use_if_current: the sign-in's single statement with a known credential ------------------
 
-_USE: dict[str, Any] = {"backup_state": True, "user_verified": False, "at": 4000.0}
+_USE: dict[str, Any] = {"backup_state": True, "at": 4000.0}
 
 
 async def test_record_use_if_current_writes_and_returns_the_owner(sql_database: Database, kek: Kek) -> None:
@@ -258,15 +252,13 @@ async def test_record_use_if_current_writes_and_returns_the_owner(sql_database: 
     assert owner is not None and (owner.tenant_id, owner.lid, owner.username) == ("t1", "USR-2", "bob")
     got = await repo.get("t1", "h1")
     assert got is not None
-    # The uv flag is sticky: stored True OR this assertion's False.
-    assert (got.sign_count, got.backup_state, got.user_verified, got.last_used_at) == (6, True, True, 4000.0)
+    assert (got.sign_count, got.backup_state, got.last_used_at) == (6, True, 4000.0)
+    # Nothing else changes, the user-verified flag (uvInitialized, WebAuthn §7.2 step 24) included.
     assert dataclasses.replace(got, sign_count=5, backup_state=False, last_used_at=None) == stored
-    # The uv flag is raised by a user-verified assertion.
     await repo.add(passkey(handle="h2", user_verified=False))
-    kwargs = {**_USE, "user_verified": True}
-    assert await repo.record_use_if_current("t1", "h2", user_lid="USR-1", created_at=1000.0, sign_count=1, **kwargs)
+    assert await repo.record_use_if_current("t1", "h2", user_lid="USR-1", created_at=1000.0, sign_count=1, **_USE)
     got = await repo.get("t1", "h2")
-    assert got is not None and got.user_verified
+    assert got is not None and not got.user_verified
 
 
 async def test_record_use_if_current_applies_the_counter_rule(sql_database: Database, kek: Kek) -> None:

@@ -495,14 +495,13 @@ class MemoryPasskeys:
         expected_count: int,
         sign_count: int,
         backup_state: bool,
-        user_verified: bool,
         at: float,
     ) -> bool:
         p = self.items.get((tenant_id, handle))
         if p is None or p.sign_count != expected_count or self.lose_races:
             return False
         self.items[(tenant_id, handle)] = dataclasses.replace(
-            p, sign_count=sign_count, backup_state=backup_state, user_verified=user_verified, last_used_at=at
+            p, sign_count=sign_count, backup_state=backup_state, last_used_at=at
         )
         return True
 
@@ -515,7 +514,6 @@ class MemoryPasskeys:
         created_at: float,
         sign_count: int,
         backup_state: bool,
-        user_verified: bool,
         at: float,
     ) -> User | None:
         self.known_uses += 1
@@ -535,7 +533,6 @@ class MemoryPasskeys:
             p,
             sign_count=sign_count,
             backup_state=backup_state,
-            user_verified=p.user_verified or user_verified,
             last_used_at=at,
         )
         return owner
@@ -919,7 +916,8 @@ async def test_a_known_credential_signs_in_with_one_write() -> None:
     assert (first.amr, first.acr) == (("hwk", "user"), AcrNames().passkey)
     assert (second.amr, second.acr) == (("hwk", "user", "mfa"), AcrNames().mfa)
     got = await w.repo.get(w.tenant.id, passkey.handle)
-    assert got is not None and (got.sign_count, got.user_verified) == (2, True)
+    # uvInitialized stays as registered: a UV assertion alone does not raise it (WebAuthn §7.2 step 24).
+    assert got is not None and (got.sign_count, got.user_verified) == (2, False)
     assert w.sample("identity_webauthn_ceremonies_total", kind="authentication", outcome="ok") == 2
     # Every ceremony check still applies to a known credential, with the full path's reason.
     with refused("challenge mismatch"):

@@ -33,11 +33,11 @@ class PasskeyRepository(Protocol):
         expected_count: int,
         sign_count: int,
         backup_state: bool,
-        user_verified: bool,
         at: float,
     ) -> bool:
-        """Compare-and-swap after a verified assertion: store the new counter, backup state and uv flag
-        only if the stored counter is still `expected_count`; False when another sign-in got there first."""
+        """Compare-and-swap after a verified assertion: store the new counter, backup state and time only if
+        the stored counter is still `expected_count`; False when another sign-in got there first. The stored
+        user-verified flag (uvInitialized) is never changed at sign-in (WebAuthn §7.2 step 24)."""
         ...
 
     async def record_use_if_current(
@@ -49,7 +49,6 @@ class PasskeyRepository(Protocol):
         created_at: float,
         sign_count: int,
         backup_state: bool,
-        user_verified: bool,
         at: float,
     ) -> User | None:
         """The sign-in's single statement when the caller already knows the credential (its id, public key,
@@ -58,7 +57,7 @@ class PasskeyRepository(Protocol):
         In one atomic step, and only if the credential is still the one `user_lid` registered at
         `created_at`, is not flagged possibly cloned, its stored counter and `sign_count` pass the counter
         rule (protocol.webauthn.counter_increased: stored < new, or both 0) and its owner is active: store
-        the new counter, the backup state, user verified = stored flag OR `user_verified`, and the time.
+        the new counter, the backup state and the time (as record_use: not the user-verified flag).
         Returns the owner as stored now; None when any condition failed and nothing was written (the caller
         then reads the credential and runs the full checks, which say why)."""
         ...

@@ -382,7 +382,6 @@ class PasskeyService:
             expected_count=passkey.sign_count,
             sign_count=verified.sign_count,
             backup_state=verified.backup_state,
-            user_verified=passkey.user_verified or verified.user_verified,
             at=self._clock.now(),
         )
         if not recorded:
@@ -406,7 +405,6 @@ class PasskeyService:
             created_at=known.created_at,
             sign_count=verified.sign_count,
             backup_state=verified.backup_state,
-            user_verified=verified.user_verified,
             at=self._clock.now(),
         )
         if user is None:

@@ -19,7 +19,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import orjson
-from sqlalchemy import Boolean, and_, bindparam, delete, exists, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, exists, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from lukhas_id.adapters.sql.database import Database
@@ -61,7 +61,6 @@ _RECORD_USE = (
     .values(
         sign_count=bindparam("b_count"),
         backup_state=bindparam("b_backup"),
-        user_verified=bindparam("b_uv"),
         last_used_at=bindparam("b_at"),
     )
 )
@@ -78,10 +77,9 @@ _CURRENT = and_(
     _P.possibly_cloned.is_(False),
     or_(_P.sign_count < bindparam("b_count"), and_(_P.sign_count == 0, bindparam("b_count") == 0)),
 )
-_USE_VALUES = {
+_USE_VALUES: dict[str, Any] = {
     "sign_count": bindparam("b_count"),
     "backup_state": bindparam("b_backup"),
-    "user_verified": or_(_P.user_verified, bindparam("b_uv", type_=Boolean)),
     "last_used_at": bindparam("b_at"),
 }
 # PostgreSQL: one statement, the owner's columns returned from the joined users row.
@@ -217,7 +215,6 @@ class SqlPasskeyRepository:
         expected_count: int,
         sign_count: int,
         backup_state: bool,
-        user_verified: bool,
         at: float,
     ) -> bool:
         params = {
@@ -226,7 +223,6 @@ class SqlPasskeyRepository:
             "b_expected": expected_count,
             "b_count": sign_count,
             "b_backup": backup_state,
-            "b_uv": user_verified,
             "b_at": at,
         }
         # The counter bump need not wait for the WAL flush (about 3 ms of a ~10 ms ceremony): a database
@@ -243,7 +239,6 @@ class SqlPasskeyRepository:
         created_at: float,
         sign_count: int,
         backup_state: bool,
-        user_verified: bool,
         at: float,
     ) -> User | None:
         params = {
@@ -253,7 +248,6 @@ class SqlPasskeyRepository:
             "b_created": created_at,
             "b_count": sign_count,
             "b_backup": backup_state,
-            "b_uv": user_verified,
             "b_at": at,
         }
         if self._db.is_sqlite:
