@@ -225,6 +225,7 @@ async def build_container(settings: Settings, *, clock: Clock | None = None, upg
             CodeGrantService(codes, tokens, keys, tenants, clock),
             keyring,
             clock,
+            idle=settings.refresh_token_idle_ttl,
         )
         tokens.refresh = refresh
         code_grant = CodeGrantService(codes, tokens, keys, tenants, clock, refresh)

@@ -115,8 +115,9 @@ async def test_create_and_get_round_trip(h: Harness) -> None:
     token, rec = await started(h)
     got = await h.store.get(T1, token, h.clock.now())
     assert got is not None
-    assert got == replace(rec, created_at=got.created_at, expires_at=got.expires_at)
+    assert got == replace(rec, created_at=got.created_at, expires_at=got.expires_at, issued_at=got.issued_at)
     assert got.created_at == pytest.approx(rec.created_at, abs=1e-3)
+    assert got.issued_at == pytest.approx(rec.created_at, abs=1e-3)  # the family's first token
     assert got.expires_at == pytest.approx(rec.expires_at, abs=1e-3)
     assert got.rotated_at is None and got.generation == 0
     # Another tenant, or an unknown hash: nothing.
@@ -143,6 +144,26 @@ async def test_rotate_marks_the_token_rotated_and_activates_the_successor(h: Har
     h.clock.advance(1)
     result = await h.store.rotate(T1, successor, third, h.clock.now(), 0)
     assert (result.outcome, result.successor_generation) == (RotateOutcome.ROTATED, 2)
+
+
+async def test_a_token_was_issued_when_its_predecessor_was_rotated(h: Harness) -> None:
+    token, rec = await started(h)
+    h.clock.advance(100)
+    second = digest()
+    assert (await h.store.rotate(T1, token, second, h.clock.now(), 0)).outcome is RotateOutcome.ROTATED
+    rotated_at = h.clock.now()
+    h.clock.advance(50)
+    third = digest()
+    assert (await h.store.rotate(T1, second, third, h.clock.now(), 0)).outcome is RotateOutcome.ROTATED
+    first, middle, last = [await h.store.get(T1, t, h.clock.now()) for t in (token, second, third)]
+    assert first is not None and middle is not None and last is not None
+    assert first.issued_at == pytest.approx(rec.created_at, abs=1e-3)
+    assert middle.issued_at == pytest.approx(rotated_at, abs=1e-3)
+    assert last.issued_at == pytest.approx(rotated_at + 50, abs=1e-3)
+    # Another family's tokens are not taken for predecessors.
+    other, other_rec = await started(h)
+    got = await h.store.get(T1, other, h.clock.now())
+    assert got is not None and got.issued_at == pytest.approx(other_rec.created_at, abs=1e-3)
 
 
 async def test_strict_reuse_revokes_the_family(h: Harness) -> None:

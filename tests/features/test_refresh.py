@@ -252,3 +252,35 @@ async def test_tokens_are_stored_hashed(h: Harness) -> None:
         async with h.c.database.statement() as conn:
             rows = (await conn.execute(text("SELECT * FROM refresh_tokens"))).all()
         assert rows and token not in repr(rows)
+
+
+async def test_an_idle_refresh_token_expires(hc: Harness, clock: FixedClock) -> None:
+    """OAuth 2.1 §4.3.3: a refresh token not used within refresh_token_idle_ttl of its issue is refused; each
+    use starts a new idle period (the successor's)."""
+    idle = hc.settings.refresh_token_idle_ttl
+    rp = await party(hc)
+    first = await tokens_for(hc, rp)
+    clock.advance(idle - 60)
+    status, second = await refresh(hc, rp, first["refresh_token"])
+    assert status == 200, second
+    clock.advance(idle)  # 28 days in all: the family (30 days) is still alive, the token has been idle
+    assert idle * 2 < 30 * 24 * 3600
+    status, body = await refresh(hc, rp, second["refresh_token"])
+    assert (status, body["error"]) == (400, "invalid_grant")
+
+
+async def test_a_retired_token_is_reuse_however_long_idle(hc: Harness, clock: FixedClock) -> None:
+    from lukhas_id.services.tokens import token_hash
+
+    idle = hc.settings.refresh_token_idle_ttl
+    rp = await party(hc)
+    first = await tokens_for(hc, rp)
+    status, second = await refresh(hc, rp, first["refresh_token"])
+    assert status == 200, second
+    store = hc.c.refresh._store
+    assert await store.get(rp.tenant.id, token_hash(second["refresh_token"]), clock.now()) is not None
+    clock.advance(idle + 60)
+    status, body = await refresh(hc, rp, first["refresh_token"])
+    assert (status, body["error"]) == (400, "invalid_grant")
+    # It went on to reuse detection: the family is revoked.
+    assert await store.get(rp.tenant.id, token_hash(second["refresh_token"]), clock.now()) is None

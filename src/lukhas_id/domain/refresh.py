@@ -36,9 +36,12 @@ class RefreshTokenRecord:
     amr: tuple[str, ...]
     resources: tuple[str, ...]
     created_at: float  # when the family was created
-    expires_at: float  # absolute lifetime of the family (no idle expiry)
+    expires_at: float  # absolute lifetime of the family (the service adds an idle expiry: issued_at)
     generation: int = 0
     rotated_at: float | None = None  # None: this token is the family's active one
+    # When this token was issued (the family's creation, or its predecessor's rotation); filled by
+    # RefreshTokenStore.get, None when not known (the records in RotateResult leave it out).
+    issued_at: float | None = None
 
 
 class RotateOutcome(StrEnum):

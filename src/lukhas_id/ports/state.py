@@ -122,8 +122,8 @@ class RefreshTokenStore(Protocol):
         ...
 
     async def get(self, tenant_id: str, token_hash: str, now: float) -> RefreshTokenRecord | None:
-        """The token's record (rotated or not; see `rotated_at`), or None when it is unknown, of
-        another tenant, expired at `now`, or its family is revoked."""
+        """The token's record (rotated or not; see `rotated_at`) with its `issued_at`, or None when it is
+        unknown, of another tenant, expired at `now`, or its family is revoked."""
         ...
 
     async def rotate(

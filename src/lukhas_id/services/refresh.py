@@ -14,7 +14,10 @@ window: of several simultaneous presentations exactly one rotates, every other o
 family (the winner's successor included) is revoked, as RFC 9700 §4.14.2 asks when the server cannot
 tell the legitimate client from an attacker.
 
-Families live 30 days from the code (absolute, no idle expiry). A new ID token is issued on refresh when
+Families live 30 days from the code (absolute), and a refresh token not used within `idle` seconds of its
+issue (settings refresh_token_idle_ttl, 14 days) is refused like an expired one (OAuth 2.1 §4.3.3: the client
+was inactive); a retired token presented again is still reuse (the family is revoked), however old. A new
+ID token is issued on refresh when
 the requested scope has `openid` (OIDC Core §12.2): same iss/sub/aud/auth_time/acr/amr/sid, no nonce.
 """
 
@@ -46,6 +49,7 @@ log = logging.getLogger(__name__)
 
 OFFLINE_ACCESS: Final = "offline_access"
 REFRESH_TOKEN_LIFETIME: Final = 30 * 24 * 3600
+REFRESH_TOKEN_IDLE_TTL: Final = 14 * 24 * 3600
 # Clients with the authorization_code grant may use refresh_token without listing it.
 REFRESH_GRANTS: Final = frozenset({GrantType.REFRESH_TOKEN, GrantType.AUTHORIZATION_CODE})
 _SUCCESSOR_PURPOSE: Final = "refresh-successor"
@@ -77,6 +81,7 @@ class RefreshTokenService:
         clock: Clock,
         *,
         lifetime: int = REFRESH_TOKEN_LIFETIME,
+        idle: int = REFRESH_TOKEN_IDLE_TTL,
     ) -> None:
         self._store = store
         self._tokens = tokens
@@ -85,6 +90,7 @@ class RefreshTokenService:
         self._keyring = keyring
         self._clock = clock
         self._lifetime = lifetime
+        self._idle = idle
 
     def _successor(self, tenant: Tenant, presented: str) -> str:
         mac = hmac.new(self._keyring.key(tenant, _SUCCESSOR_PURPOSE), presented.encode("ascii"), hashlib.sha256)
@@ -131,6 +137,9 @@ class RefreshTokenService:
             raise OAuthError(ErrorCode.INVALID_GRANT, "invalid, expired or revoked refresh token")
         if record.client_id != client.client_id:
             raise OAuthError(ErrorCode.INVALID_GRANT, "the refresh token was issued to another client")
+        if record.rotated_at is None and record.issued_at is not None and now - record.issued_at >= self._idle:
+            # Idle expiry (OAuth 2.1 §4.3.3). Only the active token: a retired one goes on to reuse detection.
+            raise OAuthError(ErrorCode.INVALID_GRANT, "invalid, expired or revoked refresh token")
         scope = self._narrow(requested, record.scope)
         successor = self._successor(tenant, presented)
         successor_digest = token_hash(successor)

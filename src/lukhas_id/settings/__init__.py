@@ -133,6 +133,12 @@ class Settings(BaseSettings):
         5, ge=1, le=1000, description="Failed sign-in attempts allowed per account and per client fingerprint..."
     )
     sign_in_rate_window: int = Field(60, ge=1, le=86400, description="...per this many seconds (a token bucket).")
+    refresh_token_idle_ttl: int = Field(
+        14 * 24 * 3600,
+        ge=300,
+        le=30 * 24 * 3600,
+        description="A refresh token not used within this many seconds of its issue is refused (OAuth 2.1 §4.3.3).",
+    )
     client_auth_rate_limit: int = Field(
         20,
         ge=1,

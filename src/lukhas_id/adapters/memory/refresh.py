@@ -23,6 +23,7 @@ class _Family:
 class _Token:
     family: tuple[str, str]
     generation: int
+    issued_at: float
     rotated_at: float | None = None
     successor_hash: str | None = None
 
@@ -36,7 +37,7 @@ class MemoryRefreshTokenStore:
         key = (record.tenant_id, record.family_id)
         family = _Family(replace(record, rotated_at=None), record.generation, token_hashes=[token_hash])
         self._families[key] = family
-        self._tokens[token_hash] = _Token(key, record.generation)
+        self._tokens[token_hash] = _Token(key, record.generation, record.created_at)
 
     def _find(self, tenant_id: str, token_hash: str, now: float) -> tuple[_Token, _Family] | None:
         token = self._tokens.get(token_hash)
@@ -55,7 +56,7 @@ class MemoryRefreshTokenStore:
         found = self._find(tenant_id, token_hash, now)
         if found is None or found[1].revoked:
             return None
-        return self._view(*found)
+        return replace(self._view(*found), issued_at=found[0].issued_at)
 
     async def rotate(
         self, tenant_id: str, token_hash: str, successor_hash: str, now: float, grace: float
@@ -69,7 +70,7 @@ class MemoryRefreshTokenStore:
             token.rotated_at, token.successor_hash = now, successor_hash
             family.generation = token.generation + 1
             family.token_hashes.append(successor_hash)
-            self._tokens[successor_hash] = _Token(token.family, family.generation)
+            self._tokens[successor_hash] = _Token(token.family, family.generation, now)
             return RotateResult(RotateOutcome.ROTATED, record, successor_hash, family.generation, family.generation)
         if not family.revoked and token.rotated_at is not None and grace > 0 and now - token.rotated_at < grace:
             return RotateResult(

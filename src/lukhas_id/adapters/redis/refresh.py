@@ -3,7 +3,8 @@
 Key layout (``P`` the prefix, ``T`` the tenant id as a Redis Cluster hash tag, so that every key a script
 touches lives in one slot; times in epoch milliseconds):
 
-    P {T}:rt:<token_hash>    one generation, JSON {f: family, g: generation, r: rotated_at or 0, s: successor}
+    P {T}:rt:<token_hash>    one generation, JSON {f: family, g: generation, r: rotated_at or 0, s: successor,
+                             i: issued at (absent in tokens stored before it was recorded)}
     P {T}:rtf:<family_id>    the family, a hash: d (the grant, JSON), gen (newest), rev ("1": revoked), exp
     P {T}:rts:<sid>          the set of family ids issued in login session <sid>
 
@@ -55,7 +56,7 @@ if fam[3] ~= '1' and t.r == 0 then
   t.s = ARGV[4]
   redis.call('SET', KEYS[1], cjson.encode(t), 'KEEPTTL')
   gen = t.g + 1
-  redis.call('SET', KEYS[2], cjson.encode({f = t.f, g = gen, r = 0, s = ''}), 'PXAT', fam[4])
+  redis.call('SET', KEYS[2], cjson.encode({f = t.f, g = gen, r = 0, s = '', i = now}), 'PXAT', fam[4])
   redis.call('HSET', fk, 'gen', gen)
   return {1, base[1], base[2], base[3], base[4], base[5], ARGV[4], gen, gen}
 end
@@ -66,14 +67,15 @@ redis.call('HSET', fk, 'rev', '1')
 return {3, base[1], base[2], base[3], base[4], base[5], '', 0, gen}
 """
 
-# KEYS[1] token; ARGV: family key prefix, now ms. {data, generation, rotated_at, family_id, expires_at} or false.
+# KEYS[1] token; ARGV: family key prefix, now ms. {data, generation, rotated_at, family_id, expires_at, issued_at
+# (0: not recorded)} or false.
 _GET_LUA: Final = """
 local raw = redis.call('GET', KEYS[1])
 if not raw then return false end
 local t = cjson.decode(raw)
 local fam = redis.call('HMGET', ARGV[1] .. t.f, 'd', 'rev', 'exp')
 if not fam[1] or fam[2] == '1' or tonumber(fam[3]) <= tonumber(ARGV[2]) then return false end
-return {fam[1], tostring(t.g), tostring(t.r), t.f, fam[3]}
+return {fam[1], tostring(t.g), tostring(t.r), t.f, fam[3], tostring(t.i or 0)}
 """
 
 # KEYS[1] family. Returns the newest generation, or false when there is no such family.
@@ -108,10 +110,11 @@ def _text(value: Any) -> str:
 
 
 def _record(
-    tenant_id: str, data: bytes, generation: Any, rotated_at: Any, family: Any, expires: Any
+    tenant_id: str, data: bytes, generation: Any, rotated_at: Any, family: Any, expires: Any, issued: Any = 0
 ) -> RefreshTokenRecord:
     d = orjson.loads(data)
     rotated = int(_text(rotated_at))
+    issued_ms = int(_text(issued))
     return RefreshTokenRecord(
         tenant_id=tenant_id,
         family_id=_text(family),
@@ -127,6 +130,7 @@ def _record(
         expires_at=int(_text(expires)) / 1000,
         generation=int(_text(generation)),
         rotated_at=rotated / 1000 if rotated else None,
+        issued_at=issued_ms / 1000 if issued_ms else None,
     )
 
 
@@ -163,7 +167,9 @@ class RedisRefreshTokenStore:
                 "created_at": record.created_at,
             }
         )
-        token = orjson.dumps({"f": record.family_id, "g": record.generation, "r": 0, "s": ""})
+        token = orjson.dumps(
+            {"f": record.family_id, "g": record.generation, "r": 0, "s": "", "i": _ms(record.created_at)}
+        )
         family_key = f"{base}rtf:{record.family_id}"
         session_key = f"{base}rts:{record.sid}" if record.sid else family_key
         await self._batch.evalsha(

@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import delete, select, update
+from sqlalchemy.orm import aliased
 
 from lukhas_id.adapters.sql.database import Database
 from lukhas_id.adapters.sql.models import RefreshFamilyRow, RefreshTokenRow
@@ -31,7 +32,7 @@ def _data(record: RefreshTokenRecord) -> str:
     ).decode()
 
 
-def _record(family: RefreshFamilyRow, token: RefreshTokenRow) -> RefreshTokenRecord:
+def _record(family: RefreshFamilyRow, token: RefreshTokenRow, issued_at: float | None = None) -> RefreshTokenRecord:
     data: dict[str, Any] = orjson.loads(family.data)
     return RefreshTokenRecord(
         tenant_id=family.tenant_id,
@@ -48,7 +49,12 @@ def _record(family: RefreshFamilyRow, token: RefreshTokenRow) -> RefreshTokenRec
         expires_at=family.expires_at,
         generation=token.generation,
         rotated_at=token.rotated_at,
+        issued_at=issued_at,
     )
+
+
+# A token's predecessor in its family: its rotation is when the token was issued (none: the family's first).
+_PREDECESSOR = aliased(RefreshTokenRow)
 
 
 class SqlRefreshTokenStore:
@@ -86,11 +92,17 @@ class SqlRefreshTokenStore:
 
     async def get(self, tenant_id: str, token_hash: str, now: float) -> RefreshTokenRecord | None:
         query = (
-            select(RefreshFamilyRow, RefreshTokenRow)
+            select(RefreshFamilyRow, RefreshTokenRow, _PREDECESSOR.rotated_at)
             .join(
                 RefreshFamilyRow,
                 (RefreshFamilyRow.tenant_id == RefreshTokenRow.tenant_id)
                 & (RefreshFamilyRow.family_id == RefreshTokenRow.family_id),
+            )
+            .outerjoin(
+                _PREDECESSOR,
+                (_PREDECESSOR.tenant_id == RefreshTokenRow.tenant_id)
+                & (_PREDECESSOR.family_id == RefreshTokenRow.family_id)
+                & (_PREDECESSOR.generation == RefreshTokenRow.generation - 1),
             )
             .where(
                 RefreshTokenRow.token_hash == token_hash,
@@ -101,7 +113,10 @@ class SqlRefreshTokenStore:
         )
         async with self._db.read() as session:
             row = (await session.execute(query)).first()
-        return None if row is None else _record(row[0], row[1])
+        if row is None:
+            return None
+        family, token, predecessor_rotated_at = row
+        return _record(family, token, family.created_at if predecessor_rotated_at is None else predecessor_rotated_at)
 
     async def rotate(
         self, tenant_id: str, token_hash: str, successor_hash: str, now: float, grace: float
