@@ -1,5 +1,6 @@
 """Brute-force protection of client authentication (RFC 6749 §2.3.1) at the token, introspection and
-revocation endpoints, both deployments: failures per client address, then 429 before any secret is checked."""
+revocation endpoints, both deployments: failures per (client address, client id), then 429 before any secret
+is checked."""
 
 from __future__ import annotations
 
@@ -44,8 +45,11 @@ async def test_failures_from_one_address_block_it_then_it_recovers(hc: Harness, 
         assert 1 <= wait <= hc.settings.client_auth_rate_window
         assert resp.headers["cache-control"] == "no-store"
     assert blocks(hc) == 3
-    # Another address is not affected; the blocked one recovers once a token is back.
+    # Another address, or another client behind the same address (a NAT, a reverse proxy), is not affected;
+    # the blocked pair recovers once a token is back.
     assert (await post(hc, "/oauth2/token", GRANT, rc.auth, ip="198.51.100.9")).status_code == 200
+    neighbour = await hc.client()
+    assert (await post(hc, "/oauth2/token", GRANT, neighbour.auth)).status_code == 200
     clock.advance(wait)
     assert (await post(hc, "/oauth2/token", GRANT, rc.auth)).status_code == 200
 
@@ -70,14 +74,19 @@ async def test_an_ipv6_client_is_counted_by_its_64(hc: Harness) -> None:
 
 
 async def test_the_blocked_addresses_kept_are_bounded(monkeypatch: pytest.MonkeyPatch, hc: Harness) -> None:
-    monkeypatch.setattr(rate_limit, "BLOCKED_ADDRESSES_CAP", 3)
+    monkeypatch.setattr(rate_limit, "BLOCKED_PAIRS_CAP", 3)
     tenant = await hc.tenant()
     clock = FixedClock(1000.0)
     limiter = ClientAuthLimiter(MemoryRateLimiter(), hc.c.sign_in_limiter.keyring, clock, Metrics(), limit=1, window=60)
     for i in range(5):
-        await limiter.failed(tenant, f"192.0.2.{i}")
-        assert limiter.retry_after(tenant, f"192.0.2.{i}") == 60
+        await limiter.failed(tenant, f"192.0.2.{i}", "cl_x")
+        assert limiter.retry_after(tenant, f"192.0.2.{i}", "cl_x") == 60
         clock.advance(1)
     assert len(limiter._blocked) == 3
-    assert limiter.retry_after(tenant, "192.0.2.0") is None  # the oldest block was let go
-    assert limiter.retry_after(tenant, "192.0.2.4") == 59
+    assert limiter.retry_after(tenant, "192.0.2.0", "cl_x") is None  # the oldest block was let go
+    assert limiter.retry_after(tenant, "192.0.2.4", "cl_x") == 59
+    assert limiter.retry_after(tenant, "192.0.2.4", "cl_y") is None  # another client from that address
+    # Once every block has ended, the next check forgets them all (the hot path stops hashing).
+    clock.advance(60)
+    assert limiter.retry_after(tenant, "203.0.113.1", "cl_z") is None
+    assert limiter._blocked == {}

@@ -179,30 +179,36 @@ class SignInLimiter:
             await self._limiter.reset(f"rl:si:a:{tenant.id}:{account}")
 
 
-CLIENT_AUTH_PURPOSE: Final = "client-auth-address"
+CLIENT_AUTH_PURPOSE: Final = "client-auth-pair"
 CLIENT_AUTH_METRIC_LIMIT: Final = "client_auth"
-BLOCKED_ADDRESSES_CAP: Final = 10_000  # blocked addresses remembered per process
+BLOCKED_PAIRS_CAP: Final = 10_000  # blocked (address, client id) pairs remembered per process
 
 
 class ClientAuthLimiter:
-    """Failed client authentications per client address (RFC 6749 §2.3.1: endpoints that check client
-    passwords MUST be protected against brute force; RFC 7009 §5, RFC 7662 §4 ask the same).
+    """Failed client authentications per client address and client id (RFC 6749 §2.3.1: endpoints that
+    check client passwords MUST be protected against brute force; RFC 7009 §5, RFC 7662 §4 ask the same).
 
-    A token bucket per tenant and client address (IPv4, or the IPv6 /64, as for sign-in), of capacity
-    `limit` refilled at `limit / window` per second (settings client_auth_rate_limit, 20, and
-    client_auth_rate_window, 60 s), under ``rl:ca:<tenant id>:<keyed hash of the address>``: no raw
-    address is stored or logged. Only presented credentials that fail count (a request without any is
-    not a guess). The failure that empties the bucket blocks the address in this process until a token
-    is back: from then on every client authentication from it is refused (HTTP 429, Retry-After, metric
-    identity_rate_limit_blocks_total{limit="client_auth"}) before any secret is checked, the right one
-    included, since answering a right guess would keep the guessing going.
+    A token bucket per tenant, client address (IPv4, or the IPv6 /64, as for sign-in) and presented
+    client id, of capacity `limit` refilled at `limit / window` per second (settings
+    client_auth_rate_limit, 20, and client_auth_rate_window, 60 s), under ``rl:ca:<tenant id>:<keyed hash
+    of (address, client id)>``: no raw address is stored or logged. Only presented credentials that fail
+    count (a request without any is not a guess). The failure that empties the bucket blocks that pair in
+    this process until a token is back: from then on that client's authentication from that address is
+    refused (HTTP 429, Retry-After, metric identity_rate_limit_blocks_total{limit="client_auth"}) before
+    any secret is checked, the right one included, since answering a right guess would keep the guessing
+    going.
+
+    Why the pair: what is guessed is one client's secret, so its guesses are what is bounded; keying on
+    the address alone would let 20 bad requests a minute lock every client out of the tenant when the
+    address is a shared one (a NAT, or the reverse proxy in front of ΛiD: ΛiD does not read forwarded-for
+    headers, so behind a proxy every address is the proxy's). With the pair, a guesser at one client from
+    behind the same proxy as that client can still make it wait; other clients are not affected.
 
     The check is a lookup in this process's memory, so requests pay no round trip to the store for it;
     the bucket itself is shared (Redis with several processes). Another process learns of the block at
-    its own next failure from that address (which finds the shared bucket empty), so a guesser spread
-    over N processes gets at most `limit + N - 1` tries per refill of the bucket. There is deliberately
-    no per-client bucket: client ids are not secret, and anyone could then lock a client out.
-    Secrets are 256-bit random values, so this bounds noise and cost rather than a feasible search.
+    its own next failure from that pair (which finds the shared bucket empty), so a guesser spread over N
+    processes gets at most `limit + N - 1` tries per refill of the bucket. Secrets are 256-bit random
+    values, so this bounds noise and cost rather than a feasible search.
     """
 
     def __init__(
@@ -222,41 +228,47 @@ class ClientAuthLimiter:
         self._blocks = metrics.rate_limit_blocks.labels(CLIENT_AUTH_METRIC_LIMIT)
         self.limit = limit
         self._rate = rate
-        self._blocked: dict[tuple[str, str], float] = {}  # (tenant id, address hash) -> blocked until
+        self._blocked: dict[tuple[str, str], float] = {}  # (tenant id, pair hash) -> blocked until
+        self._last_until = 0.0  # the latest end of any block: past it, nothing is blocked
 
-    def _address(self, tenant: Tenant, ip: str) -> str:
+    def _pair(self, tenant: Tenant, ip: str, client_id: str) -> str:
         key = self._keyring.key(tenant, CLIENT_AUTH_PURPOSE)
-        return hmac.new(key, _field(_client_address(ip)), hashlib.sha256).hexdigest()[:_HEX_CHARS]
+        message = _field(_client_address(ip)) + _field(client_id)
+        return hmac.new(key, message, hashlib.sha256).hexdigest()[:_HEX_CHARS]
 
-    def retry_after(self, tenant: Tenant, ip: str) -> int | None:
-        """Whole seconds (at least 1) the address must wait, counting the refusal in the metric; None when
-        it may authenticate. No I/O."""
+    def retry_after(self, tenant: Tenant, ip: str, client_id: str) -> int | None:
+        """Whole seconds (at least 1) this client id must wait to authenticate from this address, counting
+        the refusal in the metric; None when it may. No I/O."""
         if not self._blocked:
             return None  # the common case: no hash computed
-        key = (tenant.id, self._address(tenant, ip))
+        now = self._clock.now()
+        if now >= self._last_until:
+            self._blocked.clear()  # every block has ended
+            return None
+        key = (tenant.id, self._pair(tenant, ip, client_id))
         until = self._blocked.get(key)
         if until is None:
             return None
-        wait = until - self._clock.now()
-        if wait <= 0:
+        if until <= now:
             del self._blocked[key]
             return None
         self._blocks.inc()
-        return max(1, math.ceil(wait - _WAIT_SLACK))
+        return max(1, math.ceil(until - now - _WAIT_SLACK))
 
-    async def failed(self, tenant: Tenant, ip: str) -> None:
-        """Presented client credentials did not authenticate: take a token; an empty bucket blocks."""
-        address = self._address(tenant, ip)
+    async def failed(self, tenant: Tenant, ip: str, client_id: str) -> None:
+        """Credentials presented for `client_id` did not authenticate: take a token; an empty bucket blocks."""
+        pair = self._pair(tenant, ip, client_id)
         now = self._clock.now()
-        wait = await self._limiter.consume(f"rl:ca:{tenant.id}:{address}", self.limit, self._rate, now)
+        wait = await self._limiter.consume(f"rl:ca:{tenant.id}:{pair}", self.limit, self._rate, now)
         if wait > 0:
-            self._block((tenant.id, address), now + wait, now)
+            self._block((tenant.id, pair), now + wait, now)
 
     def _block(self, key: tuple[str, str], until: float, now: float) -> None:
         self._blocked.pop(key, None)
         self._blocked[key] = until  # newest last
-        if len(self._blocked) > BLOCKED_ADDRESSES_CAP:
+        self._last_until = max(self._last_until, until)
+        if len(self._blocked) > BLOCKED_PAIRS_CAP:
             for stale in [k for k, t in self._blocked.items() if t <= now]:
                 del self._blocked[stale]
-            while len(self._blocked) > BLOCKED_ADDRESSES_CAP:
+            while len(self._blocked) > BLOCKED_PAIRS_CAP:
                 del self._blocked[next(iter(self._blocked))]  # the oldest block goes first

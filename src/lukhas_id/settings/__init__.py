@@ -143,7 +143,7 @@ class Settings(BaseSettings):
         20,
         ge=1,
         le=100000,
-        description="Failed OAuth client authentications allowed per client address (IPv6: its /64)...",
+        description="Failed OAuth client authentications allowed per client address (IPv6: its /64) and client id...",
     )
     client_auth_rate_window: int = Field(
         60, ge=1, le=86400, description="...per this many seconds (a token bucket); then the address waits (429)."

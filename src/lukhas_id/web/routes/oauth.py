@@ -17,7 +17,7 @@ from lukhas_id.protocol.oauth2.request import FormRequest
 from lukhas_id.web.http_io import NO_STORE, error_response, form_request, token_response
 from lukhas_id.web.state import AppState
 
-TOO_MANY_FAILURES = "too many failed client authentications from this address; retry later"
+TOO_MANY_FAILURES = "too many failed authentications of this client from this address; retry later"
 
 # Called by LukhasApp's fast path with the ASGI scope, receive, and the tenant named in the path.
 Endpoint = Callable[[Scope, Receive, str | None], Awaitable[Response]]
@@ -56,19 +56,22 @@ async def _authenticate(
     c: Container, tenant: Tenant, scope: Scope, creds: ClientCredentials | None, public_id: str | None
 ) -> Client:
     """The client, behind the brute-force limit of client authentication (services/rate_limit.py,
-    ClientAuthLimiter): a blocked address gets 429 before any secret is checked; presented credentials
-    that fail take a token from their address's bucket."""
+    ClientAuthLimiter): a blocked (address, client id) gets 429 before any secret is checked; presented
+    credentials that fail take a token from that pair's bucket. Without credentials there is no secret to
+    guess, so nothing is limited."""
+    if creds is None:
+        return await c.clients.authenticate(tenant, creds, public_client_id=public_id)
     peer = scope.get("client")
     ip = str(peer[0]) if peer else "unknown"
     limiter = c.client_auth_limiter
-    wait = limiter.retry_after(tenant, ip)
+    wait = limiter.retry_after(tenant, ip, creds.client_id)
     if wait is not None:
         raise _Blocked(wait)
     try:
-        return await c.clients.authenticate(tenant, creds, public_client_id=public_id)
+        return await c.clients.authenticate(tenant, creds)
     except OAuthError as exc:
-        if creds is not None and exc.code is ErrorCode.INVALID_CLIENT:
-            await limiter.failed(tenant, ip)
+        if exc.code is ErrorCode.INVALID_CLIENT:
+            await limiter.failed(tenant, ip, creds.client_id)
         raise
 
 
