@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import sqlite3
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -24,7 +26,7 @@ from lukhas_id.adapters.sql import (
     SqlSigningKeyRepository,
     SqlTenantRepository,
 )
-from lukhas_id.adapters.sql.database import MIGRATIONS_DIR, normalize_url
+from lukhas_id.adapters.sql.database import MIGRATIONS_DIR, _use_wal, normalize_url
 from lukhas_id.adapters.sql.models import Base
 from lukhas_id.domain.client import Client, ClientStatus, GrantType, TokenFormat
 from lukhas_id.domain.keys import KeyState, SigningAlg, SigningKey
@@ -208,6 +210,39 @@ async def test_sqlite_url_creates_the_directory_and_sets_pragmas(tmp_path: Path,
             assert (await conn.execute(text("PRAGMA busy_timeout"))).scalar() == 5000
             assert (await conn.execute(text("PRAGMA foreign_keys"))).scalar() == 1
         await database.ping()
+
+
+def test_switch_to_wal_waits_out_a_lock_that_busy_timeout_does_not(tmp_path: Path) -> None:
+    # Two connections switching a new file to WAL at once can deadlock on its exclusive lock, which SQLite
+    # answers with "database is locked" at once, without its busy handler: the switch is retried instead.
+    path = tmp_path / "new.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN EXCLUSIVE")
+    release = threading.Timer(0.2, holder.execute, ("COMMIT",))
+    release.start()
+    switching = sqlite3.connect(path, isolation_level=None)
+    try:
+        cursor = switching.cursor()
+        cursor.execute("PRAGMA busy_timeout = 0")  # every lock conflict is refused at once, as in a deadlock
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            cursor.execute("PRAGMA journal_mode = WAL")  # what the connect hook once did, unretried
+        _use_wal(cursor)
+        assert cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        release.join()
+        switching.close()
+        holder.close()
+
+
+async def test_many_connections_opening_a_new_file_at_once(tmp_path: Path) -> None:
+    for n in range(10):
+        url = f"sqlite:///{tmp_path / f'race-{n}.db'}"
+        databases = [Database.from_url(url) for _ in range(4)]
+        try:
+            await asyncio.gather(*(d.ping() for d in databases))
+        finally:
+            for d in databases:
+                await d.dispose()
 
 
 async def test_ping(sql_database: Database) -> None:

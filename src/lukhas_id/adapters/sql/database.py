@@ -21,6 +21,8 @@ Anything else raises a one-line ``ValueError``; messages never contain the URL's
 from __future__ import annotations
 
 import contextlib
+import sqlite3
+import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +54,7 @@ _POSTGRES_SCHEMES: Final = frozenset({"postgresql", "postgres", "postgresql+asyn
 _SUPPORTED: Final = "sqlite:///path or postgresql://user@host/db"
 
 SQLITE_BUSY_TIMEOUT_MS: Final = 5000
+_SQLITE_WAL_RETRY_S: Final = 0.005
 PG_POOL_SIZE: Final = 10
 PG_MAX_OVERFLOW: Final = 10
 PG_POOL_RECYCLE_S: Final = 1800
@@ -125,6 +128,26 @@ def normalize_url(url: str) -> EngineSpec:
     return EngineSpec(parsed.set(drivername=POSTGRES_DRIVER, query=query), connect_args)
 
 
+def _use_wal(cursor: Any) -> None:
+    """Put the database file in WAL mode (a persistent property of the file: a no-op once it is).
+
+    Switching a new file to WAL needs its exclusive lock, and two connections switching at once can
+    deadlock on it, which SQLite answers at once with "database is locked" without calling the busy
+    handler; so the switch is retried for up to the busy timeout. Only a file not yet in WAL mode
+    can take that path, so the short blocking sleeps happen when several processes open a new file
+    together, never once it is in WAL mode.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(_SQLITE_WAL_RETRY_S)
+
+
 def _sqlite_engine(spec: EngineSpec, echo: bool) -> AsyncEngine:
     database = spec.url.database or ""
     in_memory = database in {"", ":memory:"} or database.startswith("file:")
@@ -139,7 +162,7 @@ def _sqlite_engine(spec: EngineSpec, echo: bool) -> AsyncEngine:
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-            cursor.execute("PRAGMA journal_mode = WAL")
+            _use_wal(cursor)
             cursor.execute("PRAGMA foreign_keys = ON")
         finally:
             cursor.close()
