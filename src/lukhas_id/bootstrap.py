@@ -6,6 +6,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from cryptography import x509
+
 from lukhas_id.adapters.crypto.kek import Kek, ensure_kek_file, load_kek_file, parse_kek_b64
 from lukhas_id.adapters.crypto.passwords import PasswordHasher, check_password_policy
 from lukhas_id.adapters.sql.consents import SqlConsentRepository
@@ -118,6 +120,23 @@ def load_kek(settings: Settings) -> tuple[Kek, str | None]:
     return Kek(key), notice
 
 
+def load_attestation_roots(settings: Settings) -> tuple[x509.Certificate, ...]:
+    """The WebAuthn attestation trust anchors of `webauthn_attestation_roots` (none when it is unset)."""
+    path = settings.webauthn_attestation_roots
+    if path is None:
+        return ()
+    name = "LUKHAS_ID_WEBAUTHN_ATTESTATION_ROOTS"
+    if settings.webauthn_attestation != "direct":
+        raise ConfigurationError(f"invalid setting {name}: needs LUKHAS_ID_WEBAUTHN_ATTESTATION=direct")
+    try:
+        roots = tuple(x509.load_pem_x509_certificates(path.read_bytes()))
+    except OSError as exc:
+        raise ConfigurationError(f"invalid setting {name}: cannot read {path}: {exc.strerror}") from None
+    except ValueError:
+        raise ConfigurationError(f"invalid setting {name}: {path} holds no readable PEM certificate") from None
+    return roots
+
+
 async def prepare_database(settings: Settings, database: Database, *, upgrade: bool) -> None:
     """The embedded database upgrades itself; an external one must already be current."""
     if await database.is_current():
@@ -146,6 +165,7 @@ async def build_container(settings: Settings, *, clock: Clock | None = None, upg
     clock = clock or SystemClock()
     cache_fido2_type_hints()
     kek, notice = load_kek(settings)
+    attestation_roots = load_attestation_roots(settings)
     keyring = TenantKeyring(kek)  # per-tenant HMAC subkeys, cached: one for the whole process
     if notice:
         log.warning(notice)
@@ -287,6 +307,7 @@ async def build_container(settings: Settings, *, clock: Clock | None = None, upg
                 resident_key=settings.webauthn_resident_key,
                 attestation=settings.webauthn_attestation,
                 aaguids=frozenset(settings.webauthn_aaguids),
+                roots=attestation_roots,
             ),
             settings.acr_names,
         )

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from cryptography.hazmat.primitives import serialization
 
+from lukhas_id.adapters.sql.database import Database
 from lukhas_id.domain.tenant import Tenant
-from tests.support.authenticator import SoftAuthenticator, b64u, unb64u
-from tests.support.harness import BASE, Harness
+from lukhas_id.settings import Settings
+from tests.support.authenticator import AttestationCA, SoftAuthenticator, b64u, unb64u
+from tests.support.harness import BASE, Harness, running
 
 PASSWORD = "correct horse battery staple"
 INTERACTION = "aBcD1234_-efGH5678ijkl"
@@ -384,3 +388,46 @@ async def test_failed_passkey_sign_ins_are_rate_limited_per_client(h: Harness) -
     assert blocked.status_code == 429 and blocked.json()["error"] == "rate_limited"
     assert 0 < int(blocked.headers["retry-after"]) <= 60
     assert "lid_session" not in blocked.headers.get("set-cookie", "")
+
+
+async def test_direct_attestation_with_configured_trust_anchors(backend: dict[str, object], tmp_path: Path) -> None:
+    # LUKHAS_ID_WEBAUTHN_ATTESTATION_ROOTS wired end to end: a statement chaining to the configured root
+    # registers; one from another CA, or self attestation, is refused and counted.
+    root = AttestationCA()
+    pem = tmp_path / "roots.pem"
+    pem.write_bytes(root.cert.public_bytes(serialization.Encoding.PEM))
+    settings = Settings(
+        public_url=BASE,
+        webauthn_attestation="direct",
+        webauthn_attestation_roots=pem,
+        **backend,  # type: ignore[arg-type]
+    )
+    if not settings.embedded_database:
+        db = Database.from_url(settings.effective_database_url)
+        try:
+            await db.upgrade()
+        finally:
+            await db.dispose()
+    async with running(settings) as h:
+        tenant = await h.tenant()
+        await h.c.users.create(tenant, "alice", password=PASSWORD, display_name="Alice")
+        await password_sign_in(h, h.http, "alice")
+        a = authenticator()
+        token = await csrf_token(h.http)
+        for knobs, reason in (
+            ({"ca": AttestationCA()}, "attestation not trusted"),
+            ({"self_attestation": True}, "attestation not trusted"),
+            ({"ca": root, "tamper_attestation": True}, "attestation not accepted"),
+        ):
+            begin = await post(h.http, "/webauthn/register/begin", {}, token)
+            assert begin.json()["publicKey"]["attestation"] == "direct"
+            done = await post(
+                h.http, "/webauthn/register/complete", a.register(begin.json(), fmt="packed", **knobs), token
+            )
+            assert done.status_code == 400
+            assert done.json() == {"error": "webauthn_failed", "error_description": reason}
+        begin = await post(h.http, "/webauthn/register/begin", {}, token)
+        done = await post(h.http, "/webauthn/register/complete", a.register(begin.json(), fmt="packed", ca=root), token)
+        assert done.status_code == 201, done.text
+        metrics = (await h.http.get("/metrics")).text
+        assert "identity_webauthn_attestation_failures_total 3.0" in metrics

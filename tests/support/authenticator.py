@@ -5,8 +5,10 @@ results are the JSON of `credential.toJSON()` (base64url members). Every field a
 has a knob, so tests can make the bad cases: origin, rp id, challenge, type, flags, counter, user handle,
 signature, attestation signature, credential id length, crossOrigin/topOrigin, the key's algorithm.
 
-Attestation formats: "none", "packed" with an x5c chain from an `AttestationCA` made in the test, and
-"packed" self attestation (no x5c, signed by the credential key).
+Attestation formats: "none", "packed" with an x5c chain from an `AttestationCA` made in the test,
+"packed" self attestation (no x5c, signed by the credential key), "fido-u2f" (WebAuthn §8.6), "apple"
+(§8.8) and "android-key" (§8.4, the key description built by `android_key_description`, whose knobs
+make the bad cases). The DER of the certificate extensions is built here with `der`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import hashlib
 import json
 import secrets
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +32,72 @@ from fido2 import cbor
 UP, UV, BE, BS, AT, ED = 0x01, 0x04, 0x08, 0x10, 0x40, 0x80
 ES256, ES384 = -7, -35
 OID_FIDO_AAGUID = x509.ObjectIdentifier("1.3.6.1.4.1.45724.1.1.4")
+OID_APPLE_NONCE = x509.ObjectIdentifier("1.2.840.113635.100.8.2")
+OID_ANDROID_KEY = x509.ObjectIdentifier("1.3.6.1.4.1.11129.2.1.17")
+
+
+# -- DER, for the certificate extensions of the attestation formats -------------------------------------
+
+
+def der(tag: int, content: bytes, *, context: bool = False, constructed: bool = False) -> bytes:
+    """One DER element: a universal tag, or a context-specific one (`context=True`, always constructed
+    here: explicit tagging), in the high-tag-number form when the number is 31 or more."""
+    first = (0x80 | 0x20) if context else (0x20 if constructed else 0x00)
+    if tag < 31:
+        head = bytes([first | tag])
+    else:
+        groups = []
+        while True:
+            groups.insert(0, tag & 0x7F)
+            tag >>= 7
+            if not tag:
+                break
+        head = bytes([first | 0x1F, *(g | 0x80 for g in groups[:-1]), groups[-1]])
+    n = len(content)
+    length = (
+        bytes([n])
+        if n < 0x80
+        else bytes([0x80 | ((n.bit_length() + 7) // 8)]) + n.to_bytes((n.bit_length() + 7) // 8, "big")
+    )
+    return head + length + content
+
+
+def der_int(value: int, *, tag: int = 2) -> bytes:
+    return der(tag, value.to_bytes(max(1, (value.bit_length() + 8) // 8), "big", signed=True))
+
+
+def der_seq(*items: bytes) -> bytes:
+    return der(16, b"".join(items), constructed=True)
+
+
+def android_authorization_list(
+    *, purposes: tuple[int, ...] | None = (2,), origin: int | None = 0, all_applications: bool = False
+) -> bytes:
+    """An AuthorizationList with purpose [1], algorithm [2] (EC), allApplications [600], origin [702]."""
+    members = []
+    if purposes is not None:
+        members.append(der(1, der(17, b"".join(der_int(p) for p in purposes), constructed=True), context=True))
+    members.append(der(2, der_int(3), context=True))
+    if all_applications:
+        members.append(der(600, der(5, b""), context=True))
+    if origin is not None:
+        members.append(der(702, der_int(origin), context=True))
+    return der_seq(*members)
+
+
+def android_key_description(challenge: bytes, *, software: bytes | None = None, tee: bytes | None = None) -> bytes:
+    """A KeyDescription (attestation version 200, TEE security level); by default the key's
+    authorizations (origin generated, purpose sign) are in teeEnforced and softwareEnforced is empty."""
+    return der_seq(
+        der_int(200),
+        der_int(1, tag=10),
+        der_int(200),
+        der_int(1, tag=10),
+        der(4, challenge),
+        der(4, b""),
+        software if software is not None else der_seq(),
+        tee if tee is not None else android_authorization_list(),
+    )
 
 
 def b64u(data: bytes) -> str:
@@ -64,20 +133,21 @@ def _name(cn: str, *, ou: str | None = None) -> x509.Name:
 class AttestationCA:
     """A test root CA that issues packed attestation certificates (WebAuthn §8.2.1 requirements)."""
 
-    def __init__(self) -> None:
+    def __init__(self, issuer: AttestationCA | None = None, *, ca: bool = True) -> None:
+        """A root, or with `issuer` an intermediate it certifies (`ca=False`: one wrongly not marked a CA)."""
         self.key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.datetime.now(datetime.UTC)
-        name = _name("Test Attestation Root")
+        name = _name("Test Attestation Root" if issuer is None else "Test Attestation Intermediate")
         self.cert = (
             x509.CertificateBuilder()
             .subject_name(name)
-            .issuer_name(name)
+            .issuer_name(name if issuer is None else issuer.cert.subject)
             .public_key(self.key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(days=1))
             .not_valid_after(now + datetime.timedelta(days=365))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(self.key, hashes.SHA256())
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+            .sign(self.key if issuer is None else issuer.key, hashes.SHA256())
         )
 
     def issue(self, aaguid: bytes) -> tuple[ec.EllipticCurvePrivateKey, bytes]:
@@ -97,6 +167,23 @@ class AttestationCA:
             .sign(self.key, hashes.SHA256())
         )
         return key, cert.public_bytes(serialization.Encoding.DER)
+
+    def certify(self, public: ec.EllipticCurvePublicKey, extension: tuple[x509.ObjectIdentifier, bytes]) -> bytes:
+        """A DER certificate for `public` (a credential key: apple, android-key) with one extension."""
+        now = datetime.datetime.now(datetime.UTC)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(_name("Test Credential"))
+            .issuer_name(self.cert.subject)
+            .public_key(public)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=365))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.UnrecognizedExtension(*extension), critical=False)
+            .sign(self.key, hashes.SHA256())
+        )
+        return cert.public_bytes(serialization.Encoding.DER)
 
     @property
     def der(self) -> bytes:
@@ -171,8 +258,15 @@ class SoftAuthenticator:
         bom: bool = False,
         chain: list[bytes] | None = None,
         keep: bool = True,
+        key_description: Callable[[bytes], bytes] | None = None,
+        certified_key: ec.EllipticCurvePrivateKey | None = None,
     ) -> dict[str, Any]:
-        """The RegistrationResponseJSON for `options` (the server's {"publicKey": ...} or its inside)."""
+        """The RegistrationResponseJSON for `options` (the server's {"publicKey": ...} or its inside).
+
+        fido-u2f, apple and android-key need `ca`. `key_description` makes android-key's key description
+        from the client data hash (default: `android_key_description`, a valid one); `certified_key` is the
+        key the apple/android-key certificate certifies, which also signs android-key's statement (default:
+        the credential's)."""
         pk = options.get("publicKey", options)
         rp = rp_id or self.rp_id
         cred_id = credential_id if credential_id is not None else secrets.token_bytes(credential_id_length)
@@ -197,10 +291,33 @@ class SoftAuthenticator:
                 att_key, att_cert = ca.issue(self.aaguid)
                 sig = att_key.sign(auth_data + client_hash, ec.ECDSA(hashes.SHA256()))
                 statement = {"alg": ES256, "sig": sig, "x5c": [att_cert, *(chain if chain is not None else [ca.der])]}
-            if tamper_attestation:
-                statement["sig"] = bytes([statement["sig"][0] ^ 0xFF]) + statement["sig"][1:]
+        elif fmt == "fido-u2f":
+            if ca is None:
+                raise ValueError("fido-u2f attestation needs an AttestationCA")
+            att_key, att_cert = ca.issue(self.aaguid)
+            point = key.public_key().public_bytes(
+                serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+            )
+            signed = b"\x00" + hashlib.sha256(rp.encode()).digest() + client_hash + cred_id + point
+            statement = {"sig": att_key.sign(signed, ec.ECDSA(hashes.SHA256())), "x5c": [att_cert]}
+        elif fmt in ("apple", "android-key"):
+            if ca is None:
+                raise ValueError(f"{fmt} attestation needs an AttestationCA")
+            signer = certified_key if certified_key is not None else key
+            certified = signer.public_key()
+            if fmt == "apple":
+                nonce = hashlib.sha256(auth_data + client_hash).digest()
+                extension = (OID_APPLE_NONCE, der_seq(der(1, der(4, nonce), context=True)))
+                statement = {"alg": alg, "x5c": [ca.certify(certified, extension), ca.der]}
+            else:
+                description = (key_description or android_key_description)(client_hash)
+                cert = ca.certify(certified, (OID_ANDROID_KEY, description))
+                sig = signer.sign(auth_data + client_hash, ec.ECDSA(_hash_for(signer)))
+                statement = {"alg": alg, "sig": sig, "x5c": [cert, ca.der]}
         elif fmt != "none":
             statement = {"sig": b"\x00"}
+        if tamper_attestation and "sig" in statement:
+            statement["sig"] = bytes([statement["sig"][0] ^ 0xFF]) + statement["sig"][1:]
         attestation_object = cbor.encode({"fmt": fmt, "attStmt": statement, "authData": auth_data})
         if keep:
             self.credentials.append(SoftCredential(cred_id, key, rp, user_handle, alg, sign_count))

@@ -5,10 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
+from lukhas_id.bootstrap import load_attestation_roots
 from lukhas_id.errors import ConfigurationError
 from lukhas_id.settings import CONFIG_FILE_ENV, load_settings, mask_url, masked
 from lukhas_id.settings.reference import render
+from tests.support.authenticator import AttestationCA
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 
@@ -99,3 +102,38 @@ def test_masking(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_configuration_reference_is_current() -> None:
     assert DOCS.read_text() == render(), "run: python -m lukhas_id.settings.reference > docs/configuration.md"
+
+
+# -- WebAuthn attestation trust anchors (bootstrap.load_attestation_roots) ----------------------------
+
+
+def test_attestation_roots_are_read_from_a_pem_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    first, second = AttestationCA(), AttestationCA()
+    pem = tmp_path / "roots.pem"
+    pem.write_bytes(b"".join(ca.cert.public_bytes(serialization.Encoding.PEM) for ca in (first, second)))
+    assert load_attestation_roots(load_settings()) == ()  # unset: none
+    monkeypatch.setenv("LUKHAS_ID_WEBAUTHN_ATTESTATION", "direct")
+    monkeypatch.setenv("LUKHAS_ID_WEBAUTHN_ATTESTATION_ROOTS", str(pem))
+    assert load_attestation_roots(load_settings()) == (first.cert, second.cert)
+
+
+@pytest.mark.parametrize(
+    ("conveyance", "content", "expected"),
+    [
+        ("none", b"", "needs LUKHAS_ID_WEBAUTHN_ATTESTATION=direct"),
+        ("direct", None, "cannot read"),
+        ("direct", b"not a certificate", "no readable PEM certificate"),
+        ("direct", b"", "no readable PEM certificate"),
+    ],
+)
+def test_unusable_attestation_roots_stop_start_up_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, conveyance: str, content: bytes | None, expected: str
+) -> None:
+    pem = tmp_path / "roots.pem"
+    if content is not None:
+        pem.write_bytes(content)
+    monkeypatch.setenv("LUKHAS_ID_WEBAUTHN_ATTESTATION", conveyance)
+    monkeypatch.setenv("LUKHAS_ID_WEBAUTHN_ATTESTATION_ROOTS", str(pem))
+    with pytest.raises(ConfigurationError, match=expected) as err:
+        load_attestation_roots(load_settings())
+    assert "LUKHAS_ID_WEBAUTHN_ATTESTATION_ROOTS" in str(err.value) and "\n" not in str(err.value)

@@ -6,10 +6,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import secrets
+import time
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 from fido2 import cbor
+from fido2.attestation.base import InvalidData
 
 from lukhas_id.adapters.crypto.kek import Kek
 from lukhas_id.adapters.memory.state import MemoryKeyValueStore
@@ -20,6 +23,7 @@ from lukhas_id.domain.tenant import Tenant
 from lukhas_id.domain.user import User, UserStatus, username_key
 from lukhas_id.errors import AlreadyExists
 from lukhas_id.metrics import Metrics
+from lukhas_id.protocol.android_key import key_description
 from lukhas_id.protocol.webauthn import (
     ALLOWED_ALGORITHMS,
     AttestationRefused,
@@ -39,7 +43,16 @@ from lukhas_id.protocol.webauthn import (
 )
 from lukhas_id.services.keyring import TenantKeyring
 from lukhas_id.services.passkeys import NO_CEREMONY, InvalidPasskeyName, PasskeyService, PasskeySignIn, passkey_name
-from tests.support.authenticator import ES384, AttestationCA, SoftAuthenticator, b64u, unb64u
+from tests.support.authenticator import (
+    ES384,
+    AttestationCA,
+    SoftAuthenticator,
+    android_authorization_list,
+    android_key_description,
+    b64u,
+    der_seq,
+    unb64u,
+)
 
 ORIGIN = "https://login.example"
 RP = RelyingParty(id="login.example", name="Test", origins=(ORIGIN,))
@@ -287,10 +300,143 @@ def test_an_inconsistent_certificate_chain_is_refused() -> None:
         register(DIRECT, fmt="packed", ca=AttestationCA(), chain=[AttestationCA().der])
 
 
-@pytest.mark.parametrize("fmt", ["none", "android-key", "Packed", "bogus"])
+@pytest.mark.parametrize("fmt", ["none", "android-safetynet", "Packed", "Android-Key", "bogus"])
 def test_none_and_unsupported_formats_are_refused_under_direct(fmt: str) -> None:
     with pytest.raises(AttestationRefused, match="^attestation not accepted$"):
         register(DIRECT, fmt=fmt)
+
+
+def test_fido_u2f_attestation_is_verified_under_direct() -> None:
+    new, _ = register(DIRECT, fmt="fido-u2f", ca=AttestationCA())
+    assert new.attestation_format == "fido-u2f"
+    with pytest.raises(AttestationRefused, match="^attestation not accepted$"):
+        register(DIRECT, fmt="fido-u2f", ca=AttestationCA(), tamper_attestation=True)
+
+
+def test_apple_attestation_is_verified_under_direct() -> None:
+    new, _ = register(DIRECT, fmt="apple", ca=AttestationCA())
+    assert new.attestation_format == "apple"
+    # The certificate must certify the credential's own key (§8.8 step 5).
+    other = ec.generate_private_key(ec.SECP256R1())
+    with pytest.raises(AttestationRefused, match="^attestation not accepted$"):
+        register(DIRECT, fmt="apple", ca=AttestationCA(), certified_key=other)
+
+
+def test_android_key_attestation_is_verified_under_direct() -> None:
+    new, _ = register(DIRECT, authenticator(aaguid=AAGUID), fmt="android-key", ca=AttestationCA())
+    assert new.attestation_format == "android-key" and new.aaguid == AAGUID_TEXT
+    # The key's authorizations may be software-enforced (§8.4 lets the RP take the union of the lists).
+    software = lambda h: android_key_description(h, software=android_authorization_list(), tee=der_seq())  # noqa: E731
+    assert register(DIRECT, fmt="android-key", ca=AttestationCA(), key_description=software)[0].attestation_format
+
+
+def _tee(**knobs: Any) -> Any:
+    return lambda client_hash: android_key_description(client_hash, tee=android_authorization_list(**knobs))
+
+
+@pytest.mark.parametrize(
+    "knobs",
+    [
+        pytest.param({"tamper_attestation": True}, id="signature"),  # §8.4 step 2
+        pytest.param({"certified_key": "other"}, id="certificate-not-the-credential-key"),  # step 3
+        pytest.param({"key_description": lambda h: android_key_description(b"\x00" * 32)}, id="challenge"),  # step 4
+        pytest.param({"key_description": _tee(all_applications=True)}, id="all-applications"),  # step 5
+        pytest.param(
+            {
+                "key_description": lambda h: android_key_description(
+                    h, software=android_authorization_list(all_applications=True, purposes=None, origin=None)
+                )
+            },
+            id="all-applications-software",
+        ),
+        pytest.param({"key_description": _tee(origin=2)}, id="imported-key"),
+        pytest.param({"key_description": _tee(origin=None)}, id="no-origin"),
+        pytest.param({"key_description": _tee(purposes=(2, 3))}, id="sign-and-verify"),
+        pytest.param({"key_description": _tee(purposes=(3,))}, id="verify-only"),
+        pytest.param({"key_description": _tee(purposes=None)}, id="no-purpose"),
+        pytest.param(
+            {"key_description": lambda h: android_key_description(h, software=android_authorization_list(origin=1))},
+            id="lists-disagree",
+        ),
+        pytest.param({"key_description": lambda h: b"\x30\x03\x02\x01"}, id="truncated-der"),
+        pytest.param({"key_description": lambda h: der_seq()}, id="empty-key-description"),
+    ],
+)
+def test_android_key_attestation_refusals(knobs: dict[str, Any]) -> None:
+    if knobs.get("certified_key") == "other":
+        knobs = {**knobs, "certified_key": ec.generate_private_key(ec.SECP256R1())}
+    with pytest.raises(AttestationRefused, match="^attestation not accepted$"):
+        register(DIRECT, fmt="android-key", ca=AttestationCA(), **knobs)
+
+
+def test_android_key_description_reader_refuses_every_truncation_and_flip() -> None:
+    # Whatever the bytes, the reader answers with InvalidData, never another exception.
+    blob = android_key_description(b"\x07" * 32, software=android_authorization_list(all_applications=True))
+    assert key_description(blob)[0] == b"\x07" * 32
+    for cut in range(len(blob)):
+        with pytest.raises(InvalidData):
+            key_description(blob[:cut])
+    for i in range(len(blob)):
+        flipped = blob[:i] + bytes([blob[i] ^ 0xFF]) + blob[i + 1 :]
+        try:
+            key_description(flipped)
+        except InvalidData:
+            pass
+
+
+# -- attestation trust anchors (§7.1 step 24) ----------------------------------------------------------
+
+NOT_TRUSTED = "^attestation not trusted$"
+
+
+def anchored(*roots: AttestationCA) -> RelyingParty:
+    return dataclasses.replace(DIRECT, roots=tuple(r.cert for r in roots))
+
+
+@pytest.mark.parametrize("fmt", ["packed", "fido-u2f", "apple", "android-key"])
+def test_a_statement_chaining_to_a_configured_root_is_accepted(fmt: str) -> None:
+    root = AttestationCA()
+    assert register(anchored(AttestationCA(), root), fmt=fmt, ca=root)[0].attestation_format == fmt
+    with pytest.raises(AttestationRefused, match=NOT_TRUSTED):
+        register(anchored(AttestationCA()), fmt=fmt, ca=root)
+
+
+def test_the_root_may_be_left_out_of_x5c() -> None:
+    root = AttestationCA()
+    assert register(anchored(root), fmt="packed", ca=root, chain=[])[0].attestation_format == "packed"
+
+
+def test_a_chain_through_an_intermediate() -> None:
+    root = AttestationCA()
+    intermediate = AttestationCA(root)
+    assert register(anchored(root), fmt="packed", ca=intermediate, chain=[intermediate.der])[0].attestation_format
+    assert register(anchored(root), fmt="packed", ca=intermediate, chain=[intermediate.der, root.der])[0].aaguid
+    # An issuer that is not a CA does not carry trust, however well it signs.
+    not_ca = AttestationCA(root, ca=False)
+    with pytest.raises(AttestationRefused, match=NOT_TRUSTED):
+        register(anchored(root), fmt="packed", ca=not_ca, chain=[not_ca.der])
+
+
+def test_self_attestation_has_nothing_to_anchor() -> None:
+    with pytest.raises(AttestationRefused, match=NOT_TRUSTED):
+        register(anchored(AttestationCA()), fmt="packed", self_attestation=True)
+
+
+def test_certificates_must_be_valid_at_registration() -> None:
+    root = AttestationCA()
+    rp = anchored(root)
+    now = time.time()
+    options, state = reg_options(rp)
+    response = authenticator().register(options, fmt="packed", ca=root)
+    assert verify_registration(rp, state, response, at=now).attestation_format == "packed"
+    for at in (now - 3 * 86400, now + 400 * 86400):  # before the certificates' validity, after it
+        with pytest.raises(AttestationRefused, match=NOT_TRUSTED):
+            verify_registration(rp, state, response, at=at)
+
+
+def test_without_roots_a_chain_is_not_anchored() -> None:
+    # The default: a well-formed statement from any CA is accepted (docs/webauthn.md says so).
+    assert register(DIRECT, fmt="packed", ca=AttestationCA())[0].attestation_format == "packed"
 
 
 def test_aaguid_allow_list() -> None:

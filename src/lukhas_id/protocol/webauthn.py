@@ -32,11 +32,14 @@ step 28, §7.2 step 23).
 
 Attestation (§7.1 steps 21-24). With conveyance `none` the statement is ignored, whatever its format
 (not every client strips it). With `direct` the statement is verified by python-fido2's verifiers for
-`packed`, `tpm`, `apple` and `fido-u2f` (python-fido2 2.x has no `android-key` verifier, so that format
-is refused like any other unsupported one, and so is `none`); for `apple` the credential key must also
-be the certificate's key. An x5c chain must be internally consistent (each certificate signed by the
-next). There is no metadata service here and so NO TRUST ANCHORS: the statement's signature and
-certificate rules are checked, but the chain is not anchored to a vendor root, so attestation shows
+`packed`, `tpm`, `apple` and `fido-u2f`, and for `android-key` (which python-fido2 2.x lacks) by
+protocol/android_key.py on fido2's `Attestation` interface; any other format is refused, and so is
+`none`. For `apple` the credential key must also be the certificate's key. An x5c chain must be
+internally consistent (each certificate signed by the next). Trust anchors are the operator's
+(`RelyingParty.roots`, from a PEM file: ΛiD ships no FIDO metadata): when there are some, the chain
+must end at one of them or at a certificate one of them issued, every issuer in it must be a CA and
+every certificate valid at the registration's time, and self attestation (nothing to anchor) is
+refused ("attestation not trusted"). Without roots the chain is NOT anchored: attestation then shows
 that a statement is well formed, not that the authenticator model is genuine. With a non-empty AAGUID
 allow-list the credential's AAGUID must be listed, and self attestation (which any software can make
 for any AAGUID) is refused.
@@ -49,17 +52,20 @@ counts or acts on.
 from __future__ import annotations
 
 import base64
+import datetime
 import functools
 import hmac
 import json
 import re
 import secrets
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 import orjson
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from fido2 import cbor
 from fido2.attestation.apple import AppleAttestation
 from fido2.attestation.base import Attestation, AttestationType, verify_x509_chain
@@ -87,6 +93,7 @@ from fido2.webauthn import (
 )
 
 from lukhas_id.domain.passkey import MAX_CREDENTIAL_ID_BYTES
+from lukhas_id.protocol.android_key import AndroidKeyAttestation
 
 Requirement = Literal["required", "preferred", "discouraged"]
 Conveyance = Literal["none", "direct"]
@@ -108,6 +115,7 @@ _VERIFIERS: Final[Mapping[str, Attestation]] = {
     TpmAttestation.FORMAT: TpmAttestation(),
     AppleAttestation.FORMAT: AppleAttestation(),
     FidoU2FAttestation.FORMAT: FidoU2FAttestation(),
+    AndroidKeyAttestation.FORMAT: AndroidKeyAttestation(),
 }
 
 
@@ -139,6 +147,8 @@ class RelyingParty:
     resident_key: Requirement = "preferred"
     attestation: Conveyance = "none"
     aaguids: frozenset[str] = frozenset()  # canonical lower-case UUID text; empty: any (with `direct`)
+    # Attestation trust anchors (with `direct`): every statement must chain to one; empty: not anchored.
+    roots: tuple[x509.Certificate, ...] = field(default=(), repr=False)
 
     def __post_init__(self) -> None:
         if not self.id or not self.origins:
@@ -278,7 +288,8 @@ def _server(rp: RelyingParty) -> Fido2Server:
         PublicKeyCredentialRpEntity(name=rp.name, id=rp.id),
         attestation=conveyance,
         verify_origin=lambda origin: origin in rp.origins,
-        verify_attestation=lambda obj, client_data_hash: _verify_attestation(rp, obj, client_data_hash),
+        # verify_registration verifies the statement itself (_verify_attestation, with the time), before.
+        verify_attestation=lambda obj, client_data_hash: None,
     )
     server.allowed_algorithms = [
         PublicKeyCredentialParameters(type=PublicKeyCredentialType.PUBLIC_KEY, alg=alg) for alg in ALLOWED_ALGORITHMS
@@ -482,8 +493,8 @@ def _algorithm(public_key: Mapping[int, Any]) -> int:
     return alg
 
 
-def _verify_attestation(rp: RelyingParty, obj: AttestationObject, client_data_hash: bytes) -> None:
-    """Fido2Server's verify_attestation hook (called only under `direct`): §7.1 steps 21-24."""
+def _verify_attestation(rp: RelyingParty, obj: AttestationObject, client_data_hash: bytes, at: float) -> None:
+    """The attestation statement under `direct`: §7.1 steps 21-24 (see the module docstring)."""
     verifier = _VERIFIERS.get(obj.fmt)
     if verifier is None:
         raise AttestationRefused("attestation not accepted")
@@ -495,12 +506,51 @@ def _verify_attestation(rp: RelyingParty, obj: AttestationObject, client_data_ha
             _check_apple_key(obj)
     except Exception:  # InvalidAttestation, and whatever a verifier's parser raises on a bad statement
         raise AttestationRefused("attestation not accepted") from None
+    if rp.roots:
+        if not result.trust_path:  # self attestation: no chain to anchor
+            raise AttestationRefused("attestation not trusted")
+        try:
+            _anchor(rp.roots, result.trust_path, at)
+        except Exception:  # not anchored, outside its validity, or a certificate that does not parse
+            raise AttestationRefused("attestation not trusted") from None
     if rp.aaguids:
         credential = obj.auth_data.credential_data
         if result.attestation_type in (AttestationType.SELF, AttestationType.NONE) or credential is None:
             raise AttestationRefused("attestation not accepted")
         if str(credential.aaguid) not in rp.aaguids:
             raise AttestationRefused("authenticator model not allowed")
+
+
+def _anchor(roots: Sequence[x509.Certificate], trust_path: Sequence[bytes], at: float) -> None:
+    """§7.1 step 24 with configured trust anchors: the chain (already checked to be consistent, each
+    certificate signed by the next) ends at one of `roots`, or at a certificate one of them issued; every
+    certificate of it, and the root, is valid at `at`, and every issuer in it is a CA. Raises otherwise."""
+    when = datetime.datetime.fromtimestamp(at, datetime.UTC)
+    chain = [x509.load_der_x509_certificate(der) for der in trust_path]
+    for position, cert in enumerate(chain):
+        if not cert.not_valid_before_utc <= when <= cert.not_valid_after_utc:
+            raise ValueError("certificate outside its validity period")
+        if position and not _is_ca(cert):
+            raise ValueError("issuer is not a CA")
+    last = chain[-1]
+    for root in roots:
+        if not root.not_valid_before_utc <= when <= root.not_valid_after_utc:
+            continue
+        if last == root:
+            return
+        try:
+            last.verify_directly_issued_by(root)
+        except (ValueError, TypeError, InvalidSignature):
+            continue
+        return
+    raise ValueError("no trust anchor for the chain")
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        return False
 
 
 def _check_apple_key(obj: AttestationObject) -> None:
@@ -517,9 +567,12 @@ def _check_apple_key(obj: AttestationObject) -> None:
 # -- registration (§7.1) ----------------------------------------------------------------------------
 
 
-def verify_registration(rp: RelyingParty, state: CeremonyState, credential: Mapping[str, Any]) -> NewCredential:
+def verify_registration(
+    rp: RelyingParty, state: CeremonyState, credential: Mapping[str, Any], *, at: float | None = None
+) -> NewCredential:
     """Verify a registration response (`credential.toJSON()` of navigator.credentials.create).
 
+    `at` (Unix time; default: now) is when attestation certificates must be valid, with trust anchors.
     Does not check that the credential id is new (§7.1 step 26): the caller's store does.
     """
     if state.kind != "registration":
@@ -545,12 +598,14 @@ def verify_registration(rp: RelyingParty, state: CeremonyState, credential: Mapp
     if not hmac.compare_digest(attested.credential_id, raw_id):
         raise WebAuthnError("credential id mismatch")
     _algorithm(attested.public_key)  # §7.1 step 20
+    if rp.attestation == "direct":
+        _verify_attestation(rp, attestation, client_data.hash, time.time() if at is None else at)
     registration = RegistrationResponse(
         raw_id=raw_id,
         response=AuthenticatorAttestationResponse(client_data=client_data, attestation_object=attestation),
     )
     try:
-        # The base checks again, and the attestation statement under `direct` (_verify_attestation).
+        # The base checks again (the attestation statement was verified above).
         _server(rp).register_complete(state._fido2(), registration)
     except WebAuthnError:
         raise

@@ -239,7 +239,7 @@ class PasskeyService:
             raise WebAuthnError(NO_CEREMONY)
         user = await self._active_user(tenant, user_lid)
         try:
-            new = verify_registration(self.rp, state, credential)
+            new = verify_registration(self.rp, state, credential, at=self._clock.now())
         except AttestationRefused:
             self._metrics.webauthn_attestation_failures.inc()
             raise

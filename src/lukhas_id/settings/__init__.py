@@ -114,6 +114,13 @@ class Settings(BaseSettings):
         (),
         description="With `direct` attestation: the authenticator models allowed (AAGUIDs, a JSON list). Empty: any.",
     )
+    webauthn_attestation_roots: Path | None = Field(
+        None,
+        description=(
+            "With `direct` attestation: a PEM file of trusted attestation root certificates; every statement must "
+            "chain to one (self attestation is then refused). Unset: statements are verified but not anchored."
+        ),
+    )
     acr_password: str = Field("urn:lukhas:acr:pwd", min_length=1, description="`acr` of a password sign-in.")
     acr_passkey: str = Field(
         "urn:lukhas:acr:passkey", min_length=1, description="`acr` of a passkey sign-in without user verification."
