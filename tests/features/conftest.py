@@ -9,10 +9,9 @@ import pytest
 import pytest_asyncio
 
 from lukhas_id.adapters.crypto.kek import new_kek_b64
-from lukhas_id.adapters.sql.database import Database
 from lukhas_id.clock import FixedClock, SystemClock
 from lukhas_id.settings import Settings
-from tests.support.harness import BASE, Harness, running
+from tests.support.harness import BASE, Harness, prepare_database, running
 
 
 @pytest.fixture(params=["embedded", "production"])
@@ -34,13 +33,7 @@ def settings(backend: dict[str, object]) -> Settings:
 
 @pytest_asyncio.fixture
 async def prepared(settings: Settings) -> Settings:
-    if not settings.embedded_database:
-        db = Database.from_url(settings.effective_database_url)
-        try:
-            await db.upgrade()
-        finally:
-            await db.dispose()
-    return settings
+    return await prepare_database(settings)
 
 
 @pytest_asyncio.fixture

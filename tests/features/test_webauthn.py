@@ -16,11 +16,10 @@ from urllib.parse import urlsplit
 import httpx
 from cryptography.hazmat.primitives import serialization
 
-from lukhas_id.adapters.sql.database import Database
 from lukhas_id.domain.tenant import Tenant
 from lukhas_id.settings import Settings
 from tests.support.authenticator import AttestationCA, SoftAuthenticator, b64u, unb64u
-from tests.support.harness import BASE, Harness, running
+from tests.support.harness import BASE, Harness, prepare_database, running
 
 PASSWORD = "correct horse battery staple"
 INTERACTION = "aBcD1234_-efGH5678ijkl"
@@ -402,13 +401,7 @@ async def test_direct_attestation_with_configured_trust_anchors(backend: dict[st
         webauthn_attestation_roots=pem,
         **backend,  # type: ignore[arg-type]
     )
-    if not settings.embedded_database:
-        db = Database.from_url(settings.effective_database_url)
-        try:
-            await db.upgrade()
-        finally:
-            await db.dispose()
-    async with running(settings) as h:
+    async with running(await prepare_database(settings)) as h:
         tenant = await h.tenant()
         await h.c.users.create(tenant, "alice", password=PASSWORD, display_name="Alice")
         await password_sign_in(h, h.http, "alice")

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 from starlette.applications import Starlette
 
+from lukhas_id.adapters.sql.database import Database
 from lukhas_id.bootstrap import Container
 from lukhas_id.clock import Clock
 from lukhas_id.domain.client import Client, GrantType, TokenFormat
@@ -106,6 +107,17 @@ class Harness:
         return await self.http.post(
             f"{self.base(rc.tenant.name)}/oauth2/revoke", data={"token": token, **form}, headers=rc.auth
         )
+
+
+async def prepare_database(settings: Settings) -> Settings:
+    """An external database migrated to head, as `lukhas-id db upgrade` would (the embedded one does it itself)."""
+    if not settings.embedded_database:
+        db = Database.from_url(settings.effective_database_url)
+        try:
+            await db.upgrade()
+        finally:
+            await db.dispose()
+    return settings
 
 
 @asynccontextmanager
