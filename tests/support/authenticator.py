@@ -6,9 +6,10 @@ has a knob, so tests can make the bad cases: origin, rp id, challenge, type, fla
 signature, attestation signature, credential id length, crossOrigin/topOrigin, the key's algorithm.
 
 Attestation formats: "none", "packed" with an x5c chain from an `AttestationCA` made in the test,
-"packed" self attestation (no x5c, signed by the credential key), "fido-u2f" (WebAuthn §8.6), "apple"
-(§8.8) and "android-key" (§8.4, the key description built by `android_key_description`, whose knobs
-make the bad cases). The DER of the certificate extensions is built here with `der`.
+"packed" self attestation (no x5c, signed by the credential key), "tpm" (WebAuthn §8.3, an ES256 key in
+pubArea), "fido-u2f" (§8.6), "apple" (§8.8) and "android-key" (§8.4, the key description built by
+`android_key_description`, whose knobs make the bad cases). The DER of the certificate extensions is
+built here with `der`.
 """
 
 from __future__ import annotations
@@ -130,6 +131,45 @@ def _name(cn: str, *, ou: str | None = None) -> x509.Name:
     return x509.Name(attrs)
 
 
+# -- TPM (WebAuthn §8.3; TPM 2.0 Part 2 structures), for an ES256 credential key -------------------------
+
+TPM_ALG_ECC, TPM_ALG_SHA256, TPM_ALG_NULL, TPM_ECC_NIST_P256 = 0x0023, 0x000B, 0x0010, 0x0003
+# fixedTPM | fixedParent | sensitiveDataOrigin | userWithAuth | sign
+TPM_OBJECT_ATTRIBUTES = (1 << 1) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 18)
+OID_TCG_KP_AIK = x509.ObjectIdentifier("2.23.133.8.3")
+
+
+def _sized(data: bytes) -> bytes:
+    return struct.pack(">H", len(data)) + data
+
+
+def tpm_pub_area(public: ec.EllipticCurvePublicKey) -> bytes:
+    """A TPMT_PUBLIC for a P-256 signing key (nameAlg SHA-256, no policy, no symmetric or scheme)."""
+    numbers = public.public_numbers()
+    return (
+        struct.pack(">HHL", TPM_ALG_ECC, TPM_ALG_SHA256, TPM_OBJECT_ATTRIBUTES)
+        + _sized(b"")
+        + struct.pack(">HHHH", TPM_ALG_NULL, TPM_ALG_NULL, TPM_ECC_NIST_P256, TPM_ALG_NULL)
+        + _sized(numbers.x.to_bytes(32, "big"))
+        + _sized(numbers.y.to_bytes(32, "big"))
+    )
+
+
+def tpm_cert_info(pub_area: bytes, extra_data: bytes) -> bytes:
+    """A TPMS_ATTEST of type TPM_ST_ATTEST_CERTIFY certifying `pub_area` (its Name) over `extra_data`."""
+    name = struct.pack(">H", TPM_ALG_SHA256) + hashlib.sha256(pub_area).digest()
+    return (
+        b"\xffTCG"  # TPM_GENERATED_VALUE
+        + struct.pack(">H", 0x8017)  # TPM_ST_ATTEST_CERTIFY
+        + _sized(b"\x00\x0b" + b"\x11" * 32)  # qualifiedSigner (ignored by relying parties)
+        + _sized(extra_data)
+        + struct.pack(">QLLB", 12345, 1, 2, 1)  # clockInfo
+        + struct.pack(">Q", 0x0102030405060708)  # firmwareVersion
+        + _sized(name)
+        + _sized(b"")  # qualifiedName
+    )
+
+
 class AttestationCA:
     """A test root CA that issues packed attestation certificates (WebAuthn §8.2.1 requirements)."""
 
@@ -167,6 +207,36 @@ class AttestationCA:
             .sign(self.key, hashes.SHA256())
         )
         return key, cert.public_bytes(serialization.Encoding.DER)
+
+    def issue_aik(self, aaguid: bytes | None) -> tuple[ec.EllipticCurvePrivateKey, bytes]:
+        """(AIK private key, DER certificate) per WebAuthn §8.3.1: empty subject, a TPM directoryName as the
+        critical subjectAltName, tcg-kp-AIKCertificate, not a CA, and the AAGUID extension unless None."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        now = datetime.datetime.now(datetime.UTC)
+        tpm = x509.Name(
+            [
+                x509.NameAttribute(x509.ObjectIdentifier("2.23.133.2.1"), "id:FFFFF1D0"),  # manufacturer
+                x509.NameAttribute(x509.ObjectIdentifier("2.23.133.2.2"), "Test TPM"),  # model
+                x509.NameAttribute(x509.ObjectIdentifier("2.23.133.2.3"), "id:00010002"),  # version
+            ]
+        )
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([]))
+            .issuer_name(self.cert.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=365))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.SubjectAlternativeName([x509.DirectoryName(tpm)]), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([OID_TCG_KP_AIK]), critical=False)
+        )
+        if aaguid is not None:
+            builder = builder.add_extension(
+                x509.UnrecognizedExtension(OID_FIDO_AAGUID, b"\x04\x10" + aaguid), critical=False
+            )
+        return key, builder.sign(self.key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
 
     def certify(self, public: ec.EllipticCurvePublicKey, extension: tuple[x509.ObjectIdentifier, bytes]) -> bytes:
         """A DER certificate for `public` (a credential key: apple, android-key) with one extension."""
@@ -260,13 +330,17 @@ class SoftAuthenticator:
         keep: bool = True,
         key_description: Callable[[bytes], bytes] | None = None,
         certified_key: ec.EllipticCurvePrivateKey | None = None,
+        tpm_version: str = "2.0",
+        tpm_aaguid: bytes | None | bool = True,
     ) -> dict[str, Any]:
         """The RegistrationResponseJSON for `options` (the server's {"publicKey": ...} or its inside).
 
         fido-u2f, apple and android-key need `ca`. `key_description` makes android-key's key description
         from the client data hash (default: `android_key_description`, a valid one); `certified_key` is the
         key the apple/android-key certificate certifies, which also signs android-key's statement (default:
-        the credential's)."""
+        the credential's). tpm: `certified_key` is the key in pubArea; `tpm_version` the statement's
+        `ver`; `tpm_aaguid` the AIK certificate's AAGUID extension (True: this authenticator's, None: none).
+        fido-u2f and tpm take `chain` as the certificates after the leaf (fido-u2f: none by default)."""
         pk = options.get("publicKey", options)
         rp = rp_id or self.rp_id
         cred_id = credential_id if credential_id is not None else secrets.token_bytes(credential_id_length)
@@ -299,7 +373,22 @@ class SoftAuthenticator:
                 serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
             )
             signed = b"\x00" + hashlib.sha256(rp.encode()).digest() + client_hash + cred_id + point
-            statement = {"sig": att_key.sign(signed, ec.ECDSA(hashes.SHA256())), "x5c": [att_cert]}
+            sig = att_key.sign(signed, ec.ECDSA(hashes.SHA256()))
+            statement = {"sig": sig, "x5c": [att_cert, *(chain or [])]}
+        elif fmt == "tpm":
+            if ca is None:
+                raise ValueError("tpm attestation needs an AttestationCA")
+            aik_key, aik_cert = ca.issue_aik(self.aaguid if tpm_aaguid is True else tpm_aaguid or None)
+            pub_area = tpm_pub_area((certified_key or key).public_key())
+            cert_info = tpm_cert_info(pub_area, hashlib.sha256(auth_data + client_hash).digest())
+            statement = {
+                "ver": tpm_version,
+                "alg": ES256,
+                "x5c": [aik_cert, *(chain if chain is not None else [ca.der])],
+                "sig": aik_key.sign(cert_info, ec.ECDSA(hashes.SHA256())),
+                "certInfo": cert_info,
+                "pubArea": pub_area,
+            }
         elif fmt in ("apple", "android-key"):
             if ca is None:
                 raise ValueError(f"{fmt} attestation needs an AttestationCA")

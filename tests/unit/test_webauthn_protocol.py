@@ -313,6 +313,34 @@ def test_fido_u2f_attestation_is_verified_under_direct() -> None:
         register(DIRECT, fmt="fido-u2f", ca=AttestationCA(), tamper_attestation=True)
 
 
+def test_fido_u2f_statement_holds_exactly_one_certificate() -> None:
+    with pytest.raises(AttestationRefused, match="^attestation not accepted$"):  # §8.6 step 2
+        register(DIRECT, fmt="fido-u2f", ca=AttestationCA(), chain=[AttestationCA().der])
+
+
+def test_tpm_attestation_is_verified_under_direct() -> None:
+    new, _ = register(DIRECT, authenticator(aaguid=AAGUID), fmt="tpm", ca=AttestationCA())
+    assert new.attestation_format == "tpm" and new.aaguid == AAGUID_TEXT
+    # The AAGUID extension is optional in aikCert.
+    assert register(DIRECT, authenticator(aaguid=AAGUID), fmt="tpm", ca=AttestationCA(), tpm_aaguid=None)[0].aaguid
+
+
+@pytest.mark.parametrize(
+    "knobs",
+    [
+        pytest.param({"tamper_attestation": True}, id="signature-over-certInfo"),
+        pytest.param({"certified_key": "other"}, id="pubArea-not-the-credential-key"),
+        pytest.param({"tpm_version": "1.2"}, id="ver"),  # python-fido2 does not check it: ΛiD does
+        pytest.param({"tpm_aaguid": b"\x42" * 16}, id="aikCert-aaguid"),  # nor this
+    ],
+)
+def test_tpm_attestation_refusals(knobs: dict[str, Any]) -> None:
+    if knobs.get("certified_key") == "other":
+        knobs = {**knobs, "certified_key": ec.generate_private_key(ec.SECP256R1())}
+    with pytest.raises(AttestationRefused, match="^attestation not accepted$"):
+        register(DIRECT, authenticator(aaguid=AAGUID), fmt="tpm", ca=AttestationCA(), **knobs)
+
+
 def test_apple_attestation_is_verified_under_direct() -> None:
     new, _ = register(DIRECT, fmt="apple", ca=AttestationCA())
     assert new.attestation_format == "apple"
@@ -393,7 +421,7 @@ def anchored(*roots: AttestationCA) -> RelyingParty:
     return dataclasses.replace(DIRECT, roots=tuple(r.cert for r in roots))
 
 
-@pytest.mark.parametrize("fmt", ["packed", "fido-u2f", "apple", "android-key"])
+@pytest.mark.parametrize("fmt", ["packed", "tpm", "fido-u2f", "apple", "android-key"])
 def test_a_statement_chaining_to_a_configured_root_is_accepted(fmt: str) -> None:
     root = AttestationCA()
     assert register(anchored(AttestationCA(), root), fmt=fmt, ca=root)[0].attestation_format == fmt

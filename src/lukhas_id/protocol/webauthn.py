@@ -34,7 +34,10 @@ Attestation (§7.1 steps 21-24). With conveyance `none` the statement is ignored
 (not every client strips it). With `direct` the statement is verified by python-fido2's verifiers for
 `packed`, `tpm`, `apple` and `fido-u2f`, and for `android-key` (which python-fido2 2.x lacks) by
 protocol/android_key.py on fido2's `Attestation` interface; any other format is refused, and so is
-`none`. For `apple` the credential key must also be the certificate's key. An x5c chain must be
+`none`. Where python-fido2's verifiers leave a step of the format's procedure out, ΛiD makes it
+(`_EXTRA_CHECKS`): for `apple` the credential key must be the certificate's key (§8.8), for `tpm` `ver`
+must be "2.0" and an AAGUID extension in aikCert must match (§8.3), for `fido-u2f` x5c must hold exactly
+one certificate, with a P-256 key (§8.6). An x5c chain must be
 internally consistent (each certificate signed by the next). Trust anchors are the operator's
 (`RelyingParty.roots`, from a PEM file: ΛiD ships no FIDO metadata): when there are some, the chain
 must end at one of them or at a certificate one of them issued, every issuer in it must be a CA and
@@ -66,6 +69,7 @@ from typing import Any, Final, Literal
 import orjson
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric import ec
 from fido2 import cbor
 from fido2.attestation.apple import AppleAttestation
 from fido2.attestation.base import Attestation, AttestationType, verify_x509_chain
@@ -106,6 +110,7 @@ MAX_TRANSPORTS: Final = 8
 CREATE: Final = "webauthn.create"
 GET: Final = "webauthn.get"
 
+_OID_FIDO_AAGUID: Final = x509.ObjectIdentifier("1.3.6.1.4.1.45724.1.1.4")  # id-fido-gen-ce-aaguid
 _B64URL: Final = re.compile(r"[A-Za-z0-9_-]*")
 _BOM: Final = b"\xef\xbb\xbf"
 _TRANSPORTS: Final = frozenset(t.value for t in AuthenticatorTransport)
@@ -502,8 +507,9 @@ def _verify_attestation(rp: RelyingParty, obj: AttestationObject, client_data_ha
         result = verifier.verify(obj.att_stmt, obj.auth_data, client_data_hash)
         if len(result.trust_path) > 1:
             verify_x509_chain(result.trust_path)
-        if obj.fmt == AppleAttestation.FORMAT:
-            _check_apple_key(obj)
+        extra = _EXTRA_CHECKS.get(obj.fmt)
+        if extra is not None:
+            extra(obj)
     except Exception:  # InvalidAttestation, and whatever a verifier's parser raises on a bad statement
         raise AttestationRefused("attestation not accepted") from None
     if rp.roots:
@@ -553,8 +559,11 @@ def _is_ca(cert: x509.Certificate) -> bool:
         return False
 
 
+# What python-fido2's verifiers leave out of a format's verification procedure; each raises on failure.
+
+
 def _check_apple_key(obj: AttestationObject) -> None:
-    # WebAuthn §8.8 step 5: the credential public key is the certificate's (python-fido2 does not check).
+    # WebAuthn §8.8 step 5: the credential public key is the certificate's.
     credential = obj.auth_data.credential_data
     if credential is None:
         raise ValueError("no credential")
@@ -562,6 +571,41 @@ def _check_apple_key(obj: AttestationObject) -> None:
     certified = CoseKey.for_alg(_algorithm(credential.public_key)).from_cryptography_key(cert.public_key())
     if dict(certified) != dict(credential.public_key):
         raise ValueError("the credential key is not the certified key")
+
+
+def _check_tpm(obj: AttestationObject) -> None:
+    # WebAuthn §8.3: `ver` is "2.0"; an AAGUID extension in aikCert matches authenticatorData's AAGUID.
+    if obj.att_stmt.get("ver") != "2.0":
+        raise ValueError("unsupported TPM version")
+    credential = obj.auth_data.credential_data
+    if credential is None:
+        raise ValueError("no credential")
+    cert = x509.load_der_x509_certificate(obj.att_stmt["x5c"][0])
+    try:
+        extension = cert.extensions.get_extension_for_oid(_OID_FIDO_AAGUID).value
+    except x509.ExtensionNotFound:
+        return
+    if not isinstance(extension, x509.UnrecognizedExtension):
+        raise ValueError("unreadable AAGUID extension")
+    if not hmac.compare_digest(extension.value, b"\x04\x10" + bytes(credential.aaguid)):
+        raise ValueError("the certificate's AAGUID is not the authenticator's")
+
+
+def _check_fido_u2f(obj: AttestationObject) -> None:
+    # WebAuthn §8.6 step 2: x5c has exactly one element, whose key is an EC key on P-256.
+    x5c = obj.att_stmt["x5c"]
+    if not isinstance(x5c, list) or len(x5c) != 1:
+        raise ValueError("fido-u2f needs exactly one certificate")
+    key = x509.load_der_x509_certificate(x5c[0]).public_key()
+    if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
+        raise ValueError("fido-u2f needs a P-256 key")
+
+
+_EXTRA_CHECKS: Final[Mapping[str, Callable[[AttestationObject], None]]] = {
+    AppleAttestation.FORMAT: _check_apple_key,
+    TpmAttestation.FORMAT: _check_tpm,
+    FidoU2FAttestation.FORMAT: _check_fido_u2f,
+}
 
 
 # -- registration (§7.1) ----------------------------------------------------------------------------
