@@ -170,49 +170,50 @@ def tpm_cert_info(pub_area: bytes, extra_data: bytes) -> bytes:
     )
 
 
+def _certificate(subject: x509.Name, issuer: x509.Name, public: Any, *, ca: bool) -> x509.CertificateBuilder:
+    """A v3 certificate valid from yesterday for a year, with Basic Constraints (critical)."""
+    now = datetime.datetime.now(datetime.UTC)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+
+
+def _aaguid_extension(aaguid: bytes) -> x509.UnrecognizedExtension:
+    return x509.UnrecognizedExtension(OID_FIDO_AAGUID, b"\x04\x10" + aaguid)  # an OCTET STRING of the AAGUID
+
+
 class AttestationCA:
-    """A test root CA that issues packed attestation certificates (WebAuthn §8.2.1 requirements)."""
+    """A test root CA that issues attestation certificates (WebAuthn §8.2.1, §8.3.1 requirements)."""
 
     def __init__(self, issuer: AttestationCA | None = None, *, ca: bool = True) -> None:
         """A root, or with `issuer` an intermediate it certifies (`ca=False`: one wrongly not marked a CA)."""
         self.key = ec.generate_private_key(ec.SECP256R1())
-        now = datetime.datetime.now(datetime.UTC)
         name = _name("Test Attestation Root" if issuer is None else "Test Attestation Intermediate")
-        self.cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name if issuer is None else issuer.cert.subject)
-            .public_key(self.key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=365))
-            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-            .sign(self.key if issuer is None else issuer.key, hashes.SHA256())
-        )
+        signer = self if issuer is None else issuer
+        builder = _certificate(name, name if issuer is None else issuer.cert.subject, self.key.public_key(), ca=ca)
+        self.cert = builder.sign(signer.key, hashes.SHA256())
+
+    def _sign(self, builder: x509.CertificateBuilder) -> bytes:
+        return builder.sign(self.key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
 
     def issue(self, aaguid: bytes) -> tuple[ec.EllipticCurvePrivateKey, bytes]:
-        """(attestation private key, DER certificate) for an authenticator model."""
+        """(attestation private key, DER certificate) for an authenticator model (packed, fido-u2f)."""
         key = ec.generate_private_key(ec.SECP256R1())
-        now = datetime.datetime.now(datetime.UTC)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(_name("Test Authenticator", ou="Authenticator Attestation"))
-            .issuer_name(self.cert.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=365))
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.UnrecognizedExtension(OID_FIDO_AAGUID, b"\x04\x10" + aaguid), critical=False)
-            .sign(self.key, hashes.SHA256())
-        )
-        return key, cert.public_bytes(serialization.Encoding.DER)
+        subject = _name("Test Authenticator", ou="Authenticator Attestation")
+        builder = _certificate(subject, self.cert.subject, key.public_key(), ca=False)
+        return key, self._sign(builder.add_extension(_aaguid_extension(aaguid), critical=False))
 
     def issue_aik(self, aaguid: bytes | None) -> tuple[ec.EllipticCurvePrivateKey, bytes]:
         """(AIK private key, DER certificate) per WebAuthn §8.3.1: empty subject, a TPM directoryName as the
         critical subjectAltName, tcg-kp-AIKCertificate, not a CA, and the AAGUID extension unless None."""
         key = ec.generate_private_key(ec.SECP256R1())
-        now = datetime.datetime.now(datetime.UTC)
         tpm = x509.Name(
             [
                 x509.NameAttribute(x509.ObjectIdentifier("2.23.133.2.1"), "id:FFFFF1D0"),  # manufacturer
@@ -221,39 +222,18 @@ class AttestationCA:
             ]
         )
         builder = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([]))
-            .issuer_name(self.cert.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=365))
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            _certificate(x509.Name([]), self.cert.subject, key.public_key(), ca=False)
             .add_extension(x509.SubjectAlternativeName([x509.DirectoryName(tpm)]), critical=True)
             .add_extension(x509.ExtendedKeyUsage([OID_TCG_KP_AIK]), critical=False)
         )
         if aaguid is not None:
-            builder = builder.add_extension(
-                x509.UnrecognizedExtension(OID_FIDO_AAGUID, b"\x04\x10" + aaguid), critical=False
-            )
-        return key, builder.sign(self.key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+            builder = builder.add_extension(_aaguid_extension(aaguid), critical=False)
+        return key, self._sign(builder)
 
     def certify(self, public: ec.EllipticCurvePublicKey, extension: tuple[x509.ObjectIdentifier, bytes]) -> bytes:
         """A DER certificate for `public` (a credential key: apple, android-key) with one extension."""
-        now = datetime.datetime.now(datetime.UTC)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(_name("Test Credential"))
-            .issuer_name(self.cert.subject)
-            .public_key(public)
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=365))
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.UnrecognizedExtension(*extension), critical=False)
-            .sign(self.key, hashes.SHA256())
-        )
-        return cert.public_bytes(serialization.Encoding.DER)
+        builder = _certificate(_name("Test Credential"), self.cert.subject, public, ca=False)
+        return self._sign(builder.add_extension(x509.UnrecognizedExtension(*extension), critical=False))
 
     @property
     def der(self) -> bytes:
