@@ -10,14 +10,15 @@ signature verification, so that protocol/webauthn.py treats it like the others. 
 4. the certificate's key description extension (OID 1.3.6.1.4.1.11129.2.1.17, Android's KeyDescription)
    has `attestationChallenge` equal to clientDataHash;
 5. `allApplications` is in neither authorization list (the key must be scoped to this RP), and in the
-   union of `softwareEnforced` and `teeEnforced` (§8.4 lets the RP take the union; ΛiD does, since
-   without trust anchors it cannot tell a TEE-backed key from another anyway) `origin` is
+   union of `softwareEnforced` and `teeEnforced` (§8.4 lets the RP take the union; ΛiD does, and has
+   no TEE-only setting, which would mean something only with Google's roots configured) `origin` is
    KM_ORIGIN_GENERATED and `purpose` is exactly {KM_PURPOSE_SIGN}. A field given in both lists must
    say the same in both.
 
-The result is Basic attestation with x5c as the trust path; anchoring it (Google's roots) is not done
-here, as for every format (see protocol/webauthn.py). The KeyDescription is read with a small strict DER
-reader (definite lengths only, bounds checked); any malformed input raises `InvalidData`.
+The result is Basic attestation with x5c as the trust path; anchoring it (to Google's roots, when the
+operator configures them) is protocol/webauthn.py's, as for every format. The KeyDescription is read
+with a small strict DER reader (definite lengths only, bounds checked); any malformed input raises
+`InvalidData`.
 """
 
 from __future__ import annotations
