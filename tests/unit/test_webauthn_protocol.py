@@ -4,6 +4,7 @@ ceremony state, counter and attestation policy (services/passkeys.py), with a so
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import secrets
 import time
@@ -13,6 +14,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from fido2 import cbor
 from fido2.attestation.base import InvalidData
+from fido2.webauthn import AttestationObject
 
 from lukhas_id.adapters.crypto.kek import Kek
 from lukhas_id.adapters.memory.state import MemoryKeyValueStore
@@ -23,7 +25,7 @@ from lukhas_id.domain.tenant import Tenant
 from lukhas_id.domain.user import User, UserStatus, username_key
 from lukhas_id.errors import AlreadyExists
 from lukhas_id.metrics import Metrics
-from lukhas_id.protocol.android_key import key_description
+from lukhas_id.protocol.android_key import AndroidKeyAttestation, key_description
 from lukhas_id.protocol.webauthn import (
     ALLOWED_ALGORITHMS,
     AttestationRefused,
@@ -395,6 +397,17 @@ def test_android_key_attestation_refusals(knobs: dict[str, Any]) -> None:
         knobs = {**knobs, "certified_key": ec.generate_private_key(ec.SECP256R1())}
     with pytest.raises(AttestationRefused, match="^attestation not accepted$"):
         register(DIRECT, fmt="android-key", ca=AttestationCA(), **knobs)
+
+
+def test_android_key_alg_that_does_not_fit_the_certificate_key_is_invalid_data() -> None:
+    # fido2 asserts the key type when it builds a COSE key: the verifier must still answer InvalidData.
+    options, _ = reg_options(DIRECT)
+    response = authenticator().register(options, fmt="android-key", ca=AttestationCA())["response"]
+    obj = AttestationObject(unb64u(response["attestationObject"]))
+    client_data_hash = hashlib.sha256(unb64u(response["clientDataJSON"])).digest()
+    AndroidKeyAttestation().verify(obj.att_stmt, obj.auth_data, client_data_hash)  # as made: valid
+    with pytest.raises(InvalidData, match="unusable attestation certificate"):
+        AndroidKeyAttestation().verify({**obj.att_stmt, "alg": -257}, obj.auth_data, client_data_hash)  # RS256
 
 
 def test_android_key_description_reader_refuses_every_truncation_and_flip() -> None:

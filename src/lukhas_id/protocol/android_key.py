@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 from cryptography import x509
@@ -58,19 +59,14 @@ _CONTEXT: Final = 2
 _MAX_MEMBERS: Final = 512  # more members than any KeyDescription has: refuse rather than loop
 
 
+@dataclass(frozen=True, slots=True)
 class _Der:
     """One DER element: class, constructed bit, tag number and content."""
 
-    __slots__ = ("cls", "constructed", "number", "content")
-
-    def __init__(self, cls: int, constructed: bool, number: int, content: bytes) -> None:
-        self.cls = cls
-        self.constructed = constructed
-        self.number = number
-        self.content = content
-
-    def key(self) -> tuple[int, bool, int, bytes]:
-        return self.cls, self.constructed, self.number, self.content
+    cls: int
+    constructed: bool
+    number: int
+    content: bytes
 
     def is_universal(self, number: int, *, constructed: bool = False) -> bool:
         return self.cls == _UNIVERSAL and self.number == number and self.constructed is constructed
@@ -177,7 +173,7 @@ def _agreed(lists: tuple[dict[int, _Der], ...], tag: int) -> _Der:
     if not found:
         raise InvalidData("authorization list member missing")
     first = found[0]
-    if any(f.key() != first.key() for f in found):
+    if any(f != first for f in found):
         raise InvalidData("authorization lists disagree")
     return first
 
@@ -192,6 +188,16 @@ def _check_authorizations(software: dict[int, _Der], tee: dict[int, _Der]) -> No
         raise InvalidData("purpose is not a SET")
     if [_integer(p) for p in _children(purposes)] != [KM_PURPOSE_SIGN]:
         raise InvalidData("key purpose is not only signing")
+
+
+def certifies_credential_key(public_key: Any, credential_key: Mapping[int, Any]) -> bool:
+    """Whether a certificate's public key is the attested credential's COSE key (WebAuthn §8.4 step 3,
+    §8.8 step 5). Any key fido2 cannot express in the credential key's algorithm is not it."""
+    try:
+        parsed = CoseKey.parse(credential_key)
+        return dict(type(parsed).from_cryptography_key(public_key)) == dict(parsed)
+    except Exception:  # fido2 raises AssertionError, NotImplementedError, ValueError... on a mismatched key
+        return False
 
 
 class AndroidKeyAttestation(Attestation):
@@ -213,19 +219,15 @@ class AndroidKeyAttestation(Attestation):
         try:
             cert = x509.load_der_x509_certificate(x5c[0])
             cert_key = cert.public_key()
+            # fido2 asserts the key type: a key that does not fit `alg` raises AssertionError, not ValueError.
             signer = CoseKey.for_alg(alg).from_cryptography_key(cert_key)
-        except (ValueError, TypeError, NotImplementedError) as exc:
+        except Exception as exc:
             raise InvalidData("unusable attestation certificate") from exc
         try:
             signer.verify(bytes(auth_data) + client_data_hash, sig)  # step 2
         except (_CryptoInvalidSignature, ValueError, TypeError) as exc:
             raise InvalidSignature() from exc
-        try:
-            credential_key = CoseKey.parse(credential.public_key)
-            certified = type(credential_key).from_cryptography_key(cert_key)
-        except (ValueError, TypeError, NotImplementedError, KeyError) as exc:
-            raise InvalidData("credential key does not match the certificate") from exc
-        if dict(certified) != dict(credential_key):
+        if not certifies_credential_key(cert_key, credential.public_key):
             raise InvalidData("credential key does not match the certificate")  # step 3
         try:
             extension = cert.extensions.get_extension_for_oid(OID_KEY_DESCRIPTION).value

@@ -37,7 +37,7 @@ protocol/android_key.py on fido2's `Attestation` interface; any other format is 
 `none`. Where python-fido2's verifiers leave a step of the format's procedure out, ΛiD makes it
 (`_EXTRA_CHECKS`): for `apple` the credential key must be the certificate's key (§8.8), for `tpm` `ver`
 must be "2.0" and an AAGUID extension in aikCert must match (§8.3), for `fido-u2f` x5c must hold exactly
-one certificate, with a P-256 key (§8.6). An x5c chain must be
+one certificate (§8.6). An x5c chain must be
 internally consistent (each certificate signed by the next). Trust anchors are the operator's
 (`RelyingParty.roots`, from a PEM file: ΛiD ships no FIDO metadata): when there are some, the chain
 must end at one of them or at a certificate one of them issued, every issuer in it must be a CA and
@@ -69,11 +69,10 @@ from typing import Any, Final, Literal
 import orjson
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric import ec
 from fido2 import cbor
 from fido2.attestation.apple import AppleAttestation
 from fido2.attestation.base import Attestation, AttestationType, verify_x509_chain
-from fido2.attestation.packed import PackedAttestation
+from fido2.attestation.packed import OID_AAGUID, PackedAttestation
 from fido2.attestation.tpm import TpmAttestation
 from fido2.attestation.u2f import FidoU2FAttestation
 from fido2.cose import ES256, RS256, CoseKey, EdDSA
@@ -97,7 +96,7 @@ from fido2.webauthn import (
 )
 
 from lukhas_id.domain.passkey import MAX_CREDENTIAL_ID_BYTES
-from lukhas_id.protocol.android_key import AndroidKeyAttestation
+from lukhas_id.protocol.android_key import AndroidKeyAttestation, certifies_credential_key
 
 Requirement = Literal["required", "preferred", "discouraged"]
 Conveyance = Literal["none", "direct"]
@@ -110,7 +109,6 @@ MAX_TRANSPORTS: Final = 8
 CREATE: Final = "webauthn.create"
 GET: Final = "webauthn.get"
 
-_OID_FIDO_AAGUID: Final = x509.ObjectIdentifier("1.3.6.1.4.1.45724.1.1.4")  # id-fido-gen-ce-aaguid
 _B64URL: Final = re.compile(r"[A-Za-z0-9_-]*")
 _BOM: Final = b"\xef\xbb\xbf"
 _TRANSPORTS: Final = frozenset(t.value for t in AuthenticatorTransport)
@@ -568,8 +566,7 @@ def _check_apple_key(obj: AttestationObject) -> None:
     if credential is None:
         raise ValueError("no credential")
     cert = x509.load_der_x509_certificate(obj.att_stmt["x5c"][0])
-    certified = CoseKey.for_alg(_algorithm(credential.public_key)).from_cryptography_key(cert.public_key())
-    if dict(certified) != dict(credential.public_key):
+    if not certifies_credential_key(cert.public_key(), credential.public_key):
         raise ValueError("the credential key is not the certified key")
 
 
@@ -582,7 +579,7 @@ def _check_tpm(obj: AttestationObject) -> None:
         raise ValueError("no credential")
     cert = x509.load_der_x509_certificate(obj.att_stmt["x5c"][0])
     try:
-        extension = cert.extensions.get_extension_for_oid(_OID_FIDO_AAGUID).value
+        extension = cert.extensions.get_extension_for_oid(OID_AAGUID).value
     except x509.ExtensionNotFound:
         return
     if not isinstance(extension, x509.UnrecognizedExtension):
@@ -592,13 +589,11 @@ def _check_tpm(obj: AttestationObject) -> None:
 
 
 def _check_fido_u2f(obj: AttestationObject) -> None:
-    # WebAuthn §8.6 step 2: x5c has exactly one element, whose key is an EC key on P-256.
+    # WebAuthn §8.6 step 2: x5c has exactly one element. (Its key being on P-256 needs no check here:
+    # fido2 verifies the signature as ES256, which fails for any other key.)
     x5c = obj.att_stmt["x5c"]
     if not isinstance(x5c, list) or len(x5c) != 1:
         raise ValueError("fido-u2f needs exactly one certificate")
-    key = x509.load_der_x509_certificate(x5c[0]).public_key()
-    if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
-        raise ValueError("fido-u2f needs a P-256 key")
 
 
 _EXTRA_CHECKS: Final[Mapping[str, Callable[[AttestationObject], None]]] = {
