@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,26 +23,38 @@ from lukhas_id.adapters.sql.repositories import (
     SqlUserRepository,
 )
 from lukhas_id.clock import Clock, SystemClock
-from lukhas_id.domain.client import GrantType
+from lukhas_id.domain.client import ClientAuthMethod, GrantType
 from lukhas_id.errors import ConfigurationError, KeyUnavailable
+from lukhas_id.features import Feature
 from lukhas_id.metrics import Metrics
 from lukhas_id.ports.rate_limit import RateLimiter
 from lukhas_id.ports.state import KeyValueStore, RefreshTokenStore, TokenStateStore
+from lukhas_id.protocol.oauth2.client_auth import (
+    ClientAuthenticator,
+    ClientSecretBasic,
+    ClientSecretPost,
+    NoClientAuthentication,
+)
+from lukhas_id.protocol.oauth2.client_secret import hash_secret
 from lukhas_id.protocol.oauth2.grants import GrantHandler
 from lukhas_id.protocol.webauthn import RelyingParty, cache_fido2_type_hints
 from lukhas_id.services.authorization import AuthorizationService
+from lukhas_id.services.client_authentication import ClientAuthentication
 from lukhas_id.services.clients import ClientService
 from lukhas_id.services.code_grant import CodeGrantService
 from lukhas_id.services.codes import AuthorizationCodes
 from lukhas_id.services.id_token_hints import IdTokenHints
+from lukhas_id.services.id_tokens import IdTokenIssuer
 from lukhas_id.services.keyring import TenantKeyring
 from lukhas_id.services.keys import KeyService
 from lukhas_id.services.logout import LogoutService
 from lukhas_id.services.mfa import AccountRecoveryService, RecoveryCodeService, TotpService
+from lukhas_id.services.oauth_endpoints import OAuthEndpoints
 from lukhas_id.services.passkeys import PasskeyService
 from lukhas_id.services.rate_limit import ClientAuthLimiter, SignInLimiter
 from lukhas_id.services.refresh import RefreshTokenService
 from lukhas_id.services.registration import RegistrationService
+from lukhas_id.services.revocation import RevocationService
 from lukhas_id.services.sessions import SessionService
 from lukhas_id.services.sign_in import PendingSignIns
 from lukhas_id.services.tenants import TenantService
@@ -79,6 +92,8 @@ class Container:
     logout: LogoutService
     material: SqlEncryptedMaterial
     grant_handlers: dict[GrantType, GrantHandler]
+    client_authentication: ClientAuthentication
+    oauth: OAuthEndpoints
     registration: RegistrationService
     totp: TotpService
     recovery_codes: RecoveryCodeService
@@ -161,6 +176,29 @@ async def check_kek(database: Database, kek: Kek) -> None:
             raise ConfigurationError(f"invalid setting LUKHAS_ID_KEK: {exc}") from None
 
 
+def build_grant_handlers(
+    features: frozenset[Feature], tokens: TokenService, code_grant: CodeGrantService, refresh: RefreshTokenService
+) -> dict[GrantType, GrantHandler]:
+    """The token endpoint's grant table, from the enabled features."""
+    handlers = [
+        (Feature.CLIENT_CREDENTIALS, GrantHandler(GrantType.CLIENT_CREDENTIALS, tokens.client_credentials, False)),
+        (Feature.AUTHORIZATION_CODE, GrantHandler(GrantType.AUTHORIZATION_CODE, code_grant.authorization_code)),
+        (Feature.REFRESH_TOKEN, GrantHandler(GrantType.REFRESH_TOKEN, refresh.refresh_token)),
+    ]
+    return {handler.grant_type: handler for feature, handler in handlers if feature in features}
+
+
+def build_client_authenticators() -> dict[ClientAuthMethod, ClientAuthenticator]:
+    """The client authentication methods the token, introspection and revocation endpoints accept."""
+    dummy = hash_secret(secrets.token_urlsafe(32))  # verified against when a client is unknown
+    authenticators: list[ClientAuthenticator] = [
+        ClientSecretBasic(dummy),
+        ClientSecretPost(dummy),
+        NoClientAuthentication(),
+    ]
+    return {a.method: a for a in authenticators}
+
+
 async def build_container(settings: Settings, *, clock: Clock | None = None, upgrade: bool = False) -> Container:
     clock = clock or SystemClock()
     cache_fido2_type_hints()
@@ -237,18 +275,11 @@ async def build_container(settings: Settings, *, clock: Clock | None = None, upg
         tokens = TokenService(token_state, keys, tenants, clock, max_access_token_ttl=settings.max_access_token_ttl)
         users = UserService(SqlUserRepository(database), PasswordHasher(), clock, policy=check_password_policy)
         codes = AuthorizationCodes(kv, replay_window=settings.max_access_token_ttl)
-        # The refresh service issues ID tokens through a CodeGrantService of its own (no cycle).
+        id_tokens = IdTokenIssuer(keys, tenants, clock)
         refresh = RefreshTokenService(
-            refresh_store,
-            tokens,
-            tenants,
-            CodeGrantService(codes, tokens, keys, tenants, clock),
-            keyring,
-            clock,
-            idle=settings.refresh_token_idle_ttl,
+            refresh_store, tokens, tenants, id_tokens, keyring, clock, idle=settings.refresh_token_idle_ttl
         )
-        tokens.refresh = refresh
-        code_grant = CodeGrantService(codes, tokens, keys, tenants, clock, refresh)
+        code_grant = CodeGrantService(codes, tokens, id_tokens, tenants, refresh)
         hints = IdTokenHints(keys, tenants, clock)
         authorization = AuthorizationService(
             kv,
@@ -258,10 +289,10 @@ async def build_container(settings: Settings, *, clock: Clock | None = None, upg
             SqlConsentRepository(database),
             clock,
             hints,
-            code_grant.subject,
+            id_tokens.subject,
             settings.acr_names,
         )
-        userinfo = UserInfoService(tokens, SqlUserRepository(database), clients, code_grant, tenants)
+        userinfo = UserInfoService(tokens, SqlUserRepository(database), clients, id_tokens, tenants)
         sessions = SessionService(kv, clock)
         logout = LogoutService(
             hints, clients, tenants, sessions, SqlConsentRepository(database), SqlUserRepository(database), clock
@@ -311,6 +342,11 @@ async def build_container(settings: Settings, *, clock: Clock | None = None, upg
             ),
             settings.acr_names,
         )
+        grant_handlers = build_grant_handlers(settings.features, tokens, code_grant, refresh)
+        client_authentication = ClientAuthentication(clients, build_client_authenticators(), client_auth_limiter)
+        oauth = OAuthEndpoints(
+            tenants, client_authentication, grant_handlers, tokens, RevocationService(tokens, refresh)
+        )
     except BaseException:
         for closer in reversed(closers):
             await closer()
@@ -346,10 +382,8 @@ async def build_container(settings: Settings, *, clock: Clock | None = None, upg
         pending_sign_ins=PendingSignIns(kv),
         keyring=keyring,
         passkeys=passkeys,
-        grant_handlers={
-            GrantType.CLIENT_CREDENTIALS: tokens.client_credentials,
-            GrantType.AUTHORIZATION_CODE: code_grant.authorization_code,
-            GrantType.REFRESH_TOKEN: refresh.refresh_token,
-        },
+        grant_handlers=grant_handlers,
+        client_authentication=client_authentication,
+        oauth=oauth,
         _closers=closers,
     )

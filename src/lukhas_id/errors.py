@@ -24,7 +24,7 @@ class OAuthError(Exception):
     `description` must be safe to show: never a token, secret or personal value, and only
     characters %x20-21 / %x23-5B / %x5D-7E (RFC 6749 §5.2).
     `www_authenticate` is the scheme to challenge with when the client authenticated via the
-    Authorization header (401 invalid_client).
+    Authorization header (401 invalid_client); `retry_after` the seconds a client should wait (429, 503).
     """
 
     def __init__(
@@ -34,12 +34,14 @@ class OAuthError(Exception):
         status: int = 400,
         *,
         www_authenticate: str | None = None,
+        retry_after: int | None = None,
     ) -> None:
         super().__init__(f"{code}: {description}")
         self.code = code
         self.description = description
         self.status = status
         self.www_authenticate = www_authenticate
+        self.retry_after = retry_after
 
 
 class LukhasIdError(Exception):

@@ -12,7 +12,8 @@ from lukhas_id.clock import FixedClock
 from lukhas_id.metrics import Metrics
 from lukhas_id.services import rate_limit
 from lukhas_id.services.rate_limit import ClientAuthLimiter
-from tests.support.harness import BASE, Harness, basic
+from lukhas_id.settings import Settings
+from tests.support.harness import BASE, Harness, basic, running
 
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 GRANT = "grant_type=client_credentials"
@@ -90,3 +91,24 @@ async def test_the_blocked_addresses_kept_are_bounded(monkeypatch: pytest.Monkey
     clock.advance(60)
     assert limiter.retry_after(tenant, "203.0.113.1", "cl_z") is None
     assert limiter._blocked == {}
+
+
+async def test_behind_a_trusted_proxy_the_forwarded_address_is_the_key(prepared: Settings, clock: FixedClock) -> None:
+    """LUKHAS_ID_TRUSTED_PROXIES: one bucket per forwarded client address, not one for everyone behind the
+    proxy; from an untrusted peer the header is ignored, so a client cannot pick a fresh address."""
+    settings = prepared.model_copy(update={"trusted_proxies": ("192.0.2.10",)})
+    async with running(settings, clock) as h:
+        rc = await h.client()
+        wrong = basic(rc.client_id, rc.secret + "x")
+        limit = h.settings.client_auth_rate_limit
+        via = {"x-forwarded-for": "198.51.100.23"}
+        for _ in range(limit):
+            assert (await post(h, "/oauth2/token", GRANT, {**wrong, **via}, ip="192.0.2.10")).status_code == 401
+        assert (await post(h, "/oauth2/token", GRANT, {**rc.auth, **via}, ip="192.0.2.10")).status_code == 429
+        other = {"x-forwarded-for": "198.51.100.24"}
+        assert (await post(h, "/oauth2/token", GRANT, {**rc.auth, **other}, ip="192.0.2.10")).status_code == 200
+        # Not a trusted proxy: the header changes nothing, the peer's own bucket is used.
+        for _ in range(limit):
+            assert (await post(h, "/oauth2/token", GRANT, {**wrong, **via}, ip="203.0.113.99")).status_code == 401
+        resp = await post(h, "/oauth2/token", GRANT, {**rc.auth, "x-forwarded-for": "198.51.100.77"}, ip="203.0.113.99")
+        assert resp.status_code == 429

@@ -6,7 +6,7 @@ import jwt
 import pytest
 
 from lukhas_id import ids
-from lukhas_id.domain.client import TokenFormat
+from lukhas_id.domain.client import ClientAuthMethod, TokenFormat
 from lukhas_id.domain.principal import PrincipalType
 from tests.support.harness import BASE, Harness
 
@@ -50,10 +50,43 @@ async def test_default_scope_is_every_allowed_scope(h: Harness) -> None:
 
 
 async def test_client_secret_post(h: Harness) -> None:
-    rc = await h.client()
+    rc = await h.client(auth_method=ClientAuthMethod.CLIENT_SECRET_POST)
     resp = await h.http.post(
         "/oauth2/token",
         data={"grant_type": "client_credentials", "client_id": rc.client_id, "client_secret": rc.secret},
+    )
+    assert resp.status_code == 200, resp.text
+
+
+async def test_a_client_authenticates_only_with_its_registered_method(h: Harness) -> None:
+    """RFC 7591 §2, OAuth 2.1 §2.4: the right secret sent by another method is invalid_client."""
+    basic_client = await h.client()  # client_secret_basic
+    post_client = await h.client(auth_method=ClientAuthMethod.CLIENT_SECRET_POST)
+    as_post = {"grant_type": "client_credentials", "client_id": basic_client.client_id}
+    resp = await h.http.post("/oauth2/token", data={**as_post, "client_secret": basic_client.secret})
+    assert resp.status_code == 401, resp.text
+    assert resp.json() == {
+        "error": "invalid_client",
+        "error_description": "this client must authenticate with client_secret_basic",
+    }
+    assert "www-authenticate" not in resp.headers  # no Basic challenge: the client did not use the header
+    resp = await h.http.post("/oauth2/token", data={"grant_type": "client_credentials"}, headers=post_client.auth)
+    assert resp.status_code == 401, resp.text
+    assert resp.json()["error"] == "invalid_client"
+    assert resp.headers["www-authenticate"].startswith("Basic ")
+    # The same holds at introspection and revocation, and each client's own method still works.
+    token = await h.access_token(basic_client)
+    for path in ("/oauth2/introspect", "/oauth2/revoke"):
+        resp = await h.http.post(path, data={"token": token}, headers=post_client.auth)
+        assert resp.status_code == 401, (path, resp.text)
+    assert (await h.introspect(basic_client, token))["active"] is True
+    resp = await h.http.post(
+        "/oauth2/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": post_client.client_id,
+            "client_secret": post_client.secret,
+        },
     )
     assert resp.status_code == 200, resp.text
 

@@ -146,9 +146,9 @@ async def test_code_reuse_fails_and_revokes_the_tokens_it_issued(h: Harness) -> 
 
 
 def _form(token: str):  # type: ignore[no-untyped-def]
-    from lukhas_id.protocol.oauth2.request import FormRequest
+    from lukhas_id.protocol.oauth2.request import OAuthRequest
 
-    return FormRequest({"token": [token]}, None)
+    return OAuthRequest({"token": [token]}, None)
 
 
 async def test_concurrent_redemptions_have_one_winner(h: Harness) -> None:

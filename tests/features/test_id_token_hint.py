@@ -17,7 +17,7 @@ import pytest
 from lukhas_id.clock import FixedClock
 from lukhas_id.domain.client import Client, GrantType, SubjectType
 from lukhas_id.domain.tenant import Tenant
-from lukhas_id.services.code_grant import ID_TOKEN_TTL
+from lukhas_id.services.id_tokens import ID_TOKEN_TTL
 from tests.features.test_authorization_http import REDIRECT, authorize_url, hidden, path_of, pkce, rp_params, sign_in
 from tests.support.harness import BASE, Harness, basic
 

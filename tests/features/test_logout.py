@@ -17,7 +17,7 @@ import httpx
 from lukhas_id.clock import FixedClock
 from lukhas_id.domain.client import Client, GrantType
 from lukhas_id.domain.tenant import Tenant
-from lukhas_id.services.code_grant import ID_TOKEN_TTL
+from lukhas_id.services.id_tokens import ID_TOKEN_TTL
 from tests.features.test_authorization_http import REDIRECT, authorize_url, hidden, path_of, pkce, rp_params, sign_in
 from tests.support.cli import make_cli
 from tests.support.harness import BASE, Harness, basic
@@ -323,7 +323,6 @@ def test_cli_registers_post_logout_redirect_uris(tmp_path: Path) -> None:
     assert "post-logout redirect URI" in bad.stderr
 
 
-def test_discovery_documents_the_end_session_endpoint() -> None:
-    from lukhas_id.web.routes.discovery import metadata_document
-
-    assert metadata_document(BASE)["end_session_endpoint"] == f"{BASE}/oauth2/logout"
+async def test_discovery_documents_the_end_session_endpoint(h: Harness) -> None:
+    meta = (await h.http.get("/.well-known/openid-configuration")).json()
+    assert meta["end_session_endpoint"] == f"{BASE}/oauth2/logout"

@@ -16,7 +16,7 @@ from sqlalchemy import update
 from lukhas_id.adapters.sql.models import ClientRow
 from lukhas_id.clock import FixedClock
 from lukhas_id.domain.client import GrantType
-from lukhas_id.protocol.oauth2.request import FormRequest
+from lukhas_id.protocol.oauth2.request import OAuthRequest
 from tests.features.test_code_grant import REDIRECT, RP, mint, pkce_pair, redeem
 from tests.support.harness import Harness, basic
 
@@ -66,7 +66,7 @@ async def refresh(h: Harness, rp: RP, token: str, **form: str) -> tuple[int, dic
 
 
 async def active(h: Harness, rp: RP, token: str) -> bool:
-    info = await h.c.tokens.introspect(rp.tenant, rp.client, FormRequest({"token": [token]}, None))
+    info = await h.c.tokens.introspect(rp.tenant, rp.client, OAuthRequest({"token": [token]}, None))
     return bool(info["active"])
 
 

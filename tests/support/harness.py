@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from lukhas_id.adapters.sql.database import Database
 from lukhas_id.bootstrap import Container
 from lukhas_id.clock import Clock
-from lukhas_id.domain.client import Client, GrantType, TokenFormat
+from lukhas_id.domain.client import Client, ClientAuthMethod, GrantType, TokenFormat
 from lukhas_id.domain.principal import PrincipalType
 from lukhas_id.domain.tenant import Tenant
 from lukhas_id.settings import Settings
@@ -69,6 +69,7 @@ class Harness:
         token_format: TokenFormat = TokenFormat.JWT,
         principal_type: PrincipalType = PrincipalType.SERVICE,
         ttl: int | None = None,
+        auth_method: ClientAuthMethod | None = None,
     ) -> RegisteredClient:
         t = await self.tenant(tenant)
         client, secret = await self.c.clients.create(
@@ -80,7 +81,9 @@ class Harness:
             token_format=token_format,
             principal_type=principal_type,
             access_token_ttl=ttl,
+            auth_method=auth_method,
         )
+        assert secret is not None
         return RegisteredClient(client, secret, t)
 
     def base(self, tenant: str | None = None) -> str:

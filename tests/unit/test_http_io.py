@@ -8,7 +8,7 @@ from urllib.parse import parse_qsl
 import pytest
 
 from lukhas_id.errors import OAuthError
-from lukhas_id.web.http_io import MAX_PARAMS, parse_form
+from lukhas_id.protocol.oauth2.request import MAX_PARAMS, parse_form
 
 CASES = [
     "",

@@ -14,8 +14,7 @@ from lukhas_id.domain.principal import Principal, PrincipalStatus, PrincipalType
 from lukhas_id.domain.tenant import Tenant
 from lukhas_id.errors import AlreadyExists, ErrorCode, LukhasIdError, OAuthError
 from lukhas_id.ports.repositories import ClientRepository
-from lukhas_id.protocol.oauth2.client_auth import ClientCredentials, client_auth_failed
-from lukhas_id.protocol.oauth2.client_secret import hash_secret, new_client_secret, verify_secret
+from lukhas_id.protocol.oauth2.client_secret import hash_secret, new_client_secret
 from lukhas_id.protocol.oauth2.redirect_uri import InvalidRedirectUri, validate_registered
 from lukhas_id.protocol.oauth2.resource import valid_resource_uri
 from lukhas_id.protocol.oauth2.scope import valid_scope_token
@@ -64,7 +63,7 @@ class ClientService:
         None for a public client, which has no secret.
 
         `auth_method`: the token endpoint auth method of a confidential client (client_secret_basic
-        unless given; both secret methods are accepted at the endpoints). `registration_token_hash`:
+        unless given; the endpoints accept only this one, RFC 7591 §2). `registration_token_hash`:
         the keyed hash of an RFC 7592 registration access token (dynamic registration)."""
         if auth_method is not None and (auth_method is ClientAuthMethod.NONE) != public:
             raise InvalidClientSettings("token_endpoint_auth_method none is for public clients only")
@@ -237,41 +236,8 @@ class ClientService:
         self._cache.pop((tenant_id, client_id), None)
         return await self._repo.set_status(tenant_id, client_id, status)
 
-    async def authenticate(
-        self, tenant: Tenant, creds: ClientCredentials | None, *, public_client_id: str | None = None
-    ) -> Client:
-        """The authenticated client, or invalid_client (401).
-
-        `public_client_id`: the `client_id` parameter of a request without credentials, accepted only
-        for a public client (token_endpoint_auth_method `none`; RFC 6749 §2.3, OAuth 2.1 §2.4). Such a
-        client is identified, not authenticated: PKCE and refresh rotation protect its grants.
-        """
-        if creds is None:
-            if public_client_id is not None and len(public_client_id) <= 256:
-                public = await self.get(tenant.id, public_client_id)
-                if public is not None and public.public and public.status is ClientStatus.ACTIVE:
-                    return public
-            raise client_auth_failed(None, "client authentication is required")
-        if len(creds.client_id) > 256:
-            raise client_auth_failed(creds.method)
-        client = await self.get(tenant.id, creds.client_id)
-        if client is not None and client.public:
-            # A public client has no secret: presenting one is not a way to authenticate it.
-            raise client_auth_failed(creds.method, "this client authenticates with no secret")
-        # Verify against a dummy hash when the client is unknown, so timing doesn't tell them apart.
-        stored = client.secret_hash if client is not None else _DUMMY_HASH
-        ok = verify_secret(creds.secret, stored)
-        if client is None or not ok:
-            raise client_auth_failed(creds.method)
-        if client.status is not ClientStatus.ACTIVE:
-            raise client_auth_failed(creds.method, "client is disabled")
-        return client
-
     def without_secret(self, client: Client) -> Client:
         return replace(client, secret_hash="")
-
-
-_DUMMY_HASH = hash_secret(secrets.token_urlsafe(32))
 
 
 def require_grant(client: Client, grant: GrantType) -> None:

@@ -8,30 +8,24 @@ signed with the client's `id_token_signed_response_alg`.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
-from lukhas_id.clock import Clock
-from lukhas_id.domain.client import Client, GrantType, SubjectType
-from lukhas_id.domain.keys import SigningAlg
+from lukhas_id.domain.client import Client, GrantType
 from lukhas_id.domain.principal import PrincipalType
 from lukhas_id.domain.tenant import Tenant
 from lukhas_id.errors import ErrorCode, OAuthError
-from lukhas_id.jose.hashes import token_hash_claim
-from lukhas_id.jose.jwt import TokenPurpose, sign
 from lukhas_id.protocol.oauth2 import pkce
-from lukhas_id.protocol.oauth2.grants import TokenResponse
-from lukhas_id.protocol.oauth2.request import FormRequest
+from lukhas_id.protocol.oauth2.grants import Confirmation, GrantContext, IssuedTokens
 from lukhas_id.services.clients import require_grant
 from lukhas_id.services.codes import AuthorizationCodes, CodeGrant
-from lukhas_id.services.keys import KeyService
+from lukhas_id.services.id_tokens import IdTokenIssuer
 from lukhas_id.services.tenants import TenantService
 from lukhas_id.services.tokens import TokenService
 
 if TYPE_CHECKING:
     from lukhas_id.services.refresh import RefreshTokenService
 
-ID_TOKEN_TTL = 300
 MAX_CODE_LENGTH = 512
 
 
@@ -45,19 +39,19 @@ class CodeGrantService:
         self,
         codes: AuthorizationCodes,
         tokens: TokenService,
-        keys: KeyService,
+        id_tokens: IdTokenIssuer,
         tenants: TenantService,
-        clock: Clock,
         refresh: RefreshTokenService | None = None,
     ) -> None:
         self._refresh = refresh
         self._codes = codes
         self._tokens = tokens
-        self._keys = keys
+        self._id_tokens = id_tokens
         self._tenants = tenants
-        self._clock = clock
 
-    async def authorization_code(self, tenant: Tenant, client: Client, request: FormRequest) -> TokenResponse:
+    async def authorization_code(self, ctx: GrantContext) -> IssuedTokens:
+        """RFC 6749 §4.1.3 with OAuth 2.1 §4.1.3: redeem a code once, with PKCE."""
+        tenant, client, request = ctx.tenant, ctx.client, ctx.request
         require_grant(client, GrantType.AUTHORIZATION_CODE)
         code = request.required("code")
         verifier = request.single("code_verifier")
@@ -79,14 +73,16 @@ class CodeGrantService:
         pkce.verify(verifier, grant.code_challenge)
         if (grant.redirect_uri_sent or redirect_uri is not None) and redirect_uri != grant.redirect_uri:
             raise OAuthError(ErrorCode.INVALID_GRANT, "redirect_uri does not match the authorization request")
-        response = await self._issue(tenant, client, grant, access_jti(redemption.grant_id))
+        issued = await self._issue(tenant, client, grant, access_jti(redemption.grant_id), ctx.confirmation)
         if self._refresh is not None:
             refresh_token = await self._refresh.issue(tenant, client, grant, redemption.grant_id)
             if refresh_token is not None:
-                response["refresh_token"] = refresh_token
-        return response
+                issued = replace(issued, refresh_token=refresh_token)
+        return issued
 
-    async def _issue(self, tenant: Tenant, client: Client, grant: CodeGrant, jti: str) -> TokenResponse:
+    async def _issue(
+        self, tenant: Tenant, client: Client, grant: CodeGrant, jti: str, confirmation: Confirmation | None
+    ) -> IssuedTokens:
         scope = " ".join(grant.scope)
         issuer = self._tenants.issuer(tenant)
         aud = grant.resources or ((client.default_resource or issuer),)
@@ -106,44 +102,9 @@ class CodeGrantService:
             aud=aud,
             jti=jti,
             extra=extra,
+            confirmation=confirmation,
         )
-        response: TokenResponse = {
-            "access_token": access_token,
-            "token_type": "Bearer",
-            "expires_in": client.access_token_ttl,
-            "scope": scope,
-        }
+        id_token = None
         if "openid" in grant.scope:
-            response["id_token"] = await self.id_token(tenant, client, grant, access_token=access_token)
-        return response
-
-    def subject(self, tenant: Tenant, client: Client, user_lid: str) -> str:
-        """OIDC Core §8: the user's ΛID, or a pairwise ΛID per sector (the redirect URIs' host)."""
-        if client.subject_type is not SubjectType.PAIRWISE:
-            return user_lid
-        sector = urlsplit(client.redirect_uris[0]).hostname if client.redirect_uris else client.client_id
-        return self._tenants.derive_lid(tenant, PrincipalType.USER, f"pairwise\x00{sector}\x00{user_lid}")
-
-    async def id_token(self, tenant: Tenant, client: Client, grant: CodeGrant, *, access_token: str) -> str:
-        """OIDC Core §2 and §3.1.3.6: iss, sub, aud, exp, iat, auth_time, nonce, acr, amr, sid, azp, at_hash."""
-        alg = SigningAlg(client.id_token_signed_response_alg)
-        now = int(self._clock.now())
-        claims: dict[str, object] = {
-            "iss": self._tenants.issuer(tenant),
-            "sub": self.subject(tenant, client, grant.user_lid),
-            "aud": client.client_id,
-            "azp": client.client_id,
-            "exp": now + ID_TOKEN_TTL,
-            "iat": now,
-            "auth_time": grant.auth_time,
-            "at_hash": token_hash_claim(access_token, alg),
-        }
-        if grant.nonce is not None:
-            claims["nonce"] = grant.nonce
-        if grant.acr:
-            claims["acr"] = grant.acr
-        if grant.amr:
-            claims["amr"] = list(grant.amr)
-        if grant.sid:
-            claims["sid"] = grant.sid
-        return sign(claims, TokenPurpose.ID_TOKEN, await self._keys.signer_for(tenant, alg, create=True))
+            id_token = await self._id_tokens.id_token(tenant, client, grant, access_token=access_token)
+        return IssuedTokens(access_token, client.access_token_ttl, scope=scope, id_token=id_token)

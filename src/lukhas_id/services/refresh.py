@@ -38,10 +38,10 @@ from lukhas_id.domain.refresh import RefreshTokenRecord, RotateOutcome
 from lukhas_id.domain.tenant import Tenant
 from lukhas_id.errors import ErrorCode, OAuthError
 from lukhas_id.ports.state import RefreshTokenStore
-from lukhas_id.protocol.oauth2.grants import TokenResponse
-from lukhas_id.protocol.oauth2.request import FormRequest
+from lukhas_id.protocol.oauth2.grants import Confirmation, GrantContext, IssuedTokens
 from lukhas_id.protocol.oauth2.scope import parse_scope
 from lukhas_id.services.codes import CodeGrant
+from lukhas_id.services.id_tokens import IdTokenIssuer
 from lukhas_id.services.tenants import TenantService
 from lukhas_id.services.tokens import MAX_TOKEN_LENGTH, TokenService, token_hash
 
@@ -60,10 +60,6 @@ def family_access_jti(family_id: str, generation: int) -> str:
     """The jti of access tokens minted from a family's generation; generation 0 is the code's own
     (`code_grant.access_jti`), so revoking a family covers the token the code was redeemed for."""
     return f"{family_id}.at" if generation == 0 else f"{family_id}.at{generation}"
-
-
-class IdTokenIssuer(Protocol):
-    async def id_token(self, tenant: Tenant, client: Client, grant: CodeGrant, *, access_token: str) -> str: ...
 
 
 class Keyring(Protocol):
@@ -123,7 +119,9 @@ class RefreshTokenService:
 
     # --- the refresh_token grant ------------------------------------------------------------------
 
-    async def refresh_token(self, tenant: Tenant, client: Client, request: FormRequest) -> TokenResponse:
+    async def refresh_token(self, ctx: GrantContext) -> IssuedTokens:
+        """RFC 6749 §6 with OAuth 2.1 §4.3: rotate the presented token, or detect its reuse."""
+        tenant, client, request = ctx.tenant, ctx.client, ctx.request
         if REFRESH_GRANTS.isdisjoint(client.grant_types):
             raise OAuthError(ErrorCode.UNAUTHORIZED_CLIENT, "the client may not use the refresh_token grant")
         presented = request.required("refresh_token")
@@ -156,7 +154,9 @@ class RefreshTokenService:
             str(result.successor_hash), successor_digest
         ):
             raise OAuthError(ErrorCode.INVALID_GRANT, "the refresh token was already used")
-        return await self._respond(tenant, client, result.record, scope, successor, result.successor_generation)
+        return await self._respond(
+            tenant, client, result.record, scope, successor, result.successor_generation, ctx.confirmation
+        )
 
     @staticmethod
     def _narrow(requested: str | None, original: tuple[str, ...]) -> tuple[str, ...]:
@@ -176,7 +176,8 @@ class RefreshTokenService:
         scope: tuple[str, ...],
         refresh_token: str,
         generation: int,
-    ) -> TokenResponse:
+        confirmation: Confirmation | None,
+    ) -> IssuedTokens:
         issuer = self._tenants.issuer(tenant)
         aud = record.resources or ((client.default_resource or issuer),)
         if "openid" in scope and issuer not in aud:
@@ -196,14 +197,9 @@ class RefreshTokenService:
             aud=aud,
             jti=family_access_jti(record.family_id, generation),
             extra=extra,
+            confirmation=confirmation,
         )
-        response: TokenResponse = {
-            "access_token": access_token,
-            "token_type": "Bearer",
-            "expires_in": client.access_token_ttl,
-            "scope": scope_text,
-            "refresh_token": refresh_token,
-        }
+        id_token = None
         if "openid" in scope:
             grant = CodeGrant(
                 tenant_id=tenant.id,
@@ -220,8 +216,10 @@ class RefreshTokenService:
                 sid=record.sid,
                 resources=record.resources,
             )
-            response["id_token"] = await self._id_tokens.id_token(tenant, client, grant, access_token=access_token)
-        return response
+            id_token = await self._id_tokens.id_token(tenant, client, grant, access_token=access_token)
+        return IssuedTokens(
+            access_token, client.access_token_ttl, scope=scope_text, refresh_token=refresh_token, id_token=id_token
+        )
 
     # --- revocation -----------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from lukhas_id.clock import Clock
 from lukhas_id.domain.keys import SigningAlg
 from lukhas_id.domain.principal import PrincipalType
 from lukhas_id.domain.tenant import Tenant, valid_tenant_name
-from lukhas_id.errors import AlreadyExists, LukhasIdError
+from lukhas_id.errors import AlreadyExists, ErrorCode, LukhasIdError, OAuthError
 from lukhas_id.ports.crypto import SecretBox
 from lukhas_id.ports.repositories import TenantRepository
 from lukhas_id.services.keys import KeyService
@@ -22,6 +22,13 @@ NEGATIVE_CACHE_TTL = 2.0
 
 class InvalidTenantName(LukhasIdError):
     pass
+
+
+class UnknownTenant(OAuthError):
+    """The path names no tenant: 404 (the default tenant lives at the root only: one issuer, one URL)."""
+
+    def __init__(self) -> None:
+        super().__init__(ErrorCode.INVALID_REQUEST, "unknown tenant", 404)
 
 
 class TenantService:
@@ -58,6 +65,19 @@ class TenantService:
         if hit is not None and hit[1] > self._clock.now():
             return hit[0]
         return False
+
+    async def resolve(self, name: str | None) -> Tenant:
+        """The tenant named by a request's path (/t/{name}/...), or the default tenant at the root (None);
+        UnknownTenant otherwise."""
+        if name is None:
+            name = self.default_name
+        elif name == self.default_name:
+            raise UnknownTenant()
+        hit = self.cached(name)
+        tenant = hit if hit is not False else await self.by_name(name)
+        if not isinstance(tenant, Tenant):
+            raise UnknownTenant()
+        return tenant
 
     async def by_name(self, name: str) -> Tenant | None:
         hit = self.cached(name)

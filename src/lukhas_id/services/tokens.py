@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from typing import Any, Protocol
+from typing import Any
 
 from lukhas_id.clock import Clock
 from lukhas_id.domain.client import Client, GrantType, TokenFormat
@@ -19,8 +19,8 @@ from lukhas_id.domain.token import AccessTokenRecord, MarkerKind
 from lukhas_id.errors import ErrorCode, OAuthError
 from lukhas_id.jose.jwt import InvalidToken, TokenPurpose, peek_header, sign, verify
 from lukhas_id.ports.state import TokenStateStore
-from lukhas_id.protocol.oauth2.grants import TokenResponse
-from lukhas_id.protocol.oauth2.request import FormRequest
+from lukhas_id.protocol.oauth2.grants import Confirmation, GrantContext, IssuedTokens
+from lukhas_id.protocol.oauth2.request import OAuthRequest
 from lukhas_id.protocol.oauth2.resource import select_audience
 from lukhas_id.protocol.oauth2.scope import grant_scope
 from lukhas_id.services.clients import require_grant
@@ -43,12 +43,6 @@ def looks_like_jwt(token: str) -> bool:
     return token.count(".") == 2
 
 
-class RefreshRevoker(Protocol):
-    async def revoke(self, tenant: Tenant, caller: Client, token: str) -> bool:
-        """RFC 7009 for a refresh token; False when `token` is none of this tenant's."""
-        ...
-
-
 class TokenService:
     def __init__(
         self,
@@ -64,28 +58,26 @@ class TokenService:
         self._tenants = tenants
         self._clock = clock
         self._max_ttl = max_access_token_ttl
-        # Set by the composition root when refresh tokens are enabled (RFC 7009 then finds them too).
-        self.refresh: RefreshRevoker | None = None
 
     # --- issuance -----------------------------------------------------------------------------
 
-    async def client_credentials(self, tenant: Tenant, client: Client, request: FormRequest) -> TokenResponse:
+    async def client_credentials(self, ctx: GrantContext) -> IssuedTokens:
         """RFC 6749 §4.4 for a confidential client acting as its own SVC/AGT/SYS principal."""
+        tenant, client, request = ctx.tenant, ctx.client, ctx.request
         require_grant(client, GrantType.CLIENT_CREDENTIALS)
         scope = grant_scope(request.single("scope"), client.scopes)
         issuer = self._tenants.issuer(tenant)
         aud = select_audience(request.many("resource"), client.resources, client.default_resource or issuer)
         token = await self.mint_access_token(
-            tenant, client, sub=client.principal_lid, lid_type=client.principal_type.value, scope=scope, aud=aud
+            tenant,
+            client,
+            sub=client.principal_lid,
+            lid_type=client.principal_type.value,
+            scope=scope,
+            aud=aud,
+            confirmation=ctx.confirmation,
         )
-        response: TokenResponse = {
-            "access_token": token,
-            "token_type": "Bearer",
-            "expires_in": client.access_token_ttl,
-        }
-        if scope:
-            response["scope"] = scope
-        return response
+        return IssuedTokens(token, client.access_token_ttl, scope=scope or None)
 
     async def mint_access_token(
         self,
@@ -98,12 +90,16 @@ class TokenService:
         aud: tuple[str, ...],
         jti: str | None = None,
         extra: dict[str, object] | None = None,
+        confirmation: Confirmation | None = None,
     ) -> str:
         """An access token in the client's format: an RFC 9068 JWT (no write) or an opaque token (one
-        write). `extra` adds claims such as auth_time/acr/amr (RFC 9068 §2.2.1) to JWTs."""
+        write). `extra` adds claims such as auth_time/acr/amr (RFC 9068 §2.2.1) to JWTs; `confirmation`
+        binds the token to a key (the `cnf` claim, RFC 7800 §3.1; set here and nowhere else)."""
         now = int(self._clock.now())
         exp = now + client.access_token_ttl
         if client.token_format is TokenFormat.OPAQUE:
+            if confirmation is not None:  # the opaque record has no cnf yet: never issue it unbound
+                raise OAuthError(ErrorCode.INVALID_REQUEST, "sender-constrained opaque tokens are not supported")
             token = secrets.token_urlsafe(32)
             digest = token_hash(token)
             # The record's jti is derived from the stored hash unless given: unique, reveals nothing.
@@ -136,6 +132,8 @@ class TokenService:
             claims["scope"] = scope
         if extra:
             claims.update(extra)
+        if confirmation is not None:
+            claims["cnf"] = confirmation.claim()
         return sign(claims, TokenPurpose.ACCESS_TOKEN, await self._keys.signer(tenant))
 
     async def revoke_jti(self, tenant: Tenant, jti: str) -> None:
@@ -198,7 +196,7 @@ class TokenService:
         the tokens whose audience is one of the resources registered for it."""
         return record.client_id == caller.client_id or not set(record.aud).isdisjoint(caller.resources)
 
-    async def introspect(self, tenant: Tenant, caller: Client, request: FormRequest) -> dict[str, Any]:
+    async def introspect(self, tenant: Tenant, caller: Client, request: OAuthRequest) -> dict[str, Any]:
         """RFC 7662 §2.2: `active: false` and nothing else for any token that isn't valid here."""
         token = request.required("token")
         request.single("token_type_hint")  # optional; repeated is invalid_request; any value is only a hint
@@ -226,18 +224,13 @@ class TokenService:
             out["auth_time"] = record.auth_time
         return out
 
-    async def revoke(self, tenant: Tenant, caller: Client, request: FormRequest) -> None:
-        """RFC 7009 §2.1: revoke a token issued to the caller; unknown or invalid tokens are a no-op."""
-        token = request.required("token")
-        # RFC 7009 §2.1: the hint is optional and an unknown value is ignored (every type is searched);
-        # only a repeated hint is an error.
-        request.single("token_type_hint")
+    async def revoke_access_token(self, tenant: Tenant, caller: Client, token: str) -> bool:
+        """RFC 7009 §2.1 for an access token issued to the caller; False when `token` is no access token of
+        this tenant (it may be a refresh token, or nothing: services/revocation.py decides)."""
         # Revoking an already revoked token again is harmless, so skip the revocation lookup.
         record = await self._record(tenant, token, check_revocation=False)
         if record is None:
-            if self.refresh is not None:
-                await self.refresh.revoke(tenant, caller, token)
-            return
+            return False
         if record.client_id != caller.client_id:
             raise OAuthError(ErrorCode.UNAUTHORIZED_CLIENT, "the token was not issued to this client")
         if looks_like_jwt(token):
@@ -245,6 +238,7 @@ class TokenService:
         else:
             await self._state.delete_opaque(token_hash(token))
         log.info("token revoked", extra={"tenant": tenant.name, "client_id": caller.client_id, "jti": record.jti})
+        return True
 
     async def revoke_all(self, tenant: Tenant, kind: MarkerKind, ident: str) -> int:
         """Mass revocation: every token of the client / subject issued up to now becomes inactive."""

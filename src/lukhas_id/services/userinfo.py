@@ -17,7 +17,7 @@ from lukhas_id.domain.tenant import Tenant
 from lukhas_id.ports.repositories import UserRepository
 from lukhas_id.protocol.oauth2.bearer import insufficient_scope, invalid_token
 from lukhas_id.services.clients import ClientService
-from lukhas_id.services.code_grant import CodeGrantService
+from lukhas_id.services.id_tokens import IdTokenIssuer
 from lukhas_id.services.tenants import TenantService
 from lukhas_id.services.tokens import TokenService
 
@@ -30,13 +30,13 @@ class UserInfoService:
         tokens: TokenService,
         users: UserRepository,
         clients: ClientService,
-        code_grant: CodeGrantService,
+        id_tokens: IdTokenIssuer,
         tenants: TenantService,
     ) -> None:
         self._tokens = tokens
         self._users = users
         self._clients = clients
-        self._code_grant = code_grant
+        self._id_tokens = id_tokens
         self._tenants = tenants
 
     async def claims(self, tenant: Tenant, token: str) -> dict[str, object]:
@@ -55,7 +55,7 @@ class UserInfoService:
         client = await self._clients.get(tenant.id, record.client_id)
         if client is None or client.status is not ClientStatus.ACTIVE:
             raise invalid_token("the client of the access token is unknown or disabled")
-        claims: dict[str, object] = {"sub": self._code_grant.subject(tenant, client, user.lid)}
+        claims: dict[str, object] = {"sub": self._id_tokens.subject(tenant, client, user.lid)}
         if "profile" in scopes:
             claims["name"] = user.display_name
             claims["preferred_username"] = user.username

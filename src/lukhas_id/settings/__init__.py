@@ -7,13 +7,14 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from lukhas_id.domain.authn import AcrNames
 from lukhas_id.domain.keys import SigningAlg
 from lukhas_id.domain.tenant import valid_tenant_name
 from lukhas_id.errors import ConfigurationError
+from lukhas_id.features import Feature, resolve_features
 
 # Set by `lukhas-id --config FILE` so that server worker processes read the same file.
 CONFIG_FILE_ENV = "LUKHAS_ID_CONFIG_FILE"
@@ -155,6 +156,50 @@ class Settings(BaseSettings):
     client_auth_rate_window: int = Field(
         60, ge=1, le=86400, description="...per this many seconds (a token bucket); then the address waits (429)."
     )
+    experimental_features: tuple[Feature, ...] = Field(
+        (), description="Experimental features to turn on, as a JSON list (none exist in this version)."
+    )
+    disabled_features: tuple[Feature, ...] = Field(
+        (),
+        description=(
+            "Stable features to turn off, as a JSON list (client_credentials, authorization_code, refresh_token, "
+            "introspection, revocation, userinfo, logout, dynamic_registration, passkeys): their endpoints and "
+            "grants do not exist and discovery does not list them."
+        ),
+    )
+    trusted_proxies: tuple[str, ...] = Field(
+        (),
+        description=(
+            "Addresses or CIDR blocks of the reverse proxies in front of ΛiD, as a JSON list. Only from these "
+            "peers are Forwarded / X-Forwarded-For (the client's address) and the client certificate header read."
+        ),
+    )
+    client_cert_header: str | None = Field(
+        None,
+        description=(
+            "Header in which a trusted TLS-terminating proxy passes the client certificate (URL-encoded PEM, "
+            "as nginx's $ssl_client_escaped_cert); ignored from any other peer. Unset: no client certificates."
+        ),
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        import ipaddress
+
+        for item in value:
+            try:
+                ipaddress.ip_network(item.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or CIDR block") from None
+        return value
+
+    @field_validator("client_cert_header")
+    @classmethod
+    def _cert_header(cls, value: str | None) -> str | None:
+        if value is not None and (not value or not all(c.isalnum() or c in "-_" for c in value)):
+            raise ValueError("must be an HTTP header name (letters, digits, '-' and '_')")
+        return value.lower() if value is not None else None
 
     @field_validator("default_tenant")
     @classmethod
@@ -193,6 +238,23 @@ class Settings(BaseSettings):
         if upper not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR")
         return upper
+
+    @property
+    def features(self) -> frozenset[Feature]:
+        """The enabled features (features.py); ask only where endpoints and grants are assembled."""
+        return resolve_features(self.disabled_features, self.experimental_features)
+
+    @field_validator("experimental_features")
+    @classmethod
+    def _experimental(cls, value: tuple[Feature, ...]) -> tuple[Feature, ...]:
+        resolve_features((), value)
+        return value
+
+    @field_validator("disabled_features")
+    @classmethod
+    def _features(cls, value: tuple[Feature, ...], info: ValidationInfo) -> tuple[Feature, ...]:
+        resolve_features(value, info.data.get("experimental_features", ()))
+        return value
 
     @property
     def issuer(self) -> str:

@@ -6,7 +6,8 @@ from typing import Final
 
 from starlette.requests import Request
 
-from lukhas_id.web.http_io import FORM_TYPE, parse_form, read_body
+from lukhas_id.protocol.oauth2.request import FORM_TYPE, parse_form
+from lukhas_id.web.http_io import read_body
 
 MAX_FORM: Final = 32 * 1024
 

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
-from urllib.parse import parse_qsl, unquote_plus
+import ipaddress
+from dataclasses import dataclass
+from typing import Any, Final
+from urllib.parse import unquote
 
 import orjson
 from starlette.responses import Response
 from starlette.types import Receive, Scope
 
 from lukhas_id.errors import ErrorCode, OAuthError
-from lukhas_id.protocol.oauth2.request import FormRequest
+from lukhas_id.protocol.forwarded import IpNetwork, client_address, parse_networks
+from lukhas_id.protocol.oauth2.request import HttpMessage
+from lukhas_id.settings import Settings
 
-FORM_TYPE = "application/x-www-form-urlencoded"
 NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}
-MAX_PARAMS = 100
 
 
 class BodyTooLarge(OAuthError):
@@ -43,69 +45,81 @@ async def read_body(receive: Receive, declared: bytes | None, limit: int) -> byt
             return body
 
 
-def _unquote(text: str) -> str:
-    return unquote_plus(text, encoding="utf-8", errors="strict")
+@dataclass(frozen=True, slots=True)
+class EdgeConfig:
+    """What the edge needs to read a request: the body limit, the trusted proxies, the certificate header."""
+
+    max_body: int
+    proxies: tuple[IpNetwork, ...] = ()
+    client_cert_header: bytes | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> EdgeConfig:
+        header = settings.client_cert_header.encode() if settings.client_cert_header else None
+        return cls(settings.max_body_bytes, parse_networks(settings.trusted_proxies), header)
 
 
-def parse_form(body: bytes) -> dict[str, list[str]]:
-    """application/x-www-form-urlencoded, strictly UTF-8 (invalid_request otherwise).
-
-    Same splitting as urllib's parse_qsl (on "&", empty pairs skipped, a pair without "=" has an empty
-    value), decoding only the pairs that need it: this runs on every token request.
-    """
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise OAuthError(ErrorCode.INVALID_REQUEST, "the request body is not valid UTF-8") from None
-    params: dict[str, list[str]] = {}
-    if not text:
-        return params
-    parts = text.split("&")
-    if len(parts) > MAX_PARAMS:
-        raise OAuthError(ErrorCode.INVALID_REQUEST, "too many parameters in the request body")
-    for part in parts:
-        if not part:
-            continue
-        name, _, value = part.partition("=")
-        if "%" in part or "+" in part:
-            try:
-                name, value = _unquote(name), _unquote(value)
-            except UnicodeDecodeError:
-                raise OAuthError(ErrorCode.INVALID_REQUEST, "the request body is not valid UTF-8") from None
-        if "\x00" in name or "\x00" in value:
-            raise OAuthError(ErrorCode.INVALID_REQUEST, "NUL characters are not allowed")
-        params.setdefault(name, []).append(value)
-    return params
+# Header names the protocol reads, as they arrive in an ASGI scope (lower-case bytes).
+_PROTOCOL_HEADERS: Final = {b"content-type": "content-type", b"authorization": "authorization", b"dpop": "dpop"}
 
 
-async def form_request(scope: Scope, receive: Receive, limit: int) -> FormRequest:
-    """A POSTed form read straight off the ASGI scope: content type checked, size bounded, UTF-8,
-    no credentials in the query. (The hot endpoints skip Starlette's Request; see web/app.py.)"""
-    content_type = b""
-    declared: bytes | None = None
-    authorization: list[bytes] = []
+def peer_address(scope: Scope, edge: EdgeConfig) -> str | None:
+    """The client's network address: the peer's, or behind a trusted proxy what it forwarded."""
+    client = scope.get("client")
+    peer = str(client[0]) if client else None
+    if not edge.proxies:
+        return peer
+    forwarded: list[str] = []
+    x_forwarded: list[str] = []
     for name, value in scope["headers"]:
-        if name == b"content-type":
-            content_type = value
+        if name == b"forwarded":
+            forwarded.append(value.decode("latin-1"))
+        elif name == b"x-forwarded-for":
+            x_forwarded.append(value.decode("latin-1"))
+    return client_address(peer, edge.proxies, forwarded=forwarded, x_forwarded=x_forwarded)
+
+
+def _from_trusted_proxy(scope: Scope, edge: EdgeConfig) -> bool:
+    client = scope.get("client")
+    if not client:
+        return False
+    try:
+        address = ipaddress.ip_address(str(client[0]))
+    except ValueError:
+        return False
+    return any(address in network for network in edge.proxies)
+
+
+async def read_message(scope: Scope, receive: Receive, edge: EdgeConfig, tenant: str | None, path: str) -> HttpMessage:
+    """The neutral request (protocol/oauth2/request.py) of an ASGI request: the one place where an HTTP
+    request becomes protocol input, for the fast path and for Starlette routes alike. The body is read
+    here, bounded by `edge.max_body` (413 beyond it)."""
+    headers: dict[str, tuple[str, ...]] = {}
+    declared: bytes | None = None
+    cert: bytes | None = None
+    cert_header = edge.client_cert_header
+    for name, value in scope["headers"]:
+        known = _PROTOCOL_HEADERS.get(name)
+        if known is not None:
+            headers[known] = (*headers.get(known, ()), value.decode("latin-1"))
         elif name == b"content-length":
             declared = value
-        elif name == b"authorization":
-            authorization.append(value)
-    mime, _, options = content_type.decode("latin-1").partition(";")
-    if mime.strip().lower() != FORM_TYPE:
-        raise OAuthError(ErrorCode.INVALID_REQUEST, f"Content-Type must be {FORM_TYPE}")
-    charset = options.strip().lower()
-    if charset and charset.replace(" ", "") not in {"charset=utf-8", 'charset="utf-8"'}:
-        raise OAuthError(ErrorCode.INVALID_REQUEST, "the only accepted charset is UTF-8")
-    raw_query: bytes = scope.get("query_string", b"")
-    if raw_query:
-        query = parse_qsl(raw_query.decode("latin-1"), keep_blank_values=True)
-        if any(name in {"client_secret", "token", "client_assertion"} for name, _ in query):
-            raise OAuthError(ErrorCode.INVALID_REQUEST, "credentials must not be sent in the URL query")
-    params = parse_form(await read_body(receive, declared, limit))
-    if len(authorization) > 1:
-        raise OAuthError(ErrorCode.INVALID_REQUEST, "repeated Authorization header")
-    return FormRequest(params, authorization[0].decode("latin-1") if authorization else None)
+        elif cert_header is not None and name == cert_header:
+            cert = value
+    client_cert = None
+    if cert is not None and edge.proxies and _from_trusted_proxy(scope, edge):
+        client_cert = unquote(cert.decode("latin-1")) or None
+    body = await read_body(receive, declared, edge.max_body)
+    return HttpMessage(
+        method=scope["method"],
+        path=path,
+        tenant=tenant,
+        headers=headers,
+        query=scope.get("query_string", b""),
+        body=body,
+        peer=peer_address(scope, edge),
+        client_cert=client_cert,
+    )
 
 
 def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -139,10 +153,13 @@ def _safe_description(text: str) -> str:
 
 
 def error_response(error: OAuthError, *, retry_after: int | None = None) -> Response:
+    """RFC 6749 §5.2 JSON; Retry-After from the error (or `retry_after`), WWW-Authenticate on a 401."""
     body: dict[str, str] = {"error": error.code.value}
     if error.description:
         body["error_description"] = _safe_description(error.description)
     headers = dict(NO_STORE)
+    if retry_after is None:
+        retry_after = error.retry_after
     if retry_after is not None:
         headers["retry-after"] = str(retry_after)
     if error.status == 401 and error.www_authenticate:

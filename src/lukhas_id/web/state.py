@@ -8,11 +8,6 @@ from lukhas_id.errors import ErrorCode, OAuthError
 from lukhas_id.settings import Settings
 
 
-class UnknownTenant(OAuthError):
-    def __init__(self) -> None:
-        super().__init__(ErrorCode.INVALID_REQUEST, "unknown tenant", 404)
-
-
 class AppState:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -36,13 +31,4 @@ class AppState:
 
     async def tenant(self, name: str | None) -> Tenant:
         """The tenant named by the path (/t/{name}/...), or the default tenant at the root (None)."""
-        tenants = self.c.tenants
-        if name is None:
-            name = tenants.default_name
-        elif name == tenants.default_name:
-            raise UnknownTenant()  # the default tenant lives at the root only: one issuer, one URL
-        hit = tenants.cached(name)
-        tenant = hit if hit is not False else await tenants.by_name(name)
-        if not isinstance(tenant, Tenant):
-            raise UnknownTenant()
-        return tenant
+        return await self.c.tenants.resolve(name)

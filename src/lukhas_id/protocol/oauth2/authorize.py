@@ -40,7 +40,7 @@ from lukhas_id.domain.client import Client, ClientStatus, GrantType
 from lukhas_id.errors import OAuthError
 from lukhas_id.protocol.oauth2 import pkce
 from lukhas_id.protocol.oauth2.redirect_uri import InvalidRedirectUri, add_params, matches, validate_registered
-from lukhas_id.protocol.oauth2.request import FormRequest
+from lukhas_id.protocol.oauth2.request import OAuthRequest
 from lukhas_id.protocol.oauth2.scope import parse_scope
 
 
@@ -151,11 +151,11 @@ class AuthorizationRequest:
 
 
 # --- the checks, in the order they run ---------------------------------------------------------------
-# Each raises AuthorizeError (or OAuthError from FormRequest / scope / pkce); the phase it runs in
+# Each raises AuthorizeError (or OAuthError from OAuthRequest / scope / pkce); the phase it runs in
 # decides whether that becomes an error page or a redirect.
 
 
-def check_client_id(p: FormRequest) -> str:
+def check_client_id(p: OAuthRequest) -> str:
     client_id = p.single("client_id")
     if client_id is None:
         raise AuthorizeError(AuthorizeErrorCode.INVALID_REQUEST, "client_id is required")
@@ -170,12 +170,12 @@ def check_client(client_id: str, client: Client | None) -> Client:
     return client
 
 
-def _asks_openid(p: FormRequest) -> bool:
+def _asks_openid(p: OAuthRequest) -> bool:
     """Whether any scope value names `openid`; a peek, before the scope itself is checked."""
     return any("openid" in value.split(" ") for value in p.params.get("scope", ()))
 
 
-def check_redirect_uri(p: FormRequest, client: Client) -> tuple[str, bool]:
+def check_redirect_uri(p: OAuthRequest, client: Client) -> tuple[str, bool]:
     """The effective redirect URI, and whether the request named it (OAuth 2.1 §2.3.2, §4.1.1)."""
     registered = client.redirect_uris
     requested = p.single("redirect_uri")
@@ -202,18 +202,18 @@ def check_redirect_uri(p: FormRequest, client: Client) -> tuple[str, bool]:
     return effective, requested is not None
 
 
-def check_response_mode(p: FormRequest) -> str:
+def check_response_mode(p: OAuthRequest) -> str:
     mode = p.single("response_mode")
     if mode is not None and mode != RESPONSE_MODE_QUERY:
         raise AuthorizeError(AuthorizeErrorCode.INVALID_REQUEST, "response_mode is not supported (only query)")
     return RESPONSE_MODE_QUERY
 
 
-def check_state(p: FormRequest) -> str | None:
+def check_state(p: OAuthRequest) -> str | None:
     return p.single("state")
 
 
-def reject_request_objects(p: FormRequest) -> None:
+def reject_request_objects(p: OAuthRequest) -> None:
     """Request objects and OIDC registration by request are not offered (OIDC Core §6, §7.2.1)."""
     if p.many("request"):
         raise AuthorizeError(AuthorizeErrorCode.REQUEST_NOT_SUPPORTED, "the request parameter is not supported")
@@ -225,7 +225,7 @@ def reject_request_objects(p: FormRequest) -> None:
         )
 
 
-def check_response_type(p: FormRequest) -> str:
+def check_response_type(p: OAuthRequest) -> str:
     """Only `code` (OAuth 2.1 §10.1, RFC 9700 §2.1.2: no implicit or hybrid flows)."""
     response_type = p.single("response_type")
     if response_type is None:
@@ -242,7 +242,7 @@ def check_code_grant_allowed(client: Client) -> None:
         )
 
 
-def check_scope(p: FormRequest, client: Client) -> tuple[str, ...]:
+def check_scope(p: OAuthRequest, client: Client) -> tuple[str, ...]:
     text = p.single("scope")
     if text is None:
         raise AuthorizeError(AuthorizeErrorCode.INVALID_SCOPE, "scope is required")
@@ -252,7 +252,7 @@ def check_scope(p: FormRequest, client: Client) -> tuple[str, ...]:
     return tokens
 
 
-def check_pkce(p: FormRequest) -> str:
+def check_pkce(p: OAuthRequest) -> str:
     """S256 required of every client (OAuth 2.1 §4.1.1); see pkce.validate_challenge."""
     return pkce.validate_challenge(p.single("code_challenge"), p.single("code_challenge_method"))
 
@@ -260,7 +260,7 @@ def check_pkce(p: FormRequest) -> str:
 _PROMPTS = {"none": Prompt.NONE, "login": Prompt.LOGIN, "consent": Prompt.CONSENT, "select_account": Prompt.LOGIN}
 
 
-def check_prompt(p: FormRequest) -> frozenset[Prompt]:
+def check_prompt(p: OAuthRequest) -> frozenset[Prompt]:
     values = _space_list(p.single("prompt"))
     if "none" in values and len(values) > 1:
         raise AuthorizeError(AuthorizeErrorCode.INVALID_REQUEST, "prompt=none cannot be combined with other values")
@@ -270,7 +270,7 @@ def check_prompt(p: FormRequest) -> frozenset[Prompt]:
 _MAX_AGE = re.compile(r"[0-9]{1,10}")
 
 
-def check_max_age(p: FormRequest) -> int | None:
+def check_max_age(p: OAuthRequest) -> int | None:
     text = p.single("max_age")
     if text is None:
         return None
@@ -319,7 +319,7 @@ def _redirecting(redirect_uri: str, state: str | None, response_mode: str) -> It
 def requested_client_id(params: dict[str, list[str]]) -> str:
     """The client_id to look the client up by; AuthorizeFatal when missing or repeated."""
     with _error_page():
-        return check_client_id(FormRequest(params, None))
+        return check_client_id(OAuthRequest(params, None))
 
 
 def parse_authorization_request(params: dict[str, list[str]], client: Client | None) -> AuthorizationRequest:
@@ -328,7 +328,7 @@ def parse_authorization_request(params: dict[str, list[str]], client: Client | N
     `client` is the result of looking up `requested_client_id(params)`: None when unknown.
     Raises AuthorizeFatal (error page) or AuthorizeRedirectError (redirect back).
     """
-    p = FormRequest(params, None)
+    p = OAuthRequest(params, None)
     with _error_page():
         client_id = check_client_id(p)
         known = check_client(client_id, client)

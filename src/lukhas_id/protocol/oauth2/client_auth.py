@@ -1,8 +1,15 @@
-"""Client authentication at the token, introspection and revocation endpoints: RFC 6749 §2.3.1, App. B.
+"""Client authentication methods: RFC 6749 §2.3, App. B; OAuth 2.1 §2.4; RFC 7591 §2 (the registered method).
 
-Supports `client_secret_basic` and `client_secret_post`; more than one method in a request is
-`invalid_request` (RFC 6749 §2.3). Failures when the client used the Authorization header answer 401
-with a `WWW-Authenticate: Basic` challenge (RFC 6749 §5.2).
+One authenticator per `token_endpoint_auth_method`, kept in a table the composition root builds
+(services/client_authentication.py applies it). Each one says whether a request presented its kind of
+credentials (`presented`, pure) and whether they are right for a client (`verify`). Today's methods:
+`client_secret_basic` and `client_secret_post`; `none` identifies a public client by `client_id`
+alone. `private_key_jwt`, `tls_client_auth` and `self_signed_tls_client_auth` are one entry each.
+
+Rules applied around the table: more than one method in a request is `invalid_request` (RFC 6749
+§2.3); a client authenticates only with its registered method (RFC 7591 §2, OAuth 2.1 §2.4), any
+other is `invalid_client`. Failures of a client that used the Authorization header answer 401 with a
+`WWW-Authenticate: Basic` challenge (RFC 6749 §5.2).
 """
 
 from __future__ import annotations
@@ -11,20 +18,51 @@ import base64
 import binascii
 import re
 from dataclasses import dataclass
+from typing import Final, Protocol
 from urllib.parse import unquote
 
-from lukhas_id.domain.client import ClientAuthMethod
+from lukhas_id.domain.client import Client, ClientAuthMethod
 from lukhas_id.errors import ErrorCode, OAuthError
-from lukhas_id.protocol.oauth2.request import FormRequest
+from lukhas_id.protocol.oauth2.client_secret import verify_secret
+from lukhas_id.protocol.oauth2.request import OAuthRequest
 
-BASIC_CHALLENGE = 'Basic realm="lukhas-id", charset="UTF-8"'
+BASIC_CHALLENGE: Final = 'Basic realm="lukhas-id", charset="UTF-8"'
+MAX_CLIENT_ID: Final = 256
 
 
 @dataclass(frozen=True, slots=True)
-class ClientCredentials:
+class PresentedCredentials:
+    """What a request presented to authenticate `client_id` with `method`; `secret` for the secret methods."""
+
     client_id: str
-    secret: str
     method: ClientAuthMethod
+    secret: str = ""
+
+
+class ClientAuthenticator(Protocol):
+    """One client authentication method."""
+
+    @property
+    def method(self) -> ClientAuthMethod: ...
+
+    @property
+    def checks_credential(self) -> bool:
+        """True when `verify` checks a secret or a signature: the brute-force limit wraps such methods."""
+        ...
+
+    def offered(self, request: OAuthRequest) -> bool:
+        """Whether `request` carries this method's kind of credentials (a cheap look, no parsing)."""
+        ...
+
+    def presented(self, request: OAuthRequest) -> PresentedCredentials:
+        """This method's credentials in a request that `offered` them; invalid_request (or invalid_client
+        for an unsupported Authorization scheme) when they are malformed."""
+        ...
+
+    async def verify(self, client: Client | None, presented: PresentedCredentials) -> bool:
+        """Whether the credentials are right for `client`. `client` None (unknown) still does the same
+        work against a dummy, so that timing does not tell unknown clients apart; it answers False."""
+        ...
 
 
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
@@ -63,27 +101,86 @@ def parse_basic(header: str) -> tuple[str, str]:
     return client_id, secret
 
 
-def extract_credentials(request: FormRequest) -> ClientCredentials | None:
-    """The credentials the client presented, or None when it presented none."""
-    body_id = request.single("client_id")
-    body_secret = request.single("client_secret")
-    if request.authorization is not None:
-        if body_secret is not None:
-            raise OAuthError(ErrorCode.INVALID_REQUEST, "more than one client authentication method")
-        client_id, secret = parse_basic(request.authorization)
+class _SecretAuthenticator:
+    """The shared verification of the two client secret methods (keyed hash, constant time)."""
+
+    checks_credential = True
+    method: ClientAuthMethod
+
+    def __init__(self, dummy_hash: str) -> None:
+        self._dummy = dummy_hash
+
+    async def verify(self, client: Client | None, presented: PresentedCredentials) -> bool:
+        stored = client.secret_hash if client is not None and client.secret_hash else self._dummy
+        ok = verify_secret(presented.secret, stored)
+        return ok and client is not None and bool(client.secret_hash)
+
+
+class ClientSecretBasic(_SecretAuthenticator):
+    """`client_secret_basic`: RFC 6749 §2.3.1, the HTTP Basic scheme with form-encoded id and secret."""
+
+    method = ClientAuthMethod.CLIENT_SECRET_BASIC
+
+    def offered(self, request: OAuthRequest) -> bool:
+        return request.authorization is not None
+
+    def presented(self, request: OAuthRequest) -> PresentedCredentials:
+        client_id, secret = parse_basic(request.authorization or "")
+        body_id = request.single("client_id")
         if body_id is not None and body_id != client_id:
             raise OAuthError(ErrorCode.INVALID_REQUEST, "client_id does not match the Authorization header")
-        return ClientCredentials(client_id, secret, ClientAuthMethod.CLIENT_SECRET_BASIC)
-    if body_secret is not None:
-        if body_id is None:
+        return PresentedCredentials(client_id, self.method, secret)
+
+
+class ClientSecretPost(_SecretAuthenticator):
+    """`client_secret_post`: RFC 6749 §2.3.1, `client_id` and `client_secret` in the request body."""
+
+    method = ClientAuthMethod.CLIENT_SECRET_POST
+
+    def offered(self, request: OAuthRequest) -> bool:
+        return request.single("client_secret") is not None
+
+    def presented(self, request: OAuthRequest) -> PresentedCredentials:
+        secret = request.required("client_secret")
+        client_id = request.single("client_id")
+        if client_id is None:
             raise OAuthError(ErrorCode.INVALID_REQUEST, "client_secret without client_id")
-        return ClientCredentials(body_id, body_secret, ClientAuthMethod.CLIENT_SECRET_POST)
-    return None
+        return PresentedCredentials(client_id, self.method, secret)
+
+
+class NoClientAuthentication:
+    """`none`: a public client, identified by `client_id` alone (OAuth 2.1 §2.4; PKCE and refresh rotation
+    protect its grants). Only when no other method was presented, and only where public clients may call."""
+
+    method = ClientAuthMethod.NONE
+    checks_credential = False
+
+    def offered(self, request: OAuthRequest) -> bool:
+        return request.single("client_id") is not None
+
+    def presented(self, request: OAuthRequest) -> PresentedCredentials:
+        return PresentedCredentials(request.required("client_id"), self.method)
+
+    async def verify(self, client: Client | None, presented: PresentedCredentials) -> bool:
+        return client is not None and client.public
 
 
 def client_auth_failed(
     method: ClientAuthMethod | None, description: str = "client authentication failed"
 ) -> OAuthError:
-    """invalid_client: 401, with a Basic challenge when the Authorization header was used."""
+    """invalid_client: 401, with a Basic challenge when the Authorization header was used (or none was)."""
     challenge = BASIC_CHALLENGE if method in (ClientAuthMethod.CLIENT_SECRET_BASIC, None) else None
     return OAuthError(ErrorCode.INVALID_CLIENT, description, 401, www_authenticate=challenge)
+
+
+def presented_credentials(
+    request: OAuthRequest, authenticators: tuple[ClientAuthenticator, ...]
+) -> PresentedCredentials | None:
+    """The one method's credentials the request presented (not `none`); None when it presented none;
+    invalid_request when it presented more than one (RFC 6749 §2.3)."""
+    offered = [a for a in authenticators if a.method is not ClientAuthMethod.NONE and a.offered(request)]
+    if not offered:
+        return None
+    if len(offered) > 1:
+        raise OAuthError(ErrorCode.INVALID_REQUEST, "more than one client authentication method")
+    return offered[0].presented(request)

@@ -14,13 +14,9 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from lukhas_id.domain.authn import AcrNames
-from lukhas_id.domain.client import SECRET_AUTH_METHODS
 from lukhas_id.domain.keys import SigningAlg
 from lukhas_id.domain.tenant import Tenant
-from lukhas_id.errors import OAuthError
 from lukhas_id.protocol.oauth2.pkce import CODE_CHALLENGE_METHODS_SUPPORTED
-from lukhas_id.web.http_io import error_response
 from lukhas_id.web.state import AppState
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -28,9 +24,6 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 # Metadata and keys are public: browsers' relying parties may read them cross-origin (RFC 9700 §2.6 MAY).
 PUBLIC = {"access-control-allow-origin": "*"}
 
-AUTH_METHODS = sorted(m.value for m in SECRET_AUTH_METHODS)
-# Public clients (PKCE) use "none" at the token and revocation endpoints; they cannot introspect.
-TOKEN_AUTH_METHODS = [*AUTH_METHODS, "none"]
 ID_TOKEN_ALGS = [alg.value for alg in SigningAlg]
 CLAIMS = [
     "sub",
@@ -51,39 +44,29 @@ CLAIMS = [
     "email",
     "email_verified",
 ]
+# What the authorization endpoint supports (OIDC Discovery §3, RFC 8414 §2), beside its URL.
+AUTHORIZATION_SUPPORT: dict[str, Any] = {
+    "scopes_supported": ["openid", "profile", "email", "offline_access"],
+    "response_types_supported": ["code"],
+    "response_modes_supported": ["query"],
+    "code_challenge_methods_supported": list(CODE_CHALLENGE_METHODS_SUPPORTED),
+    "authorization_response_iss_parameter_supported": True,
+    "subject_types_supported": ["public", "pairwise"],
+    "id_token_signing_alg_values_supported": ID_TOKEN_ALGS,
+    "prompt_values_supported": ["none", "login", "consent", "select_account"],
+    "claims_supported": CLAIMS,
+    "claims_parameter_supported": False,
+    "request_parameter_supported": False,
+    "request_uri_parameter_supported": False,
+}
+# The members of every document, whatever the endpoints (RFC 8414 §2: response_types_supported is REQUIRED).
+BASE_SUPPORT: dict[str, Any] = {"response_types_supported": []}
 
 
-def metadata_document(issuer: str, acr_values: list[str] | None = None) -> dict[str, Any]:
-    """Only what is implemented is listed (RFC 8414 §2, OIDC Discovery §3; empty arrays omitted, §3.2)."""
-    return {
-        "issuer": issuer,
-        "authorization_endpoint": f"{issuer}/oauth2/authorize",
-        "token_endpoint": f"{issuer}/oauth2/token",
-        "userinfo_endpoint": f"{issuer}/oauth2/userinfo",
-        "jwks_uri": f"{issuer}/.well-known/jwks.json",
-        "introspection_endpoint": f"{issuer}/oauth2/introspect",
-        "revocation_endpoint": f"{issuer}/oauth2/revoke",
-        "end_session_endpoint": f"{issuer}/oauth2/logout",
-        "registration_endpoint": f"{issuer}/oauth2/register",
-        "scopes_supported": ["openid", "profile", "email", "offline_access"],
-        "response_types_supported": ["code"],
-        "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "client_credentials", "refresh_token"],
-        "code_challenge_methods_supported": list(CODE_CHALLENGE_METHODS_SUPPORTED),
-        "authorization_response_iss_parameter_supported": True,
-        "subject_types_supported": ["public", "pairwise"],
-        "id_token_signing_alg_values_supported": ID_TOKEN_ALGS,
-        "prompt_values_supported": ["none", "login", "consent", "select_account"],
-        "claims_supported": CLAIMS,
-        # OIDC Discovery §3, RFC 9470 §7: the sign-in levels, weakest first (domain/authn.py).
-        "acr_values_supported": acr_values or AcrNames().supported(),
-        "claims_parameter_supported": False,
-        "request_parameter_supported": False,
-        "request_uri_parameter_supported": False,
-        "token_endpoint_auth_methods_supported": TOKEN_AUTH_METHODS,
-        "introspection_endpoint_auth_methods_supported": AUTH_METHODS,
-        "revocation_endpoint_auth_methods_supported": TOKEN_AUTH_METHODS,
-    }
+def metadata_document(issuer: str, members: dict[str, Any]) -> dict[str, Any]:
+    """Only what is implemented is listed (RFC 8414 §2, OIDC Discovery §3): `members` are the endpoints'
+    contributions (web/registry.py), which say which endpoints exist and what they support."""
+    return {"issuer": issuer, **BASE_SUPPORT, **members}
 
 
 def _not_modified(request: Request, etag: str) -> bool:
@@ -94,22 +77,21 @@ def _not_modified(request: Request, etag: str) -> bool:
     return "*" in tags or etag in tags
 
 
-def metadata(state: AppState) -> Endpoint:
+def metadata(state: AppState, members: Callable[[str], dict[str, Any]]) -> Endpoint:
+    """The tenant's metadata document, built once from `members` (the registry's contributions)."""
     cache: dict[str, tuple[bytes, str]] = {}
 
     def document(tenant: Tenant) -> tuple[bytes, str]:
         hit = cache.get(tenant.id)
         if hit is None:
-            body = orjson.dumps(metadata_document(state.c.tenants.issuer(tenant), state.settings.acr_names.supported()))
+            issuer = state.c.tenants.issuer(tenant)
+            body = orjson.dumps(metadata_document(issuer, members(issuer)))
             hit = (body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
             cache[tenant.id] = hit
         return hit
 
     async def endpoint(request: Request) -> Response:
-        try:
-            tenant = await state.tenant(request.path_params.get("tenant"))
-        except OAuthError as exc:
-            return error_response(exc)
+        tenant = await state.tenant(request.path_params.get("tenant"))
         body, etag = document(tenant)
         headers = {**PUBLIC, "cache-control": f"public, max-age={state.settings.jwks_max_age}", "etag": etag}
         if _not_modified(request, etag):
@@ -121,10 +103,7 @@ def metadata(state: AppState) -> Endpoint:
 
 def jwks(state: AppState) -> Endpoint:
     async def endpoint(request: Request) -> Response:
-        try:
-            tenant = await state.tenant(request.path_params.get("tenant"))
-        except OAuthError as exc:
-            return error_response(exc)
+        tenant = await state.tenant(request.path_params.get("tenant"))
         ks = await state.c.keys.get(tenant.id)
         headers = {**PUBLIC, "cache-control": f"public, max-age={state.settings.jwks_max_age}", "etag": ks.jwks_etag}
         if _not_modified(request, ks.jwks_etag):

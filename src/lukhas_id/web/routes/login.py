@@ -35,8 +35,9 @@ from lukhas_id.domain.session import Session
 from lukhas_id.domain.tenant import Tenant
 from lukhas_id.domain.user import User
 from lukhas_id.errors import ErrorCode, OAuthError
+from lukhas_id.protocol.oauth2.request import FORM_TYPE, parse_form
 from lukhas_id.web import csrf
-from lukhas_id.web.http_io import FORM_TYPE, parse_form, read_body
+from lukhas_id.web.http_io import read_body
 from lukhas_id.web.pages import Pages, redirect
 from lukhas_id.web.state import AppState
 

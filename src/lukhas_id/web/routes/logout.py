@@ -30,10 +30,10 @@ from starlette.responses import Response
 from lukhas_id.domain.session import Session
 from lukhas_id.domain.tenant import Tenant
 from lukhas_id.errors import ErrorCode, OAuthError
+from lukhas_id.protocol.oauth2.request import parse_form
 from lukhas_id.services.logout import InvalidLogoutRequest, LogoutRequest
 from lukhas_id.web import csrf
 from lukhas_id.web.forms import PageError, one, read_form
-from lukhas_id.web.http_io import parse_form
 from lukhas_id.web.pages import Pages, redirect
 from lukhas_id.web.routes.login import cookie_name, current_session, secure_cookies
 from lukhas_id.web.state import AppState

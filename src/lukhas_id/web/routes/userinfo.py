@@ -19,7 +19,8 @@ from starlette.responses import Response
 
 from lukhas_id.errors import ErrorCode, KeyUnavailable, OAuthError
 from lukhas_id.protocol.oauth2.bearer import BearerError, challenge, extract_bearer, invalid_request
-from lukhas_id.web.http_io import FORM_TYPE, NO_STORE, error_response, json_response, parse_form, read_body
+from lukhas_id.protocol.oauth2.request import FORM_TYPE, parse_form
+from lukhas_id.web.http_io import NO_STORE, error_response, json_response, read_body
 from lukhas_id.web.state import AppState
 
 Endpoint = Callable[[Request], Awaitable[Response]]

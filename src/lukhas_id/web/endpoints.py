@@ -1,0 +1,214 @@
+"""Every HTTP endpoint of ΛiD, declared once (web/registry.py says what is generated from the list).
+
+Paths are within a tenant: the default tenant serves them at the root, tenant T under /t/T. The
+discovery members of an endpoint are read when a tenant's document is first built (the grant and
+client authentication tables live in the Container, made at start).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lukhas_id.features import Feature
+from lukhas_id.web.http_io import EdgeConfig
+from lukhas_id.web.registry import EndpointSpec, discovery_members, enabled
+from lukhas_id.web.routes import (
+    account,
+    authorize,
+    discovery,
+    health,
+    login,
+    logout,
+    metrics,
+    oauth,
+    registration,
+    userinfo,
+    webauthn,
+)
+from lukhas_id.web.state import AppState
+
+POST = ("POST",)
+GET = ("GET",)
+
+
+def declare(state: AppState) -> list[EndpointSpec]:
+    """The enabled endpoints, in the order of the discovery document's members."""
+    edge = EdgeConfig.from_settings(state.settings)
+    specs: list[EndpointSpec] = []
+
+    def members(issuer: str) -> dict[str, Any]:
+        return discovery_members(specs, issuer)
+
+    def oauth_endpoints() -> Any:
+        return state.c.oauth
+
+    def methods(*, credential_only: bool = False) -> list[str]:
+        authn = state.c.client_authentication
+        return [m.value for m in (authn.credential_methods if credential_only else authn.methods)]
+
+    def authorization_members(issuer: str) -> dict[str, Any]:
+        return {
+            "authorization_endpoint": f"{issuer}/oauth2/authorize",
+            **discovery.AUTHORIZATION_SUPPORT,
+            # OIDC Discovery §3, RFC 9470 §7: the sign-in levels, weakest first (domain/authn.py).
+            "acr_values_supported": state.settings.acr_names.supported(),
+        }
+
+    metadata = discovery.metadata(state, members)
+    declared = [
+        EndpointSpec("health", "/healthz", GET, health.healthz, per_tenant=False),
+        EndpointSpec("ready", "/readyz", GET, health.readyz(state), per_tenant=False),
+        EndpointSpec("metrics", "/metrics", GET, metrics.metrics(state), per_tenant=False),
+        EndpointSpec(
+            "metadata-path-inserted",
+            "/.well-known/oauth-authorization-server/t/{tenant}",
+            GET,
+            metadata,
+            per_tenant=False,
+        ),
+        EndpointSpec(
+            "metadata",
+            "/.well-known/openid-configuration",
+            GET,
+            metadata,
+            extra_paths=("/.well-known/oauth-authorization-server",),
+        ),
+        EndpointSpec(
+            "authorize",
+            "/oauth2/authorize",
+            ("GET", "POST"),
+            authorize.authorize(state),
+            feature=Feature.AUTHORIZATION_CODE,
+            discovery=authorization_members,
+        ),
+        EndpointSpec(
+            "token",
+            oauth.TOKEN_PATH,
+            POST,
+            oauth.token(oauth_endpoints, edge),
+            fast=True,
+            discovery=lambda issuer: {
+                "token_endpoint": f"{issuer}{oauth.TOKEN_PATH}",
+                "grant_types_supported": [g.value for g in state.c.oauth.grant_types],
+                "token_endpoint_auth_methods_supported": methods(),
+            },
+        ),
+        EndpointSpec(
+            "userinfo",
+            "/oauth2/userinfo",
+            ("GET", "POST", "OPTIONS"),
+            userinfo.userinfo(state),
+            feature=Feature.USERINFO,
+            discovery=lambda issuer: {"userinfo_endpoint": f"{issuer}/oauth2/userinfo"},
+        ),
+        EndpointSpec(
+            "jwks",
+            "/.well-known/jwks.json",
+            GET,
+            discovery.jwks(state),
+            discovery=lambda issuer: {"jwks_uri": f"{issuer}/.well-known/jwks.json"},
+        ),
+        EndpointSpec(
+            "introspection",
+            oauth.INTROSPECTION_PATH,
+            POST,
+            oauth.introspect(oauth_endpoints, edge),
+            fast=True,
+            feature=Feature.INTROSPECTION,
+            discovery=lambda issuer: {
+                "introspection_endpoint": f"{issuer}{oauth.INTROSPECTION_PATH}",
+                "introspection_endpoint_auth_methods_supported": methods(credential_only=True),
+            },
+        ),
+        EndpointSpec(
+            "revocation",
+            oauth.REVOCATION_PATH,
+            POST,
+            oauth.revoke(oauth_endpoints, edge),
+            fast=True,
+            feature=Feature.REVOCATION,
+            discovery=lambda issuer: {
+                "revocation_endpoint": f"{issuer}{oauth.REVOCATION_PATH}",
+                "revocation_endpoint_auth_methods_supported": methods(),
+            },
+        ),
+        EndpointSpec(
+            "logout",
+            "/oauth2/logout",
+            ("GET", "POST"),
+            logout.logout(state),
+            feature=Feature.LOGOUT,
+            discovery=lambda issuer: {"end_session_endpoint": f"{issuer}/oauth2/logout"},
+        ),
+        EndpointSpec(
+            "registration",
+            "/oauth2/register",
+            POST,
+            registration.register(state),
+            feature=Feature.DYNAMIC_REGISTRATION,
+            discovery=lambda issuer: {"registration_endpoint": f"{issuer}/oauth2/register"},
+        ),
+        EndpointSpec(
+            "registration-management",
+            "/oauth2/register/{client_id}",
+            ("GET", "PUT", "DELETE"),
+            registration.manage(state),
+            feature=Feature.DYNAMIC_REGISTRATION,
+        ),
+        EndpointSpec("login", "/login", ("GET", "POST"), login.login(state), feature=Feature.AUTHORIZATION_CODE),
+        EndpointSpec(
+            "login-second-factor",
+            "/login/second-factor",
+            POST,
+            login.login(state),
+            feature=Feature.AUTHORIZATION_CODE,
+        ),
+        EndpointSpec(
+            "login-recover", "/login/recover", ("GET", "POST"), login.login(state), feature=Feature.AUTHORIZATION_CODE
+        ),
+        EndpointSpec(
+            "authorize-resume",
+            "/oauth2/authorize/resume",
+            GET,
+            authorize.resume(state),
+            feature=Feature.AUTHORIZATION_CODE,
+        ),
+        EndpointSpec("consent", "/oauth2/consent", POST, authorize.consent(state), feature=Feature.AUTHORIZATION_CODE),
+        EndpointSpec(
+            "account", "/account", ("GET", "POST"), account.account(state), feature=Feature.AUTHORIZATION_CODE
+        ),
+        EndpointSpec(
+            "passkey-register-begin",
+            "/webauthn/register/begin",
+            POST,
+            webauthn.register_begin(state),
+            fast=True,
+            feature=Feature.PASSKEYS,
+        ),
+        EndpointSpec(
+            "passkey-register-complete",
+            "/webauthn/register/complete",
+            POST,
+            webauthn.register_complete(state),
+            fast=True,
+            feature=Feature.PASSKEYS,
+        ),
+        EndpointSpec(
+            "passkey-authenticate-begin",
+            "/webauthn/authenticate/begin",
+            POST,
+            webauthn.authenticate_begin(state),
+            fast=True,
+            feature=Feature.PASSKEYS,
+        ),
+        EndpointSpec(
+            "passkey-authenticate-complete",
+            "/webauthn/authenticate/complete",
+            POST,
+            webauthn.authenticate_complete(state),
+            fast=True,
+            feature=Feature.PASSKEYS,
+        ),
+    ]
+    specs.extend(enabled(declared, state.settings.features))
+    return specs
