@@ -1,4 +1,4 @@
-"""WebAuthn L3 relying party checks (§7.1, §7.2) of protocol/webauthn.py, and the passkey service's
+"""WebAuthn L3 relying party checks (§7.1, §7.2) of protocol/webauthn/, and the passkey service's
 ceremony state, counter and attestation policy (services/passkeys.py), with a software authenticator."""
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from lukhas_id.domain.tenant import Tenant
 from lukhas_id.domain.user import User, UserStatus, username_key
 from lukhas_id.errors import AlreadyExists
 from lukhas_id.metrics import Metrics
-from lukhas_id.protocol.android_key import AndroidKeyAttestation, key_description
 from lukhas_id.protocol.webauthn import (
     ALLOWED_ALGORITHMS,
     AttestationRefused,
@@ -43,6 +42,7 @@ from lukhas_id.protocol.webauthn import (
     verify_assertion,
     verify_registration,
 )
+from lukhas_id.protocol.webauthn.android_key import AndroidKeyAttestation, key_description
 from lukhas_id.services.keyring import TenantKeyring
 from lukhas_id.services.passkeys import NO_CEREMONY, InvalidPasskeyName, PasskeyService, PasskeySignIn, passkey_name
 from tests.support.authenticator import (
@@ -176,11 +176,11 @@ def test_request_options_are_the_json_fido2_makes(allow: list[Descriptor], uv: A
     gives for the same challenge and inputs."""
     from fido2.webauthn import UserVerificationRequirement
 
-    from lukhas_id.protocol.webauthn import _descriptors, _json, _server
+    from lukhas_id.protocol.webauthn.options import _descriptors, _json, fido2_server
 
     challenge = secrets.token_bytes(32)
     ours, state = authentication_options(RP, allow=allow, user_handle=None, user_verification=uv, challenge=challenge)
-    theirs, _ = _server(RP).authenticate_begin(
+    theirs, _ = fido2_server(RP).authenticate_begin(
         _descriptors(allow),
         user_verification=UserVerificationRequirement(uv or RP.user_verification),
         challenge=challenge,

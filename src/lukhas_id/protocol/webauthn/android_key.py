@@ -2,7 +2,7 @@
 
 python-fido2 2.x verifies `packed`, `tpm`, `apple`, `fido-u2f` and `android-safetynet` statements but has
 no verifier for `android-key`; this module is one, on fido2's `Attestation` interface and `CoseKey`
-signature verification, so that protocol/webauthn.py treats it like the others. §8.4's procedure:
+signature verification, so that formats.py treats it like the others. §8.4's procedure:
 
 1. the statement is `{alg, sig, x5c}` (x5c not empty);
 2. `sig` verifies over authenticatorData ‖ clientDataHash with the key of the first certificate, by `alg`;
@@ -16,7 +16,7 @@ signature verification, so that protocol/webauthn.py treats it like the others. 
    say the same in both.
 
 The result is Basic attestation with x5c as the trust path; anchoring it (to Google's roots, when the
-operator configures them) is protocol/webauthn.py's, as for every format. The KeyDescription is read
+operator configures them) is attestation.py's, as for every format. The KeyDescription is read
 with a small strict DER reader (definite lengths only, bounds checked); any malformed input raises
 `InvalidData`.
 """
