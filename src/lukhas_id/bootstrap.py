@@ -38,6 +38,7 @@ from lukhas_id.protocol.oauth2.client_auth import (
 from lukhas_id.protocol.oauth2.client_secret import hash_secret
 from lukhas_id.protocol.oauth2.grants import GrantHandler
 from lukhas_id.protocol.webauthn import RelyingParty, cache_fido2_type_hints
+from lukhas_id.services.account_recovery import AccountRecoveryService
 from lukhas_id.services.authorization import AuthorizationService
 from lukhas_id.services.client_authentication import ClientAuthentication
 from lukhas_id.services.clients import ClientService
@@ -48,10 +49,10 @@ from lukhas_id.services.id_tokens import IdTokenIssuer
 from lukhas_id.services.keyring import TenantKeyring
 from lukhas_id.services.keys import KeyService
 from lukhas_id.services.logout import LogoutService
-from lukhas_id.services.mfa import AccountRecoveryService, RecoveryCodeService, TotpService
 from lukhas_id.services.oauth_endpoints import OAuthEndpoints
 from lukhas_id.services.passkeys import PasskeyService
 from lukhas_id.services.rate_limit import ClientAuthLimiter, SignInLimiter
+from lukhas_id.services.recovery_codes import RecoveryCodeService
 from lukhas_id.services.refresh import RefreshTokenService
 from lukhas_id.services.registration import RegistrationService
 from lukhas_id.services.revocation import RevocationService
@@ -59,6 +60,7 @@ from lukhas_id.services.sessions import SessionService
 from lukhas_id.services.sign_in import PendingSignIns
 from lukhas_id.services.tenants import TenantService
 from lukhas_id.services.tokens import TokenService
+from lukhas_id.services.totp import TotpService
 from lukhas_id.services.userinfo import UserInfoService
 from lukhas_id.services.users import UserService
 from lukhas_id.settings import Settings, mask_url

@@ -1,6 +1,7 @@
-"""Second factors as services (services/mfa.py) through the real Container, on both deployments
-(embedded: SQLite + SQL key-value store; production: PostgreSQL + Redis), with a fixed clock:
-TOTP enrolment and verification, recovery codes, administrator-issued account recovery codes."""
+"""Second factors as services (services/totp.py, recovery_codes.py, account_recovery.py) through the real
+Container, on both deployments (embedded: SQLite + SQL key-value store; production: PostgreSQL + Redis),
+with a fixed clock: TOTP enrolment and verification, recovery codes, administrator-issued account
+recovery codes."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from lukhas_id.clock import FixedClock
 from lukhas_id.domain.tenant import Tenant
 from lukhas_id.domain.user import User
 from lukhas_id.errors import AlreadyExists
-from lukhas_id.services.mfa import AccountRecoveryRefused, TotpEnrolment
+from lukhas_id.services.account_recovery import AccountRecoveryRefused
+from lukhas_id.services.totp import TotpEnrolment
 from tests.support.harness import Harness
 
 CODE_FORMAT = re.compile(r"[0-9A-HJKMNP-TV-Z]{5}-[0-9A-HJKMNP-TV-Z]{5}")

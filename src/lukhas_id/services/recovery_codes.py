@@ -1,0 +1,93 @@
+"""Recovery codes: single-use second-factor codes for when the TOTP device is not at hand (ADR 0006).
+
+Ten single-use codes of 10 characters of Crockford's base32 (digits and upper-case letters without I,
+L, O and U: 50 bits each), shown as ``XXXXX-XXXXX``. Entry is forgiving: case, dashes and spaces do not
+matter and the look-alikes O, I and L read as 0, 1, 1. Only HMAC-SHA256 of the normalized code under
+the tenant subkey "recovery-code" is stored; a new set replaces the previous one.
+
+Nothing secret is logged: not a code, nor a hash of one. Every failed check counts in
+``metrics.second_factor_failures`` with the label recovery_code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from typing import Final
+
+from lukhas_id.clock import Clock
+from lukhas_id.domain.tenant import Tenant
+from lukhas_id.metrics import Metrics
+from lukhas_id.ports.authn import RecoveryCodeRepository
+from lukhas_id.services.keyring import TenantKeyring
+
+RECOVERY_CODE_COUNT: Final = 10
+RECOVERY_CODE_LENGTH: Final = 10  # characters of 5 bits: 50 bits per code
+RECOVERY_CODE_ALPHABET: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford's base32
+_RECOVERY_LOOKALIKES: Final = str.maketrans({"O": "0", "I": "1", "L": "1"})
+_RECOVERY_SEPARATORS: Final = re.compile(r"[\s\-]+")
+_MAX_CODE_INPUT: Final = 64
+
+
+def normalize_recovery_code(code: str) -> str | None:
+    """The canonical form of a recovery code as typed (upper case, no dashes or spaces, O/I/L read as
+    0/1/1), or None when it cannot be one."""
+    if len(code) > _MAX_CODE_INPUT:
+        return None
+    compact = _RECOVERY_SEPARATORS.sub("", code).upper().translate(_RECOVERY_LOOKALIKES)
+    if len(compact) != RECOVERY_CODE_LENGTH or not all(char in RECOVERY_CODE_ALPHABET for char in compact):
+        return None
+    return compact
+
+
+def _new_recovery_code() -> str:
+    return "".join(secrets.choice(RECOVERY_CODE_ALPHABET) for _ in range(RECOVERY_CODE_LENGTH))
+
+
+class RecoveryCodeService:
+    """Single-use recovery codes, a second factor for when the TOTP device is not at hand."""
+
+    def __init__(self, repo: RecoveryCodeRepository, keyring: TenantKeyring, clock: Clock, metrics: Metrics) -> None:
+        self._repo = repo
+        self._keyring = keyring
+        self._clock = clock
+        self._metrics = metrics
+
+    def _hash(self, tenant: Tenant, normalized: str) -> str:
+        key = self._keyring.key(tenant, "recovery-code")
+        return hmac.new(key, normalized.encode("ascii"), hashlib.sha256).hexdigest()
+
+    async def generate(self, tenant: Tenant, user_lid: str) -> list[str]:
+        """Ten new distinct codes as ``XXXXX-XXXXX``, replacing the user's previous set (used or not).
+
+        Show them once; only their keyed hashes are stored. Raises NotFound for an unknown user.
+        """
+        codes: list[str] = []
+        while len(codes) < RECOVERY_CODE_COUNT:
+            code = _new_recovery_code()
+            if code not in codes:
+                codes.append(code)
+        await self._repo.replace(tenant.id, user_lid, [self._hash(tenant, code) for code in codes], self._clock.now())
+        half = RECOVERY_CODE_LENGTH // 2
+        return [f"{code[:half]}-{code[half:]}" for code in codes]
+
+    async def use(self, tenant: Tenant, user_lid: str, code: str) -> bool:
+        """Spend one of the user's unused codes (atomically: of two concurrent uses one succeeds).
+        A failure is counted in the metrics."""
+        normalized = normalize_recovery_code(code)
+        ok = normalized is not None and await self._repo.use(
+            tenant.id, user_lid, self._hash(tenant, normalized), self._clock.now()
+        )
+        if not ok:
+            self._metrics.second_factor_failures.labels("recovery_code").inc()
+        return ok
+
+    async def remaining(self, tenant: Tenant, user_lid: str) -> int:
+        """How many unused codes the user has."""
+        return await self._repo.remaining(tenant.id, user_lid)
+
+    async def remove(self, tenant: Tenant, user_lid: str) -> None:
+        """Delete every code of the user."""
+        await self._repo.delete_all(tenant.id, user_lid)
