@@ -11,17 +11,15 @@ from cryptography import x509
 
 from lukhas_id.adapters.crypto.kek import Kek, ensure_kek_file, load_kek_file, parse_kek_b64
 from lukhas_id.adapters.crypto.passwords import PasswordHasher, check_password_policy
+from lukhas_id.adapters.sql.clients import SqlClientRepository
 from lukhas_id.adapters.sql.consents import SqlConsentRepository
 from lukhas_id.adapters.sql.database import Database
 from lukhas_id.adapters.sql.factors import SqlRecoveryCodeRepository, SqlTotpRepository
+from lukhas_id.adapters.sql.keys import SqlSigningKeyRepository
+from lukhas_id.adapters.sql.material import SqlEncryptedMaterial
 from lukhas_id.adapters.sql.passkeys import SqlPasskeyRepository
-from lukhas_id.adapters.sql.repositories import (
-    SqlClientRepository,
-    SqlEncryptedMaterial,
-    SqlSigningKeyRepository,
-    SqlTenantRepository,
-    SqlUserRepository,
-)
+from lukhas_id.adapters.sql.tenants import SqlTenantRepository
+from lukhas_id.adapters.sql.users import SqlUserRepository
 from lukhas_id.clock import Clock, SystemClock
 from lukhas_id.domain.client import ClientAuthMethod, GrantType
 from lukhas_id.errors import ConfigurationError, KeyUnavailable

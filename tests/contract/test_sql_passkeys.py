@@ -174,7 +174,7 @@ async def test_a_blob_moved_to_another_row_is_refused(sql_database: Database, ke
 
 async def test_kek_rewrap_reencrypts_passkeys_and_totp_secrets(sql_database: Database, kek: Kek) -> None:
     from lukhas_id.adapters.sql.factors import SqlTotpRepository
-    from lukhas_id.adapters.sql.repositories import SqlEncryptedMaterial
+    from lukhas_id.adapters.sql.material import SqlEncryptedMaterial
     from lukhas_id.domain.passkey import TotpFactor
 
     await _world(sql_database)
@@ -281,7 +281,7 @@ async def test_record_use_if_current_applies_the_counter_rule(sql_database: Data
 
 
 async def test_record_use_if_current_writes_nothing_when_anything_changed(sql_database: Database, kek: Kek) -> None:
-    from lukhas_id.adapters.sql.repositories import SqlUserRepository
+    from lukhas_id.adapters.sql.users import SqlUserRepository
     from lukhas_id.domain.user import UserStatus
 
     await _world(sql_database)

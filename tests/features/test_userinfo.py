@@ -19,7 +19,7 @@ import jwt
 import pytest
 
 from lukhas_id import ids
-from lukhas_id.adapters.sql.repositories import SqlUserRepository
+from lukhas_id.adapters.sql.users import SqlUserRepository
 from lukhas_id.clock import FixedClock
 from lukhas_id.domain.client import Client, ClientStatus, GrantType, SubjectType, TokenFormat
 from lukhas_id.domain.principal import Principal, PrincipalStatus, PrincipalType

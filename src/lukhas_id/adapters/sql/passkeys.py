@@ -22,10 +22,10 @@ import orjson
 from sqlalchemy import and_, bindparam, delete, exists, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from lukhas_id.adapters.sql.constraints import violation
 from lukhas_id.adapters.sql.database import Database
 from lukhas_id.adapters.sql.mapping import user_from_row
 from lukhas_id.adapters.sql.models import PasskeyRow, UserRow
-from lukhas_id.adapters.sql.repositories import _violation
 from lukhas_id.domain.passkey import Passkey
 from lukhas_id.domain.user import User, UserStatus
 from lukhas_id.errors import AlreadyExists, NotFound
@@ -175,7 +175,7 @@ class SqlPasskeyRepository:
             async with self._db.statement() as conn:
                 await conn.execute(insert(PasskeyRow).values(values))
         except IntegrityError as exc:
-            match _violation(exc):
+            match violation(exc):
                 case "unique":
                     raise AlreadyExists("a passkey with this credential id already exists") from None
                 case "foreign_key":
