@@ -39,7 +39,8 @@ import hashlib
 import hmac
 import ipaddress
 import math
-from typing import Final
+from collections.abc import Sequence
+from typing import ClassVar, Final
 
 from lukhas_id.clock import Clock
 from lukhas_id.domain.tenant import Tenant
@@ -85,13 +86,12 @@ def _refill_rate(limit: int, window: float) -> float:
     return limit / float(window)
 
 
-class SignInLimiter:
-    """Per-account and per-fingerprint token buckets of failed sign-ins (see the module docstring).
+class _BucketLimiter:
+    """What both limiters share: token buckets of capacity `limit` refilled at `limit / window` per second
+    on the RateLimiter port, keyed hashes under a tenant subkey, and a refusal counted in the blocks
+    metric (labelled with the subclass's `_metric_limit`) with its wait given as whole seconds."""
 
-    The web edge calls, for one sign-in attempt: `fingerprint` and `account` to name the buckets;
-    `retry_after` before checking the password (a number: answer 429 with that Retry-After); then
-    `failed` or `succeeded`.
-    """
+    _metric_limit: ClassVar[str]
 
     def __init__(
         self,
@@ -107,17 +107,52 @@ class SignInLimiter:
         self._limiter = limiter
         self.keyring = keyring
         self._clock = clock
-        self._blocks = metrics.rate_limit_blocks.labels(METRIC_LIMIT)
+        self._blocks = metrics.rate_limit_blocks.labels(self._metric_limit)
         self.limit = limit
         self.window = float(window)
         self._rate = rate
+
+    def _keyed_hash(self, tenant: Tenant, purpose: str, message: bytes) -> str:
+        """Hex HMAC-SHA256 (128 bits kept) of `message` under the tenant's `purpose` subkey."""
+        key = self.keyring.key(tenant, purpose)
+        return hmac.new(key, message, hashlib.sha256).hexdigest()[:_HEX_CHARS]
+
+    async def _check(self, keys: Sequence[str], now: float) -> float:
+        """Seconds until every bucket of `keys` holds a token (0 or less: now)."""
+        if len(keys) == 1:
+            return await self._limiter.check(keys[0], self.limit, self._rate, now)
+        waits = await asyncio.gather(*(self._limiter.check(k, self.limit, self._rate, now) for k in keys))
+        return max(waits)
+
+    async def _consume(self, keys: Sequence[str], now: float) -> float:
+        """Take one token from each bucket of `keys` (from none that is already empty); the longest wait
+        until they hold a token again (0 or less: none is empty)."""
+        if len(keys) == 1:
+            return await self._limiter.consume(keys[0], self.limit, self._rate, now)
+        waits = await asyncio.gather(*(self._limiter.consume(k, self.limit, self._rate, now) for k in keys))
+        return max(waits)
+
+    def _refused(self, wait: float) -> int:
+        """Count a refusal in the metric; `wait` as whole seconds, at least 1."""
+        self._blocks.inc()
+        return max(1, math.ceil(wait - _WAIT_SLACK))
+
+
+class SignInLimiter(_BucketLimiter):
+    """Per-account and per-fingerprint token buckets of failed sign-ins (see the module docstring).
+
+    The web edge calls, for one sign-in attempt: `fingerprint` and `account` to name the buckets;
+    `retry_after` before checking the password (a number: answer 429 with that Retry-After); then
+    `failed` or `succeeded`.
+    """
+
+    _metric_limit = METRIC_LIMIT
 
     def fingerprint(self, tenant: Tenant, ip: str, user_agent: str, route: str) -> str:
         """The client fingerprint: hex HMAC-SHA256 (128 bits) of the length-prefixed client address
         (IPv6 as its /64), user agent and route, under the tenant's "sign-in-fingerprint" subkey."""
         message = _field(_client_address(ip)) + _field(user_agent) + _field(route)
-        key = self.keyring.key(tenant, FINGERPRINT_PURPOSE)
-        return hmac.new(key, message, hashlib.sha256).hexdigest()[:_HEX_CHARS]
+        return self._keyed_hash(tenant, FINGERPRINT_PURPOSE, message)
 
     def account(self, tenant: Tenant, identifier: str, *, lid: bool = False) -> str:
         """The account's hash (hex HMAC-SHA256, 128 bits) under the tenant's "sign-in-account" subkey.
@@ -136,8 +171,7 @@ class SignInLimiter:
             except InvalidUser:
                 name = identifier.casefold()
             material = b"u\x00" + name.encode("utf-8", "surrogatepass")
-        key = self.keyring.key(tenant, ACCOUNT_PURPOSE)
-        return hmac.new(key, material, hashlib.sha256).hexdigest()[:_HEX_CHARS]
+        return self._keyed_hash(tenant, ACCOUNT_PURPOSE, material)
 
     def _keys(self, tenant: Tenant, account: str | None, fingerprint: str) -> list[str]:
         keys = [f"rl:si:f:{tenant.id}:{fingerprint}"]
@@ -149,22 +183,14 @@ class SignInLimiter:
         """Whole seconds (at least 1) until an attempt is allowed when the account's or the client's
         bucket is empty, counting the refusal in the metric; None when an attempt is allowed now.
         `account` None (no username given) checks the fingerprint alone."""
-        now = self._clock.now()
-        waits = await asyncio.gather(
-            *(self._limiter.check(k, self.limit, self._rate, now) for k in self._keys(tenant, account, fingerprint))
-        )
-        wait = max(waits)
+        wait = await self._check(self._keys(tenant, account, fingerprint), self._clock.now())
         if wait <= 0:
             return None
-        self._blocks.inc()
-        return max(1, math.ceil(wait - _WAIT_SLACK))
+        return self._refused(wait)
 
     async def failed(self, tenant: Tenant, *, account: str | None, fingerprint: str) -> None:
         """A failed attempt takes one token from each bucket (from none that is already empty)."""
-        now = self._clock.now()
-        await asyncio.gather(
-            *(self._limiter.consume(k, self.limit, self._rate, now) for k in self._keys(tenant, account, fingerprint))
-        )
+        await self._consume(self._keys(tenant, account, fingerprint), self._clock.now())
 
     async def succeeded(self, tenant: Tenant, *, account: str | None, fingerprint: str) -> None:
         """A correct password refills the account's bucket; the client's bucket is left as it is.
@@ -184,7 +210,7 @@ CLIENT_AUTH_METRIC_LIMIT: Final = "client_auth"
 BLOCKED_PAIRS_CAP: Final = 10_000  # blocked (address, client id) pairs remembered per process
 
 
-class ClientAuthLimiter:
+class ClientAuthLimiter(_BucketLimiter):
     """Failed client authentications per client address and client id (RFC 6749 §2.3.1: endpoints that
     check client passwords MUST be protected against brute force; RFC 7009 §5, RFC 7662 §4 ask the same).
 
@@ -211,6 +237,8 @@ class ClientAuthLimiter:
     values, so this bounds noise and cost rather than a feasible search.
     """
 
+    _metric_limit = CLIENT_AUTH_METRIC_LIMIT
+
     def __init__(
         self,
         limiter: RateLimiter,
@@ -221,20 +249,12 @@ class ClientAuthLimiter:
         limit: int,
         window: float,
     ) -> None:
-        rate = _refill_rate(limit, window)
-        self._limiter = limiter
-        self._keyring = keyring
-        self._clock = clock
-        self._blocks = metrics.rate_limit_blocks.labels(CLIENT_AUTH_METRIC_LIMIT)
-        self.limit = limit
-        self._rate = rate
+        super().__init__(limiter, keyring, clock, metrics, limit=limit, window=window)
         self._blocked: dict[tuple[str, str], float] = {}  # (tenant id, pair hash) -> blocked until
         self._last_until = 0.0  # the latest end of any block: past it, nothing is blocked
 
     def _pair(self, tenant: Tenant, ip: str, client_id: str) -> str:
-        key = self._keyring.key(tenant, CLIENT_AUTH_PURPOSE)
-        message = _field(_client_address(ip)) + _field(client_id)
-        return hmac.new(key, message, hashlib.sha256).hexdigest()[:_HEX_CHARS]
+        return self._keyed_hash(tenant, CLIENT_AUTH_PURPOSE, _field(_client_address(ip)) + _field(client_id))
 
     def retry_after(self, tenant: Tenant, ip: str, client_id: str) -> int | None:
         """Whole seconds (at least 1) this client id must wait to authenticate from this address, counting
@@ -252,14 +272,13 @@ class ClientAuthLimiter:
         if until <= now:
             del self._blocked[key]
             return None
-        self._blocks.inc()
-        return max(1, math.ceil(until - now - _WAIT_SLACK))
+        return self._refused(until - now)
 
     async def failed(self, tenant: Tenant, ip: str, client_id: str) -> None:
         """Credentials presented for `client_id` did not authenticate: take a token; an empty bucket blocks."""
         pair = self._pair(tenant, ip, client_id)
         now = self._clock.now()
-        wait = await self._limiter.consume(f"rl:ca:{tenant.id}:{pair}", self.limit, self._rate, now)
+        wait = await self._consume([f"rl:ca:{tenant.id}:{pair}"], now)
         if wait > 0:
             self._block((tenant.id, pair), now + wait, now)
 
