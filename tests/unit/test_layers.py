@@ -1,4 +1,5 @@
-"""The direction of dependencies (DESIGN.md): inner layers never import frameworks or drivers."""
+"""The direction of dependencies (DESIGN.md): inner layers never import frameworks or drivers, and no
+lukhas_id modules import each other in a circle."""
 
 from __future__ import annotations
 
@@ -48,3 +49,117 @@ def test_services_reach_adapters_only_through_ports() -> None:
     for path in sorted((SRC / "services").rglob("*.py")):
         for name in _imports(path):
             assert not name.startswith("lukhas_id.adapters"), f"{path.relative_to(SRC)} imports {name}"
+
+
+def _module_name(path: Path, root: Path = SRC) -> str:
+    parts = list(path.relative_to(root.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _module_level(body: list[ast.stmt]) -> list[ast.stmt]:
+    """The statements run when the module is imported: into `if` and `try` blocks, not into functions or
+    classes, and not into `if TYPE_CHECKING:` (never run)."""
+    found: list[ast.stmt] = []
+    for node in body:
+        if isinstance(node, ast.If):
+            if not _type_checking(node.test):
+                found += _module_level(node.body)
+            found += _module_level(node.orelse)
+        elif isinstance(node, ast.Try):
+            for block in (node.body, node.orelse, node.finalbody, *(h.body for h in node.handlers)):
+                found += _module_level(block)
+        else:
+            found.append(node)
+    return found
+
+
+def _project_imports(path: Path, root: Path, modules: set[str]) -> set[str]:
+    """The project modules `path` imports at module level; `from package import name` counts as an
+    import of the submodule `package.name` when there is one, else of the package."""
+    name = _module_name(path, root)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in _module_level(ast.parse(path.read_text(), str(path)).body):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names if alias.name in modules)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                base = ".".join([*parts[: len(parts) - node.level + 1], *([node.module] if node.module else [])])
+            for alias in node.names:
+                if f"{base}.{alias.name}" in modules:
+                    found.add(f"{base}.{alias.name}")
+                elif base in modules:
+                    found.add(base)
+    found.discard(name)
+    return found
+
+
+def _import_graph(root: Path) -> dict[str, set[str]]:
+    """Module -> the project modules it imports at module level, for the package at `root`."""
+    files = sorted(root.rglob("*.py"))
+    modules = {_module_name(path, root) for path in files}
+    return {_module_name(path, root): _project_imports(path, root, modules) for path in files}
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle of `graph` (modules each importing the next, the last importing the first), or None."""
+    done: set[str] = set()
+    for start in sorted(graph):
+        if start in done:
+            continue
+        path = [start]
+        stack = [sorted(graph[start])]
+        while stack:
+            if not stack[-1]:
+                stack.pop()
+                done.add(path.pop())
+                continue
+            following = stack[-1].pop()
+            if following in path:
+                return path[path.index(following) :]
+            if following not in done:
+                path.append(following)
+                stack.append(sorted(graph[following]))
+    return None
+
+
+def test_the_import_walk_and_the_cycle_finder(tmp_path: Path) -> None:
+    root = tmp_path / "pkg"
+    (root / "sub").mkdir(parents=True)
+    files = {
+        "__init__.py": "from pkg.sub import b\n",
+        "a.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg import c\n"
+        "def later() -> None:\n    import pkg.c\n",
+        "c.py": "import pkg.a\n",
+        "sub/__init__.py": "",
+        "sub/b.py": "from .. import a\ntry:\n    from ..c import x\nexcept ImportError:\n    pass\n",
+    }
+    for name, text in files.items():
+        (root / name).write_text(text)
+    graph = _import_graph(root)
+    assert graph == {
+        "pkg": {"pkg.sub.b"},
+        "pkg.a": set(),
+        "pkg.c": {"pkg.a"},
+        "pkg.sub": set(),
+        "pkg.sub.b": {"pkg.a", "pkg.c"},
+    }
+    assert _cycle(graph) is None
+    (root / "a.py").write_text("from pkg.sub import b\n")  # a -> b -> c -> a
+    cycle = _cycle(_import_graph(root))
+    assert cycle is not None and sorted(cycle) == ["pkg.a", "pkg.c", "pkg.sub.b"]
+
+
+def test_no_module_imports_a_module_that_imports_it_back() -> None:
+    """No import cycle among lukhas_id modules, at module level (imports inside functions run later, and
+    under `if TYPE_CHECKING:` never)."""
+    cycle = _cycle(_import_graph(SRC))
+    assert cycle is None, "import cycle: " + " -> ".join([*cycle, cycle[0]])

@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from lukhas_id.bootstrap import Container
-from lukhas_id.cli.main import TenantOpt, _tenant, fail, run
+from lukhas_id.cli.common import TenantOpt, fail, find_tenant, run
 from lukhas_id.domain.user import User, check_username
 
 user_app = typer.Typer(help="Users: the people who sign in (USR principals).", no_args_is_help=True)
@@ -54,7 +54,7 @@ def user_create(
     password = _read_password(password_stdin)
 
     async def body(c: Container) -> User:
-        t = await _tenant(c, tenant)
+        t = await find_tenant(c, tenant)
         return await c.users.create(t, username, email=email, display_name=display_name, password=password)
 
     typer.echo(run(body).lid)
@@ -68,7 +68,7 @@ def user_list(
     """ΛID, username, status and e-mail state (verified, unverified, or - for none) of each user."""
 
     async def body(c: Container) -> list[User]:
-        return await c.users.list(await _tenant(c, tenant))
+        return await c.users.list(await find_tenant(c, tenant))
 
     for user in run(body):
         state = "-" if user.email is None else "verified" if user.email_verified else "unverified"
@@ -83,7 +83,7 @@ def user_disable(username: str, tenant: TenantOpt = None) -> None:
     """A disabled user cannot sign in."""
 
     async def body(c: Container) -> User:
-        return await c.users.disable(await _tenant(c, tenant), username)
+        return await c.users.disable(await find_tenant(c, tenant), username)
 
     typer.echo(f"user {run(body).username} disabled")
 
@@ -91,7 +91,7 @@ def user_disable(username: str, tenant: TenantOpt = None) -> None:
 @user_app.command("enable")
 def user_enable(username: str, tenant: TenantOpt = None) -> None:
     async def body(c: Container) -> User:
-        return await c.users.enable(await _tenant(c, tenant), username)
+        return await c.users.enable(await find_tenant(c, tenant), username)
 
     typer.echo(f"user {run(body).username} enabled")
 
@@ -102,7 +102,7 @@ def user_set_password(username: str, tenant: TenantOpt = None, password_stdin: P
     password = _read_password(password_stdin)
 
     async def body(c: Container) -> User:
-        return await c.users.set_password(await _tenant(c, tenant), username, password)
+        return await c.users.set_password(await find_tenant(c, tenant), username, password)
 
     typer.echo(f"password of user {run(body).username} changed")
 
@@ -119,7 +119,7 @@ def user_recovery_code(
     the previous one. The code is printed once here and stored only as a keyed hash."""
 
     async def body(c: Container) -> tuple[str, str, float]:
-        t = await _tenant(c, tenant)
+        t = await find_tenant(c, tenant)
         user = await c.users.get(t, username)
         if user is None:
             fail("no user with this username in the tenant")

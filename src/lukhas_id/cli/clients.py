@@ -1,0 +1,158 @@
+"""`lukhas-id client`: register OAuth clients, list, disable and enable them, and make initial access
+tokens for dynamic client registration (RFC 7591)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+
+from lukhas_id.bootstrap import Container
+from lukhas_id.cli.common import TenantOpt, fail, find_tenant, run
+from lukhas_id.domain.client import ClientStatus, GrantType, SubjectType, TokenFormat
+from lukhas_id.domain.keys import SigningAlg
+from lukhas_id.domain.principal import PrincipalType
+
+client_app = typer.Typer(help="OAuth clients.", no_args_is_help=True)
+
+
+@client_app.command("create")
+def client_create(
+    tenant: TenantOpt = None,
+    grant: Annotated[list[GrantType], typer.Option(help="Grant type the client may use.")] = [  # noqa: B006
+        GrantType.CLIENT_CREDENTIALS
+    ],
+    scope: Annotated[str, typer.Option(help="Space-separated scopes the client may ask for.")] = "",
+    resource: Annotated[
+        list[str] | None,
+        typer.Option(help="RFC 8707 resource (audience) it may ask for; the first is the default."),
+    ] = None,
+    token_format: Annotated[TokenFormat, typer.Option(help="Access token format.")] = TokenFormat.JWT,
+    principal_type: Annotated[
+        PrincipalType, typer.Option(help="Principal type the client acts as: SVC, AGT or SYS.")
+    ] = PrincipalType.SERVICE,
+    name: Annotated[str, typer.Option(help="Display name.")] = "client",
+    ttl: Annotated[int | None, typer.Option(help="Access token lifetime in seconds.")] = None,
+    redirect_uri: Annotated[
+        list[str] | None, typer.Option(help="Redirect URI (authorization_code clients; repeat for several).")
+    ] = None,
+    post_logout_redirect_uri: Annotated[
+        list[str] | None, typer.Option(help="Where RP-initiated logout may return (repeat for several).")
+    ] = None,
+    public: Annotated[bool, typer.Option(help="A public client: no secret (native and browser apps).")] = False,
+    first_party: Annotated[bool, typer.Option(help="Skip the consent page for this client.")] = False,
+    pairwise: Annotated[bool, typer.Option(help="Give this client pairwise subject identifiers.")] = False,
+    id_token_alg: Annotated[SigningAlg, typer.Option(help="id_token_signed_response_alg.")] = SigningAlg.RS256,
+    refresh_grace: Annotated[
+        int, typer.Option(help="Seconds a just-rotated refresh token may be presented again (0: strict).")
+    ] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Register a client; its secret is printed once and stored only as a keyed hash."""
+
+    async def body(c: Container) -> dict[str, Any]:
+        t = await find_tenant(c, tenant)
+        client, secret = await c.clients.create(
+            t,
+            name=name,
+            grant_types=frozenset(grant),
+            scopes=frozenset(scope.split()),
+            resources=tuple(resource or ()),
+            token_format=token_format,
+            principal_type=principal_type,
+            access_token_ttl=ttl,
+            redirect_uris=tuple(redirect_uri or ()),
+            post_logout_redirect_uris=tuple(post_logout_redirect_uri or ()),
+            public=public,
+            first_party=first_party,
+            subject_type=SubjectType.PAIRWISE if pairwise else SubjectType.PUBLIC,
+            id_token_signed_response_alg=id_token_alg.value,
+            refresh_grace_seconds=refresh_grace,
+        )
+        if GrantType.AUTHORIZATION_CODE in client.grant_types:
+            # Made now rather than on the first sign-in: ID token keys are published before they sign.
+            await c.keys.ensure(t.id, SigningAlg(client.id_token_signed_response_alg))
+        return {
+            "client_id": client.client_id,
+            "client_secret": secret,
+            "token_endpoint_auth_method": client.token_endpoint_auth_method.value,
+            "redirect_uris": list(client.redirect_uris),
+            "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
+            "issuer": c.tenants.issuer(t),
+            "tenant": t.name,
+            "lid": client.principal_lid,
+            "principal_type": client.principal_type.value,
+            "grant_types": sorted(client.grant_types),
+            "scope": " ".join(sorted(client.scopes)),
+            "resources": list(client.resources),
+            "token_format": client.token_format.value,
+            "token_endpoint": f"{c.tenants.issuer(t)}/oauth2/token",
+        }
+
+    out = run(body)
+    if as_json:
+        typer.echo(json.dumps(out))
+        return
+    typer.echo(f"client_id:     {out['client_id']}")
+    if out["client_secret"] is not None:
+        typer.echo(f"client_secret: {out['client_secret']}   (shown once; store it now)")
+    else:
+        typer.echo("client_secret: none (a public client)")
+    typer.echo(f"ΛID:           {out['lid']}")
+    typer.echo(f"issuer:        {out['issuer']}")
+
+
+@client_app.command("registration-token")
+def client_registration_token(
+    tenant: TenantOpt = None,
+    ttl: Annotated[int, typer.Option(help="Lifetime in seconds (60 to 366 days).")] = 86400,
+) -> None:
+    """Make an initial access token for dynamic client registration (RFC 7591) at {issuer}/oauth2/register.
+
+    The token alone goes to standard output, once; it is stored only as a keyed hash and registers any
+    number of clients until it expires."""
+
+    async def body(c: Container) -> tuple[str, str]:
+        t = await find_tenant(c, tenant)
+        try:
+            token = await c.registration.issue_initial_token(t, ttl)
+        except ValueError as exc:
+            fail(str(exc))
+        return token, f"{c.tenants.issuer(t)}/oauth2/register"
+
+    token, endpoint = run(body)
+    typer.echo(token)
+    typer.echo(f"initial access token for {endpoint}, valid {ttl} s (shown once; store it now)", err=True)
+
+
+@client_app.command("list")
+def client_list(tenant: TenantOpt = None) -> None:
+    async def body(c: Container) -> list[str]:
+        t = await find_tenant(c, tenant)
+        return [
+            f"{cl.client_id}\t{cl.principal_lid}\t{cl.status}\t{cl.token_format}\t{' '.join(sorted(cl.scopes))}"
+            for cl in await c.clients.list(t.id)
+        ]
+
+    for line in run(body):
+        typer.echo(line)
+
+
+def _set_status(tenant: str | None, client_id: str, status: ClientStatus) -> None:
+    async def body(c: Container) -> bool:
+        return await c.clients.set_status((await find_tenant(c, tenant)).id, client_id, status)
+
+    if not run(body):
+        fail(f"no client {client_id!r} in that tenant")
+    typer.echo(f"client {client_id} {status}")
+
+
+@client_app.command("disable")
+def client_disable(client_id: str, tenant: TenantOpt = None) -> None:
+    _set_status(tenant, client_id, ClientStatus.DISABLED)
+
+
+@client_app.command("enable")
+def client_enable(client_id: str, tenant: TenantOpt = None) -> None:
+    _set_status(tenant, client_id, ClientStatus.ACTIVE)

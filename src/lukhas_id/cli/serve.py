@@ -1,0 +1,53 @@
+"""`lukhas-id serve`: prepare the database and the default tenant, then serve ΛiD with granian."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from lukhas_id.bootstrap import build_container
+from lukhas_id.settings import load_settings
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Listen address.")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+) -> None:
+    """Serve ΛiD (prepares the embedded database and the default tenant first)."""
+    overrides = {k: v for k, v in {"host": host, "port": port, "workers": workers}.items() if v is not None}
+    settings = load_settings(**overrides)
+    for name, value in overrides.items():
+        os.environ[f"LUKHAS_ID_{name.upper()}"] = str(value)
+
+    async def prepare() -> str:
+        container = await build_container(settings)
+        try:
+            tenant, _ = await container.tenants.ensure(settings.default_tenant, settings.access_token_alg)
+            return container.tenants.issuer(tenant)
+        finally:
+            await container.aclose()
+
+    issuer = asyncio.run(prepare())
+    typer.echo(f"ΛiD serving issuer {issuer} on http://{settings.host}:{settings.port} ({settings.workers} worker(s))")
+    command = sys.argv[0] if sys.argv[0].endswith("lukhas-id") else "lukhas-id"
+    typer.echo(f"Create a first client: {command} client create --grant client_credentials --scope 'api:read'")
+    from granian import Granian
+    from granian.constants import HTTPModes, Interfaces
+
+    Granian(
+        "lukhas_id.web.app:create_app",
+        factory=True,
+        address=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        interface=Interfaces.ASGI,
+        log_level=settings.log_level.lower(),  # type: ignore[arg-type]
+        log_access=False,
+        backlog=2048,
+        http=HTTPModes.http1,
+    ).serve()
