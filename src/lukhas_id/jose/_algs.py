@@ -2,22 +2,11 @@
 
 Signers and verifiers are closures built once per key with their padding/hash objects bound.
 
-Why `cryptography` directly and not joserfc's `jws.serialize_compact` / `deserialize_compact`: measured on
-this machine (Python 3.11, cryptography 50, joserfc 1.8; microseconds per call, best of 5):
-
-    sign          joserfc serialize_compact   joserfc alg object   cryptography direct
-      ES256              33.7                      26.7                  22.3
-      RS256             277.4                     269.4                 266.9
-      EdDSA              37.0                      29.5                  27.4
-    verify        joserfc deserialize_compact  joserfc alg object   cryptography direct
-      ES256              74.7                      62.3                  59.7
-      RS256              30.0                      17.6                  17.2
-      EdDSA              96.7                      83.3                  82.4
-
-serialize_compact costs +51% (ES256) and +35% (EdDSA) over a direct sign, deserialize_compact +74% on
-RS256 verify, and neither can enforce our header rules (duplicate members, crit, typ, kid) or skip its
-per-call registry, header checks and, for EdDSA, a SecurityWarning. jose/ therefore builds the signing input
-itself and signs here; joserfc still parses and exports every key (keys.py).
+Why `cryptography` directly and not joserfc's `jws.serialize_compact` / `deserialize_compact`: they cost
+measurably more per call than a direct sign or verify (the figures: docs/PERFORMANCE.md), and neither can
+enforce our header rules (duplicate members, crit, typ, kid) or skip its per-call registry, header checks
+and, for EdDSA, a SecurityWarning. jose/ therefore builds the signing input itself and signs here;
+joserfc still parses and exports every key (keys.py).
 """
 
 from __future__ import annotations

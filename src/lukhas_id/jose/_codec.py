@@ -42,8 +42,8 @@ def _no_constant(text: str) -> object:
     raise ValueError("NaN and Infinity are not JSON")
 
 
-# json (not orjson) because orjson silently keeps the last of duplicate members. About 2.3 µs for a
-# typical access-token payload vs 0.5 µs for orjson.loads.
+# json (not orjson) because orjson silently keeps the last of duplicate members; json is the slower of
+# the two (docs/PERFORMANCE.md), the price of refusing duplicates.
 _DECODER = json.JSONDecoder(object_pairs_hook=_unique_members, parse_float=_finite_float, parse_constant=_no_constant)
 
 

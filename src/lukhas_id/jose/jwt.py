@@ -4,11 +4,10 @@ The one path for every token kind: `sign(claims, purpose, key)` and `verify(toke
 `verify` always checks both the signature (explicit algorithm allow-list from the purpose, key chosen by
 `kid` and bound to one algorithm) and the claims (typ, iss, exp, iat, nbf, required claims, audience).
 
-Measured per call on this machine (Python 3.11, access-token sized claims; ES256 / RS256 / EdDSA):
-sign 25 / 271 / 30 µs (the bare signature: 22 / 267 / 28 µs); verify, signature and claims,
-73 / 31 / 96 µs (bare signature check: 60 / 17.5 / 83 µs; joserfc's deserialize_compact, without any
-claim check: 75 / 30 / 102 µs). The verify overhead is mostly the strict base64url and duplicate-rejecting
-JSON parsing. See _algs.py for why the signing input is built here rather than by joserfc.
+What `verify` adds to the bare signature check is mostly the strict base64url and duplicate-rejecting
+JSON parsing; signature and claims together cost about what joserfc's deserialize_compact costs without
+any claim check (the figures: docs/PERFORMANCE.md). See _algs.py for why the signing input is built here
+rather than by joserfc.
 """
 
 from __future__ import annotations

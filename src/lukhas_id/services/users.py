@@ -1,8 +1,8 @@
 """Users: creation (each user is a USR principal), password sign-in with re-hashing, password changes,
 disabling. Passwords and e-mail addresses are never logged and never appear in an error message.
 
-Hashing takes tens of milliseconds of CPU (argon2id), so it runs in a worker thread
-(`asyncio.to_thread`; argon2 releases the GIL) and never blocks the event loop.
+Hashing is deliberately CPU-heavy (argon2id, adapters/crypto/passwords.py), so it runs in a worker
+thread (`asyncio.to_thread`; argon2 releases the GIL) and never blocks the event loop.
 """
 
 from __future__ import annotations

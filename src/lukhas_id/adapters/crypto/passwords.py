@@ -2,10 +2,10 @@
 
 Parameters (OWASP Password Storage Cheat Sheet, the first argon2id option): 19 MiB of memory, 2
 passes, 1 lane; a 16-byte salt and a 32-byte tag. That is the cheat sheet's floor for a login that
-is both memory-hard and cheap enough to serve: about 20 ms per hash on this project's 2-core
-machines, where RFC 9106's 64 MiB / 3 passes costs about 155 ms and would make sign-in an easy
-way to exhaust the CPU. Raising the parameters later is safe: hashes made with others still verify,
-and `needs_rehash` tells the sign-in to store a new hash.
+is both memory-hard and cheap enough to serve on this project's 2-core machines, where RFC 9106's
+64 MiB / 3 passes costs several times as much per hash (docs/PERFORMANCE.md) and would make sign-in
+an easy way to exhaust the CPU. Raising the parameters later is safe: hashes made with others still
+verify, and `needs_rehash` tells the sign-in to store a new hash.
 
 Passwords are NFKC-normalized before hashing and before the policy checks (NIST SP 800-63B
 §5.1.1.2), so the same password typed on two keyboards (a precomposed "é" or "e" + U+0301) is the same

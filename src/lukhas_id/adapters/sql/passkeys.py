@@ -225,9 +225,9 @@ class SqlPasskeyRepository:
             "b_backup": backup_state,
             "b_at": at,
         }
-        # The counter bump need not wait for the WAL flush (about 3 ms of a ~10 ms ceremony): a database
-        # crash can lose the last moments of bumps, which only lowers a stored counter (no false clone
-        # signal), and the single-use challenge still stops replays.
+        # The counter bump need not wait for the WAL flush (a large share of a ceremony's time: see
+        # docs/PERFORMANCE.md): a database crash can lose the last moments of bumps, which only lowers a
+        # stored counter (no false clone signal), and the single-use challenge still stops replays.
         return await self._db.execute(_RECORD_USE, params, relaxed=True) == 1
 
     async def record_use_if_current(

@@ -44,7 +44,7 @@ class SqlUserRepository:
 
     async def get(self, tenant_id: str, lid: str) -> User | None:
         # A Core SELECT: on every passkey and second-factor sign-in, the ORM's identity load cost more
-        # than the query (profiled: about 1 ms of CPU).
+        # than the query (profiled: docs/PERFORMANCE.md).
         table = UserRow.__table__.c
         query = select(UserRow.__table__).where(table.tenant_id == tenant_id, table.lid == lid)
         async with self._db.statement() as conn:

@@ -3,16 +3,15 @@
 `parse_assertion` reads the response's structure (the caller then finds the credential by its id);
 `verify_assertion` makes every check of §7.2 as a named step (client_data.py, authenticator_data.py)
 and has python-fido2's COSE key verify the signature (what `Fido2Server.authenticate_complete` would
-do after the same checks, without parsing the assertion a second time: half a millisecond per
-sign-in). It adds what `Fido2Server` does not do: `allowCredentials` membership when it was not empty
-(§7.2 step 5); the user handle rules (§7.2 step 6: a user known beforehand must own the credential and
-a present userHandle must be theirs; without one the userHandle must be present and be the owner's);
-at sign-in BE must equal the stored value (§7.2 step 19); the credential key's algorithm is checked
-again; and the signature counter rule (§7.2 step 22, `counter_increased`): when either the stored or
-the new count is non-zero the new one must be greater; otherwise `CounterNotIncreased` (a possible
-cloned authenticator). A caller whose store applies the rule itself, atomically with the update (the
-passkey service's sign-in with a credential it already knows), passes no stored count. Extension
-outputs are ignored (§7.2 step 23).
+do after the same checks, without parsing the assertion a second time). It adds what `Fido2Server`
+does not do: `allowCredentials` membership when it was not empty (§7.2 step 5); the user handle rules
+(§7.2 step 6: a user known beforehand must own the credential and a present userHandle must be theirs;
+without one the userHandle must be present and be the owner's); at sign-in BE must equal the stored
+value (§7.2 step 19); the credential key's algorithm is checked again; and the signature counter rule
+(§7.2 step 22, `counter_increased`): when either the stored or the new count is non-zero the new one
+must be greater; otherwise `CounterNotIncreased` (a possible cloned authenticator). A caller whose
+store applies the rule itself, atomically with the update (the passkey service's sign-in with a
+credential it already knows), passes no stored count. Extension outputs are ignored (§7.2 step 23).
 """
 
 from __future__ import annotations

@@ -49,9 +49,9 @@ def cache_fido2_type_hints() -> None:
     """Make python-fido2 compute each of its data classes' type hints once instead of at every parse.
 
     fido2 (2.2) calls `typing.get_type_hints(cls)` each time one of its option or response objects is
-    built or parsed, which was about half the CPU of a ceremony. A class's hints never change after its
-    definition, so caching them by class is safe. This swaps the name fido2.utils looks up; called once
-    by the composition root (bootstrap.build_container), idempotent.
+    built or parsed, a large part of a ceremony's CPU (docs/PERFORMANCE.md). A class's hints never
+    change after its definition, so caching them by class is safe. This swaps the name fido2.utils looks
+    up; called once by the composition root (bootstrap.build_container), idempotent.
     """
     import fido2.utils as fido2_utils
 
@@ -71,8 +71,8 @@ def cache_fido2_type_hints() -> None:
 
 @functools.lru_cache(maxsize=16)
 def fido2_server(rp: RelyingParty) -> Fido2Server:
-    """One Fido2Server per relying party configuration (it holds no ceremony state; building one costs
-    about 2 ms of type introspection, so it is made once)."""
+    """One Fido2Server per relying party configuration (it holds no ceremony state; building one is costly
+    type introspection, so it is made once)."""
     conveyance = AttestationConveyancePreference(rp.attestation)
     server = Fido2Server(
         PublicKeyCredentialRpEntity(name=rp.name, id=rp.id),
@@ -138,8 +138,8 @@ def authentication_options(
     uv: Requirement = user_verification or rp.user_verification
     challenge = challenge or _new_challenge()
     # PublicKeyCredentialRequestOptionsJSON (§5.5, L3 §5.1.4): written out directly (the members are
-    # few and flat; Fido2Server.authenticate_begin made the same JSON through its data classes at about
-    # a tenth of the sign-in's CPU). A unit test checks both give the same JSON.
+    # few and flat; Fido2Server.authenticate_begin made the same JSON through its data classes at a
+    # noticeable share of the sign-in's CPU). A unit test checks both give the same JSON.
     public_key: dict[str, Any] = {
         "challenge": websafe_encode(challenge),
         "timeout": TIMEOUT_MS,
