@@ -36,6 +36,22 @@ def test_client_create_rejects_bad_input(cli) -> None:  # type: ignore[no-untype
     cli("client", "create", "--token-format", "weird", ok=False)
 
 
+def test_client_create_refuses_a_wildcard_redirect_uri(cli) -> None:  # type: ignore[no-untyped-def]
+    args = ("client", "create", "--grant", "authorization_code", "--scope", "openid")
+    err = cli(*args, "--redirect-uri", "https://*.rp.example.com/cb", ok=False).stderr.strip().splitlines()[-1]
+    assert err.startswith("error: redirect URI: ") and "must not contain a wildcard" in err
+    err = cli(
+        *args,
+        "--redirect-uri",
+        "https://rp.example.com/cb",
+        "--post-logout-redirect-uri",
+        "https://*.rp.example.com/bye",
+        ok=False,
+    ).stderr.strip()
+    assert err.splitlines()[-1].startswith("error: post-logout redirect URI: ") and "wildcard" in err
+    assert cli("client", "list").stdout.strip() == ""
+
+
 def test_tenants(cli) -> None:  # type: ignore[no-untyped-def]
     assert "http://127.0.0.1:8000/t/acme" in cli("tenant", "create", "acme", "--alg", "EdDSA").stdout
     assert "already exists" in cli("tenant", "create", "acme", ok=False).stderr.lower()

@@ -193,6 +193,10 @@ BAD_METADATA: list[tuple[str, dict[str, Any], str]] = [
     ("relative", {"redirect_uris": ["/cb"]}, "invalid_redirect_uri"),
     ("no redirect uris", {"client_name": "x"}, "invalid_redirect_uri"),
     ("javascript", {"redirect_uris": ["javascript:alert(1)"]}, "invalid_redirect_uri"),
+    ("wildcard host", {"redirect_uris": ["https://*.rp.example.com/cb"]}, "invalid_redirect_uri"),
+    ("wildcard among others", {"redirect_uris": [REDIRECT, "https://*/cb"]}, "invalid_redirect_uri"),
+    ("host not a dns name", {"redirect_uris": ["https://rp_1.example.com/cb"]}, "invalid_redirect_uri"),
+    ("numeric host", {"redirect_uris": ["https://2130706433/cb"]}, "invalid_redirect_uri"),
     (
         "unknown auth method",
         {**RP_METADATA, "token_endpoint_auth_method": "private_key_jwt"},
@@ -226,6 +230,11 @@ BAD_METADATA: list[tuple[str, dict[str, Any], str]] = [
     (
         "bad post-logout uri",
         {**RP_METADATA, "post_logout_redirect_uris": ["http://rp.example.com/bye"]},
+        "invalid_client_metadata",
+    ),
+    (
+        "wildcard post-logout uri",
+        {**RP_METADATA, "post_logout_redirect_uris": ["https://*.rp.example.com/bye"]},
         "invalid_client_metadata",
     ),
 ]
@@ -340,9 +349,20 @@ UPDATE_ERRORS: list[tuple[str, dict[str, Any], str]] = [
     ("issued at", {"client_id_issued_at": 1, "redirect_uris": [REDIRECT]}, "invalid_request"),
     ("wrong secret", {"client_secret": "guess", "redirect_uris": [REDIRECT]}, "invalid_client_metadata"),
     ("bad redirect", {"redirect_uris": ["http://rp.example.com/cb"]}, "invalid_redirect_uri"),
+    ("wildcard redirect", {"redirect_uris": ["https://*.rp.example.com/cb"]}, "invalid_redirect_uri"),
     ("to public", {"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none"}, "invalid_client_metadata"),
     ("unknown method", {"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "tls"}, "invalid_client_metadata"),
 ]
+
+
+async def test_wildcard_redirect_uri_is_refused_with_a_clear_description(h: Harness) -> None:
+    """RFC 7591 §2 and §3.2.2 with OAuth 2.1 §2.3.1: a wildcard host is refused, never stored."""
+    resp = await post(h, {**RP_METADATA, "redirect_uris": ["https://*.rp.example.com/cb"]}, await initial_token(h))
+    assert resp.status_code == 400, resp.text
+    body = resp.json()
+    assert body["error"] == "invalid_redirect_uri"
+    assert "wildcard" in body["error_description"] and "§2.3.1" in body["error_description"]
+    assert "rp.example.com" not in body["error_description"]  # the submitted value is not echoed
 
 
 @pytest.mark.parametrize(("case", "body", "error"), UPDATE_ERRORS, ids=[c[0] for c in UPDATE_ERRORS])

@@ -26,6 +26,13 @@ from lukhas_id.protocol.oauth2.redirect_uri import InvalidRedirectUri, add_param
         "com.example.app:/oauth2redirect",
         "com.example.app://callback",
         "https://app.example.com/a%20b",
+        "https://App.Example.COM/cb",
+        "https://203.0.113.7/cb",
+        "https://[2001:db8::1]:8443/cb",
+        "https://xn--bcher-kva.example/cb",
+        "https://a-b.3com.example/cb",
+        "https://" + "a" * 63 + ".example/cb",
+        "com.example.app://callback/x",
     ],
 )
 def test_valid_uris_are_accepted(uri: str) -> None:
@@ -115,6 +122,72 @@ def test_non_uri_characters_are_refused(uri: str) -> None:
 
 def test_malformed_percent_encoding_is_refused() -> None:
     assert "percent" in _reason("https://app.example.com/%zz")
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "https://*.example.com/cb",
+        "https://*/cb",
+        "https://app.*.example.com/cb",
+        "https://app*.example.com/cb",
+        "https://*.example.com:8443/cb",
+        "com.example.app://*/cb",
+    ],
+)
+def test_wildcard_host_is_refused(uri: str) -> None:
+    """RFC 7591 §2 with OAuth 2.1 §2.3.1: exact redirect URIs, so a wildcard is refused, not stored."""
+    assert "wildcard" in _reason(uri)
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "https://app_1.example.com/cb",  # underscore: not letter-digit-hyphen
+        "https://-app.example.com/cb",
+        "https://app-.example.com/cb",
+        "https://app..example.com/cb",  # empty label
+        "https://app.example.com./cb",  # trailing dot: an empty last label
+        "https://.example.com/cb",
+        "https://" + "a" * 64 + ".example/cb",  # label longer than 63
+        "https://" + "a." * 126 + "example/cb",  # 260 characters in all
+        "https://%61pp.example.com/cb",  # percent-encoded host
+        "https://app!.example.com/cb",
+        "https://app$x.example.com/cb",
+        "https://a'b.example.com/cb",
+        "com.example.app://cb_x/y",
+    ],
+)
+def test_host_that_is_not_a_dns_name_is_refused(uri: str) -> None:
+    assert "DNS name" in _reason(uri)
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "https://127.1/cb",
+        "https://0x7f.0.0.1/cb",
+        "https://0x7f000001/cb",
+        "https://2130706433/cb",
+        "https://010.0.0.1/cb",  # leading zero: octal to some parsers
+        "https://256.1.1.1/cb",
+        "https://1.2.3.4.5/cb",
+        "https://app.example.0x1/cb",
+    ],
+)
+def test_host_ending_in_a_number_must_be_a_dotted_quad(uri: str) -> None:
+    assert "dotted-decimal" in _reason(uri)
+
+
+@pytest.mark.parametrize("uri", ["https://[v1.abc]/cb", "https://[::1%25eth0]/cb", "https://[fe80::1%25en0]/cb"])
+def test_bracketed_host_must_be_a_plain_ipv6_address(uri: str) -> None:
+    reason = _reason(uri)
+    assert "IPv6" in reason
+
+
+def test_idn_must_be_given_as_a_valid_a_label() -> None:
+    assert "not allowed" in _reason("https://bücher.example/cb")  # a U-label is not URI characters
+    assert "A-label" in _reason("https://xn--99999999999.example/cb")
 
 
 @pytest.mark.parametrize("uri", ["https://app.example.com:99999/cb", "https://app.example.com:0/cb", "https://[::1/cb"])

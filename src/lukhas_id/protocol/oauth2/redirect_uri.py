@@ -1,6 +1,7 @@
 """Redirect URIs: RFC 6749 §3.1.2, OAuth 2.1 §2.3 and §8.4.2, RFC 8252 §7, RFC 9700 §2.1/§4.1.3.
 
-Registration (`validate_registered`) decides which URIs a client may register; matching (`matches`)
+Registration (`validate_registered`) decides which URIs a client may register, including that a host is
+a DNS name, an IPv4 address or a bracketed IPv6 address (so no `*` wildcard); matching (`matches`)
 is an exact string comparison (RFC 3986 §6.2.1, no normalization), with one exception: an `http` URI
 on a loopback IP literal matches on any port, since native apps get an ephemeral port from the OS.
 `add_params` builds the response URI, keeping the registered query (RFC 6749 §3.1.2).
@@ -26,6 +27,15 @@ _LOOPBACK_SHAPE = re.compile(
 )
 
 
+# A DNS label in letter-digit-hyphen form (RFC 1123 §2.1, RFC 5890 §2.3.1): 1-63 characters, no hyphen
+# at either end. Internationalized names are accepted only as A-labels ("xn--..."), never as U-labels.
+_LDH_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+# A last label that a URL parser reads as a number (WHATWG URL "ends in a number"): the host is then an
+# IPv4 address, so "127.1" or "0x7f.1" must be written as the dotted quad it means, or not at all.
+_NUMERIC_LABEL = re.compile(r"[0-9]+|0[xX][0-9A-Fa-f]*")
+MAX_HOST_LENGTH = 253
+
+
 class InvalidRedirectUri(ValueError):
     """A redirect URI that may not be registered; the message says why."""
 
@@ -41,6 +51,39 @@ def is_loopback_ip(host: str) -> bool:
     return address in ipaddress.IPv4Network("127.0.0.0/8")
 
 
+def _host_problem(host: str, bracketed: bool) -> str | None:
+    """Why `host` (brackets removed) is not a DNS name, an IPv4 address or an IPv6 literal; None if it is."""
+    if bracketed:
+        try:
+            ipaddress.IPv6Address(host)  # no IPvFuture ("v1.x"), no IPv4 in brackets
+        except ValueError:
+            return "in brackets must be an IPv6 address"
+        if "%" in host:
+            return "must not carry an IPv6 zone identifier"
+        return None
+    if "*" in host:
+        return "must not contain a wildcard: redirect URIs are compared exactly (OAuth 2.1 §2.3.1)"
+    labels = host.split(".")
+    if _NUMERIC_LABEL.fullmatch(labels[-1]):
+        try:
+            ipaddress.IPv4Address(host)  # four decimal octets, no leading zeros
+        except ValueError:
+            return "ending in a number must be an IPv4 address in dotted-decimal form"
+        return None
+    if len(host) > MAX_HOST_LENGTH or not all(_LDH_LABEL.fullmatch(label) for label in labels):
+        return (
+            "must be a DNS name (labels of 1-63 letters, digits and inner hyphens; internationalized"
+            " names in A-label form, xn--), an IPv4 address or a bracketed IPv6 address"
+        )
+    for label in labels:
+        if label[:4].lower() == "xn--":
+            try:
+                label[4:].encode("ascii").decode("punycode")
+            except UnicodeError:
+                return "has an xn-- label that is not a valid A-label"
+    return None
+
+
 def validate_registered(uri: str) -> None:
     """Raise InvalidRedirectUri unless `uri` may be registered as a redirect URI.
 
@@ -50,7 +93,12 @@ def validate_registered(uri: str) -> None:
       (RFC 9700 §2.6, RFC 8252 §7.3, §8.3);
     - any other scheme is a native app's private-use scheme and must be in reverse-domain form,
       i.e. contain a "." (OAuth 2.1 §2.3.1, RFC 8252 §7.1). This also keeps out `javascript:`,
-      `data:`, `file:` and the like.
+      `data:`, `file:` and the like;
+    - a host, whatever the scheme, is a DNS name in letter-digit-hyphen form (labels of 1-63
+      characters, at most 253 in all, no empty label so no trailing dot; an internationalized name as
+      its A-label, `xn--`), an IPv4 address in dotted-decimal form or a bracketed IPv6 address (RFC 7591
+      §2 with OAuth 2.1 §2.3.1: redirect URIs are exact, so a `*` wildcard is refused rather than
+      stored and compared literally).
     """
     if len(uri) > MAX_LENGTH:
         raise InvalidRedirectUri(f"redirect URI is longer than {MAX_LENGTH} characters")
@@ -83,6 +131,10 @@ def validate_registered(uri: str) -> None:
             raise InvalidRedirectUri("http redirect URIs are allowed only on loopback (127.0.0.1, [::1], localhost)")
     elif "." not in scheme:
         raise InvalidRedirectUri("private-use URI schemes must be reverse-domain names containing a '.'")
+    if host:
+        problem = _host_problem(host, parts.netloc.startswith("["))
+        if problem is not None:
+            raise InvalidRedirectUri(f"redirect URI host {problem}")
 
 
 def _loopback_parts(uri: str) -> tuple[str, str] | None:
