@@ -15,8 +15,8 @@ Parsing is strict: exact upper case only, no whitespace trimming, no hyphens ins
 Crockford aliases (``O``/``I``/``L``). Every rejection is an :class:`InvalidLid` whose message never
 repeats more of the input than its 3-character type prefix.
 
-This module only builds and checks the text. Uniqueness is enforced by the database's unique
-constraint on (tenant, ΛID), not here. See docs/identifiers.md for the full specification.
+This module only builds and checks the text. ΛIDs are unique across tenants; the database's unique
+index on the ΛID enforces it, not this module. See docs/identifiers.md for the full specification.
 """
 
 from __future__ import annotations

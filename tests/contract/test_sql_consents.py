@@ -10,7 +10,7 @@ from tests.contract.test_sql_users import add, seed, user
 async def test_grant_get_accumulate_withdraw(sql_database: Database) -> None:
     await seed(sql_database, "t1", "t2")
     await add(sql_database, user("t1", "USR-1"))
-    await add(sql_database, user("t2", "USR-1"))
+    await add(sql_database, user("t2", "USR-3"))  # ΛIDs are unique across tenants
     repo = SqlConsentRepository(sql_database)
     assert await repo.get("t1", "USR-1", "c1") == frozenset()
     await repo.grant("t1", "USR-1", "c1", frozenset({"openid", "profile"}), 100.0)

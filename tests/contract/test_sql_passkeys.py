@@ -51,7 +51,7 @@ async def _world(db: Database) -> None:
     await seed(db, "t1", "t2")
     await add(db, user("t1", "USR-1", "alice"))
     await add(db, user("t1", "USR-2", "bob"))
-    await add(db, user("t2", "USR-1", "alice"))
+    await add(db, user("t2", "USR-3", "alice"))  # ΛIDs are unique across tenants
 
 
 async def test_add_get_list(sql_database: Database, kek: Kek) -> None:
@@ -67,7 +67,7 @@ async def test_add_get_list(sql_database: Database, kek: Kek) -> None:
     assert await repo.get("t2", "h1") is None  # per tenant
     assert await repo.list_for_user("t1", "USR-1") == [first, second]  # oldest first
     assert await repo.list_for_user("t1", "USR-2") == []
-    assert await repo.list_for_user("t2", "USR-1") == []
+    assert await repo.list_for_user("t2", "USR-3") == []
 
 
 async def test_a_credential_id_is_registered_once_per_tenant(sql_database: Database, kek: Kek) -> None:
@@ -76,7 +76,7 @@ async def test_a_credential_id_is_registered_once_per_tenant(sql_database: Datab
     await repo.add(passkey(handle="h1"))
     with pytest.raises(AlreadyExists):
         await repo.add(passkey(lid="USR-2", handle="h1"))  # to anyone in the tenant
-    await repo.add(passkey(tid="t2", handle="h1"))  # another tenant is another namespace
+    await repo.add(passkey(tid="t2", lid="USR-3", handle="h1"))  # another tenant is another namespace
     with pytest.raises(NotFound):
         await repo.add(passkey(lid="USR-9", handle="h9"))  # no such user
 
@@ -127,7 +127,7 @@ async def test_rename_and_delete_only_by_the_owner(sql_database: Database, kek: 
     async with sql_database.read() as session:
         blob_before = await session.scalar(select(PasskeyRow.data_enc))
     assert not await repo.rename("t1", "USR-2", "h1", "Stolen")
-    assert not await repo.rename("t2", "USR-1", "h1", "Stolen")
+    assert not await repo.rename("t2", "USR-3", "h1", "Stolen")
     assert not await repo.rename("t1", "USR-1", "nope", "Other")
     assert await repo.rename("t1", "USR-1", "h1", "Phone")
     renamed = await repo.get("t1", "h1")
@@ -135,7 +135,7 @@ async def test_rename_and_delete_only_by_the_owner(sql_database: Database, kek: 
     async with sql_database.read() as session:
         assert await session.scalar(select(PasskeyRow.data_enc)) != blob_before  # re-encrypted
     assert not await repo.delete("t1", "USR-2", "h1")
-    assert not await repo.delete("t2", "USR-1", "h1")
+    assert not await repo.delete("t2", "USR-3", "h1")
     assert await repo.delete("t1", "USR-1", "h1")
     assert not await repo.delete("t1", "USR-1", "h1")
     assert await repo.get("t1", "h1") is None

@@ -255,7 +255,7 @@ async def test_ping(sql_database: Database) -> None:
 async def test_fresh_database_is_not_current_until_upgraded(sql_database_url: str) -> None:
     async with opened(sql_database_url) as database:
         head = database.head_revision()
-        assert head == "0007"  # the newest shipped migration
+        assert head == "0008"  # the newest shipped migration
         assert await database.current_revision() is None
         assert await database.is_current() is False
         await database.upgrade()
@@ -353,15 +353,6 @@ async def test_duplicate_principal_raises_already_exists(sql_database: Database)
     assert got is not None and got.display_name == "principal USR-1"
 
 
-async def test_same_lid_in_two_tenants_is_allowed(sql_database: Database) -> None:
-    await seed_tenants(sql_database, "t1", "t2")
-    repo = SqlPrincipalRepository(sql_database)
-    await repo.create(principal("t1", "AGT-1"))
-    await repo.create(principal("t2", "AGT-1"))
-    assert await repo.get("t1", "AGT-1") == principal("t1", "AGT-1")
-    assert await repo.get("t2", "AGT-1") == principal("t2", "AGT-1")
-
-
 async def test_principal_of_unknown_tenant_is_not_found(sql_database: Database) -> None:
     with pytest.raises(NotFound, match="tenant"):
         await SqlPrincipalRepository(sql_database).create(principal("ghost"))
@@ -399,7 +390,7 @@ async def test_client_list_is_per_tenant_and_ordered_by_creation(sql_database: D
     await repo.create(client(client_id="late", lid="SVC-1", created_at=3000), principal(lid="SVC-1"))
     await repo.create(client(client_id="b", lid="SVC-2", created_at=1000), principal(lid="SVC-2"))
     await repo.create(client(client_id="a", lid="SVC-3", created_at=1000), principal(lid="SVC-3"))
-    await repo.create(client("t2", "other", "SVC-1"), principal("t2", "SVC-1"))
+    await repo.create(client("t2", "other", "SVC-4"), principal("t2", "SVC-4"))
     assert [c.client_id for c in await repo.list("t1")] == ["a", "b", "late"]
     assert [c.client_id for c in await repo.list("t2")] == ["other"]
 

@@ -119,7 +119,7 @@ async def test_unicode_case_folding_decides_what_collides(sql_database: Database
 async def test_same_username_in_two_tenants_is_allowed(sql_database: Database) -> None:
     await seed(sql_database, "t1", "t2")
     await add(sql_database, user("t1", "USR-1"))
-    await add(sql_database, user("t2", "USR-1"))
+    await add(sql_database, user("t2", "USR-3"))  # same username, another ΛID (ΛIDs are global)
     await add(sql_database, user("t2", "USR-2", username="bob"))
     repo = SqlUserRepository(sql_database)
     one, two = await repo.get_by_username("t1", "alice"), await repo.get_by_username("t2", "alice")

@@ -26,7 +26,7 @@ class TenantRepository(Protocol):
 
 class PrincipalRepository(Protocol):
     async def create(self, principal: Principal) -> None:
-        """Insert; raises AlreadyExists when (tenant_id, lid) is taken (a database unique constraint)."""
+        """Insert; raises AlreadyExists when the ΛID is taken, in this tenant or another (a unique index)."""
         ...
 
     async def get(self, tenant_id: str, lid: str) -> Principal | None: ...

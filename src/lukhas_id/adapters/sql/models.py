@@ -53,9 +53,11 @@ class TenantRow(Base):
 
 
 class PrincipalRow(Base):
-    """The primary key (tenant_id, lid) is what makes a ΛID collision impossible within a tenant."""
+    """The unique index on lid alone (migration 0008) makes a ΛID collision impossible across tenants;
+    the primary key (tenant_id, lid) stays."""
 
     __tablename__ = "principals"
+    __table_args__ = (Index(None, "lid", unique=True),)
 
     tenant_id: Mapped[str] = mapped_column(String, ForeignKey("tenants.id"), primary_key=True)
     lid: Mapped[str] = mapped_column(String, primary_key=True)
@@ -74,6 +76,7 @@ class ClientRow(Base):
     __table_args__ = (
         ForeignKeyConstraint(["tenant_id", "principal_lid"], ["principals.tenant_id", "principals.lid"]),
         Index(None, "tenant_id", "principal_lid"),
+        Index(None, "principal_lid", unique=True),  # migration 0008: one client per principal, ΛIDs global
     )
 
     tenant_id: Mapped[str] = mapped_column(String, ForeignKey("tenants.id"), primary_key=True)
@@ -106,6 +109,7 @@ class UserRow(Base):
     __table_args__ = (
         ForeignKeyConstraint(["tenant_id", "lid"], ["principals.tenant_id", "principals.lid"]),
         UniqueConstraint("tenant_id", "username_key"),
+        Index(None, "lid", unique=True),  # migration 0008: ΛIDs unique across tenants
     )
 
     tenant_id: Mapped[str] = mapped_column(String, ForeignKey("tenants.id"), primary_key=True)
