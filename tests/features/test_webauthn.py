@@ -306,15 +306,62 @@ async def test_http_bad_input(h: Harness) -> None:
     assert resp.status_code == 400 and resp.json()["error_description"] == "no ceremony in progress"
 
 
+def options_shape(options: dict[str, Any]) -> tuple[dict[str, str], set[tuple[Any, ...]]]:
+    """The members and their JSON types, and each allowCredentials entry's members, type, id length and
+    transports' type: everything but the values."""
+    pk = options["publicKey"]
+    members = {name: type(value).__name__ for name, value in pk.items()}
+    descriptors = {
+        (tuple(sorted(c)), c["type"], len(unb64u(c["id"])), type(c["transports"]).__name__, len(c["transports"]) > 0)
+        for c in pk["allowCredentials"]
+    }
+    return members, descriptors
+
+
 async def test_unknown_username_answers_the_same_shape(h: Harness) -> None:
+    """WebAuthn L3 §14.6.2: the options do not tell whether an account exists or has a passkey."""
     tenant = await h.tenant()
+    await h.tenant("acme")
     await h.c.users.create(tenant, "alice", password=PASSWORD)
+    await h.c.users.create(tenant, "bob", password=PASSWORD)  # no passkey
+    a = authenticator()
+    await password_sign_in(h, h.http, "alice")
+    await register_passkey(h, h.http, a)
+    await sign_out(h.http)
+
     token = await csrf_token(h.http)
-    known = await post(h.http, "/webauthn/authenticate/begin", {"username": "alice"}, token)
-    unknown = await post(h.http, "/webauthn/authenticate/begin", {"username": "nobody"}, token)
-    assert known.status_code == unknown.status_code == 200
-    assert known.json()["publicKey"].keys() == unknown.json()["publicKey"].keys()
-    assert known.json()["publicKey"]["allowCredentials"] == unknown.json()["publicKey"]["allowCredentials"] == []
+
+    async def begin(username: str, base: str = "", csrf: str = token) -> dict[str, Any]:
+        resp = await post(h.http, f"{base}/webauthn/authenticate/begin", {"username": username}, csrf)
+        assert resp.status_code == 200, resp.text
+        return resp.json()  # type: ignore[no-any-return]
+
+    known, without_passkeys, unknown = await begin("alice"), await begin("bob"), await begin("nobody")
+    assert [c["id"] for c in known["publicKey"]["allowCredentials"]] == [b64u(a.credentials[0].id)]
+    assert options_shape(known) == options_shape(without_passkeys) == options_shape(unknown)
+    assert 1 <= len(unknown["publicKey"]["allowCredentials"]) <= 2
+    # Stable per username, in any spelling; another name or another tenant gets other ids.
+    assert (await begin("NoBody"))["publicKey"]["allowCredentials"] == unknown["publicKey"]["allowCredentials"]
+    assert (await begin("bob"))["publicKey"]["allowCredentials"] == without_passkeys["publicKey"]["allowCredentials"]
+    ids = {c["id"] for c in unknown["publicKey"]["allowCredentials"]}
+    assert ids.isdisjoint(c["id"] for c in without_passkeys["publicKey"]["allowCredentials"])
+    acme_unknown = await begin("nobody", "/t/acme", await csrf_token(h.http, "/t/acme"))
+    assert options_shape(acme_unknown) == options_shape(unknown)
+    assert ids.isdisjoint(c["id"] for c in acme_unknown["publicKey"]["allowCredentials"])
+
+    # Completing such a ceremony fails as an unknown credential: a real credential that was not
+    # offered, or a decoy's id sent back.
+    for username in ("nobody", "bob"):
+        options = await begin(username)
+        resp = await post(
+            h.http, "/webauthn/authenticate/complete", a.assertion(options, credential=a.credentials[0]), token
+        )
+        assert resp.status_code == 400 and resp.json()["error_description"] == "unknown credential"
+    options = await begin("nobody")
+    decoy = options["publicKey"]["allowCredentials"][0]["id"]
+    forged = {**a.assertion(options, credential=a.credentials[0]), "id": decoy, "rawId": decoy}
+    resp = await post(h.http, "/webauthn/authenticate/complete", forged, token)
+    assert resp.status_code == 400 and resp.json()["error_description"] == "unknown credential"
 
 
 async def test_ceremonies_and_passkeys_stay_in_their_tenant(h: Harness) -> None:

@@ -995,17 +995,59 @@ async def test_step_up_requires_user_verification() -> None:
         await w.svc.complete_authentication(w.tenant, "pre-1", w.a.assertion(options, uv=False))
 
 
-async def test_unknown_username_gets_the_same_shape_and_cannot_succeed() -> None:
+def _descriptor_shapes(options: dict[str, Any]) -> set[tuple[Any, ...]]:
+    return {
+        (tuple(sorted(c)), c["type"], len(unb64u(c["id"])), bool(c["transports"]))
+        for c in options["publicKey"]["allowCredentials"]
+    }
+
+
+async def test_unknown_username_gets_decoys_and_cannot_succeed() -> None:
+    """WebAuthn L3 §14.6.2: an unknown name, or a user without passkeys, is offered decoys shaped like a
+    user's passkeys, and completing with any credential is an unknown credential."""
     w = world()
     await enrol(w)
+    known = await w.svc.begin_authentication(w.tenant, "pre-0", "alice")
     unknown = await w.svc.begin_authentication(w.tenant, "pre-1", "nobody")
     known_without_passkeys = await w.svc.begin_authentication(w.tenant, "pre-2", "bob")
-    assert unknown["publicKey"].keys() == known_without_passkeys["publicKey"].keys()
-    assert unknown["publicKey"]["allowCredentials"] == [] == known_without_passkeys["publicKey"]["allowCredentials"]
+    assert unknown["publicKey"].keys() == known_without_passkeys["publicKey"].keys() == known["publicKey"].keys()
+    assert _descriptor_shapes(unknown) == _descriptor_shapes(known_without_passkeys) == _descriptor_shapes(known)
+    assert unknown["publicKey"]["allowCredentials"] != known_without_passkeys["publicKey"]["allowCredentials"]
+    alice = w.a.credentials[0]
     with refused("unknown credential"):  # alice's credential, but "nobody" was named
-        await w.svc.complete_authentication(w.tenant, "pre-1", w.a.assertion(unknown))
+        await w.svc.complete_authentication(w.tenant, "pre-1", w.a.assertion(unknown, credential=alice))
     with refused("unknown credential"):  # alice's credential, but bob was named
-        await w.svc.complete_authentication(w.tenant, "pre-2", w.a.assertion(known_without_passkeys))
+        await w.svc.complete_authentication(w.tenant, "pre-2", w.a.assertion(known_without_passkeys, credential=alice))
+    # A decoy's id sent back names no credential.
+    unknown = await w.svc.begin_authentication(w.tenant, "pre-1", "nobody")
+    decoy = unknown["publicKey"]["allowCredentials"][0]["id"]
+    forged = {**w.a.assertion(unknown, credential=alice), "id": decoy, "rawId": decoy}
+    with refused("unknown credential"):
+        await w.svc.complete_authentication(w.tenant, "pre-1", forged)
+    # A real credential that was not offered is answered the same way when the user is known.
+    await enrol(w, "USR-bob", "sid-b")
+    known = await w.svc.begin_authentication(w.tenant, "pre-0", "alice")
+    with refused("unknown credential"):
+        await w.svc.complete_authentication(w.tenant, "pre-0", w.a.assertion(known, credential=w.a.credentials[1]))
+
+
+async def test_decoys_are_stable_per_username_and_differ_per_tenant() -> None:
+    w = world()
+    elsewhere = world()  # another tenant secret
+    first = w.svc.decoy_credentials(w.tenant, "nobody")
+    assert 1 <= len(first) <= 2 and all(len(d.id) == 32 and d.transports for d in first)
+    assert w.svc.decoy_credentials(w.tenant, "NOBODY") == first == w.svc.decoy_credentials(w.tenant, "nobody")
+    assert w.svc.decoy_credentials(w.tenant, "nobody2") != first
+    assert {d.id for d in elsewhere.svc.decoy_credentials(elsewhere.tenant, "nobody")}.isdisjoint(d.id for d in first)
+    options = await w.svc.begin_authentication(w.tenant, "pre-1", "Nobody")
+    assert [unb64u(c["id"]) for c in options["publicKey"]["allowCredentials"]] == [d.id for d in first]
+    # An inactive user with a passkey is offered decoys, never the passkey.
+    await enrol(w)
+    w.users.users["USR-alice"] = dataclasses.replace(w.users.users["USR-alice"], status=UserStatus.DISABLED)
+    options = await w.svc.begin_authentication(w.tenant, "pre-1", "alice")
+    offered = [unb64u(c["id"]) for c in options["publicKey"]["allowCredentials"]]
+    assert offered == [d.id for d in w.svc.decoy_credentials(w.tenant, "alice")]
+    assert w.a.credentials[0].id not in offered
 
 
 async def test_authentication_state_is_single_use_and_bound_to_the_browser() -> None:
@@ -1050,9 +1092,11 @@ async def test_counter_regression_flags_the_credential(caplog: pytest.LogCapture
     options = await w.svc.begin_authentication(w.tenant, "pre-1")
     with refused("credential blocked: possible clone"):
         await w.svc.complete_authentication(w.tenant, "pre-1", w.a.assertion(options, sign_count=11))
-    # And username-first no longer offers it.
+    # And username-first no longer offers it: alice has no usable passkey, so she gets her decoys.
     options = await w.svc.begin_authentication(w.tenant, "pre-1", "alice")
-    assert options["publicKey"]["allowCredentials"] == []
+    offered = [unb64u(c["id"]) for c in options["publicKey"]["allowCredentials"]]
+    assert passkey.credential_id not in offered
+    assert offered == [d.id for d in w.svc.decoy_credentials(w.tenant, "alice")]
 
 
 async def test_losing_the_counter_race_fails() -> None:

@@ -6,7 +6,18 @@ they are stable across workers and restarts, differ between tenants and say noth
 - user handle = HMAC-SHA256(subkey "webauthn-user-handle", user ΛID): 32 bytes, no personal data
   (WebAuthn L3 §14.6.1); derived, never stored;
 - credential handle = hex HMAC-SHA256(subkey "webauthn-credential-id", credential id): the primary
-  key the store finds a credential by, and the name pages use for it.
+  key the store finds a credential by, and the name pages use for it;
+- decoy credentials = descriptors derived from HMAC-SHA256(subkey "webauthn-decoy-credentials", username
+  key): what a username-first sign-in offers for a name with no usable passkey (see "Usernames" below).
+
+Usernames (WebAuthn L3 §14.6.2, username enumeration): the options for a username-first sign-in do not
+say whether the account exists. A name that is unknown, belongs to an inactive user or to a user with no
+usable passkey gets allowCredentials of one or two decoys: DECOY_ID_BYTES-byte ids with the transports of
+a platform passkey or a security key, derived from the tenant key and the username key (NFKC, case fold),
+so that asking again, in any spelling, gives the same list, and another tenant gives another one. The
+same store reads are made either way (the user, then a passkey list, of nobody when there is nobody). A
+credential that was not offered is refused as "unknown credential" whoever was named, so completing the
+ceremony says no more than beginning it.
 
 Ceremony state is single-use (KeyValueStore.pop) and lives STATE_TTL (5 minutes), under
 ``wa:{tenant_id}:{kind}:{sha256(binding)}``: the binding is what began the ceremony, the signed-in
@@ -50,7 +61,7 @@ from lukhas_id.clock import Clock
 from lukhas_id.domain.authn import AcrNames, passkey_amr
 from lukhas_id.domain.passkey import MAX_PASSKEY_NAME_LENGTH, MAX_PASSKEYS_PER_USER, Passkey
 from lukhas_id.domain.tenant import Tenant
-from lukhas_id.domain.user import User
+from lukhas_id.domain.user import InvalidUser, User, username_key
 from lukhas_id.errors import AlreadyExists, LukhasIdError
 from lukhas_id.metrics import Metrics
 from lukhas_id.ports.authn import PasskeyRepository
@@ -79,6 +90,10 @@ STATE_TTL: Final = 300.0
 DEFAULT_NAME: Final = "Passkey"
 NO_CEREMONY: Final = "no ceremony in progress"
 KNOWN_CREDENTIALS: Final = 4096  # credentials kept per process (see "Known credentials" above)
+DECOY_ID_BYTES: Final = 32  # a common length of a platform authenticator's credential id
+# Transports of decoys: as a platform passkey or a roaming security key reports them.
+DECOY_TRANSPORTS: Final = (("hybrid", "internal"), ("internal", "hybrid"), ("nfc", "usb"))
+_NOBODY: Final = "USR-nobody"  # not a ΛID: the passkey list read for a name that has no user
 
 Kind = Literal["registration", "authentication"]
 
@@ -163,6 +178,22 @@ class PasskeyService:
     def credential_handle(self, tenant: Tenant, credential_id: bytes) -> str:
         key = self._keyring.key(tenant, "webauthn-credential-id")
         return hmac.new(key, credential_id, hashlib.sha256).hexdigest()
+
+    def decoy_credentials(self, tenant: Tenant, username: str) -> list[Descriptor]:
+        """One or two plausible descriptors for `username`, stable per tenant and username key (§14.6.2)."""
+        try:
+            name = username_key(username)
+        except InvalidUser:
+            name = username  # no account can have it: any stable answer will do
+        key = self._keyring.key(tenant, "webauthn-decoy-credentials")
+        seed = hmac.new(key, name.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
+        count = 2 if seed[0] < 64 else 1  # most accounts have one passkey, some two
+        decoys = []
+        for index in range(count):
+            credential_id = hmac.new(key, seed + bytes([index]), hashlib.sha256).digest()[:DECOY_ID_BYTES]
+            transports = DECOY_TRANSPORTS[seed[1 + index] % len(DECOY_TRANSPORTS)]
+            decoys.append(Descriptor(credential_id, transports))
+        return decoys
 
     # -- ceremony state -------------------------------------------------------------------------
 
@@ -280,21 +311,25 @@ class PasskeyService:
     ) -> dict[str, Any]:
         """Request options (`binding`: the browser's pre-session id).
 
-        With a username: allowCredentials lists that user's passkeys, and only their credential will
-        do; an unknown or inactive user gets the same shape with an empty list (and no credential
-        will do). Without one: a discoverable sign-in (empty allowCredentials). `user_verification`
-        overrides the setting ("required" for step-up).
+        With a username: allowCredentials lists that user's passkeys (none flagged as possibly cloned),
+        and only their credential will do. An unknown or inactive user, or one without a usable
+        passkey, gets the same shape with that username's decoys (WebAuthn L3 §14.6.2; see "Usernames"
+        above), and no credential will do. Without one: a discoverable sign-in (empty
+        allowCredentials). `user_verification` overrides the setting ("required" for step-up).
         """
         allow: list[Descriptor] = []
         handle: bytes | None = None
         if username is not None:
             user = await self._users.get(tenant, username)
+            # The passkey list is read whoever the name belongs to, so the store work does not tell.
+            passkeys = await self._repo.list_for_user(tenant.id, user.lid if user is not None else _NOBODY)
             if user is not None and user.active:
                 handle = self.user_handle(tenant, user.lid)
-                passkeys = await self._repo.list_for_user(tenant.id, user.lid)
                 allow = [Descriptor(p.credential_id, p.transports) for p in passkeys if not p.possibly_cloned]
             else:
                 handle = secrets.token_bytes(32)  # nobody's: the ceremony cannot succeed
+            if not allow:
+                allow = self.decoy_credentials(tenant, username)
         options, state = authentication_options(
             self.rp, allow=allow, user_handle=handle, user_verification=user_verification
         )
@@ -348,6 +383,12 @@ class PasskeyService:
                 raise outcome
         state, _ = taken  # type: ignore[misc]  # not an exception: checked above
         if assertion is None or key is None:
+            raise WebAuthnError("unknown credential")
+        if state.allow_credentials and not any(
+            hmac.compare_digest(assertion.credential_id, offered) for offered in state.allow_credentials
+        ):
+            # §7.2 step 5, answered as an unknown credential whether the offer was a user's passkeys or
+            # decoys, so that completing says no more than beginning about whom the username names.
             raise WebAuthnError("unknown credential")
         if known is not None:
             signed_in = await self._known_sign_in(tenant, state, assertion, key[1], known)
