@@ -13,7 +13,8 @@ from lukhas_id.domain.principal import Principal
 
 
 class SqlPrincipalRepository:
-    """PrincipalRepository on SQL: (tenant_id, lid) is the primary key, so a ΛID cannot collide."""
+    """PrincipalRepository on SQL: (tenant_id, lid) is the primary key and the ΛID alone is unique (migration
+    0008), so a ΛID collides neither within a tenant nor across tenants (AlreadyExists)."""
 
     def __init__(self, database: Database) -> None:
         self._db = database
