@@ -11,6 +11,7 @@ from cryptography import x509
 
 from lukhas_id.adapters.crypto.kek import Kek, ensure_kek_file, load_kek_file, parse_kek_b64
 from lukhas_id.adapters.crypto.passwords import PasswordHasher, check_password_policy
+from lukhas_id.adapters.events.in_process import InProcessSink
 from lukhas_id.adapters.sql.clients import SqlClientRepository
 from lukhas_id.adapters.sql.consents import SqlConsentRepository
 from lukhas_id.adapters.sql.database import Database
@@ -19,6 +20,7 @@ from lukhas_id.adapters.sql.keys import SqlSigningKeyRepository
 from lukhas_id.adapters.sql.material import SqlEncryptedMaterial
 from lukhas_id.adapters.sql.passkeys import SqlPasskeyRepository
 from lukhas_id.adapters.sql.tenants import SqlTenantRepository
+from lukhas_id.adapters.sql.unit_of_work import SqlUnitOfWork
 from lukhas_id.adapters.sql.users import SqlUserRepository
 from lukhas_id.clock import Clock, SystemClock
 from lukhas_id.domain.client import ClientAuthMethod, GrantType
@@ -27,6 +29,7 @@ from lukhas_id.features import Feature
 from lukhas_id.metrics import Metrics
 from lukhas_id.ports.rate_limit import RateLimiter
 from lukhas_id.ports.state import KeyValueStore, RefreshTokenStore, TokenStateStore
+from lukhas_id.ports.unit_of_work import UnitOfWork
 from lukhas_id.protocol.oauth2.client_auth import (
     ClientAuthenticator,
     ClientSecretBasic,
@@ -92,6 +95,8 @@ class Container:
     logout: LogoutService
     material: SqlEncryptedMaterial
     grant_handlers: dict[GrantType, GrantHandler]
+    events: InProcessSink
+    uow: UnitOfWork
     client_authentication: ClientAuthentication
     oauth: OAuthEndpoints
     registration: RegistrationService
@@ -265,19 +270,24 @@ async def build_container(settings: Settings, *, clock: Clock | None = None, upg
             issuer=settings.issuer,
             default_tenant=settings.default_tenant,
         )
+        events = InProcessSink()
+        uow = SqlUnitOfWork(database, events)
         clients = ClientService(
             SqlClientRepository(database),
             clock,
+            uow,
             cache_ttl=settings.client_cache_ttl,
             default_ttl=settings.access_token_ttl,
             max_ttl=settings.max_access_token_ttl,
         )
-        tokens = TokenService(token_state, keys, tenants, clock, max_access_token_ttl=settings.max_access_token_ttl)
+        tokens = TokenService(
+            token_state, keys, tenants, clock, uow, max_access_token_ttl=settings.max_access_token_ttl
+        )
         users = UserService(SqlUserRepository(database), PasswordHasher(), clock, policy=check_password_policy)
         codes = AuthorizationCodes(kv, replay_window=settings.max_access_token_ttl)
         id_tokens = IdTokenIssuer(keys, tenants, clock)
         refresh = RefreshTokenService(
-            refresh_store, tokens, tenants, id_tokens, keyring, clock, idle=settings.refresh_token_idle_ttl
+            refresh_store, tokens, tenants, id_tokens, keyring, clock, uow, idle=settings.refresh_token_idle_ttl
         )
         code_grant = CodeGrantService(codes, tokens, id_tokens, tenants, refresh)
         hints = IdTokenHints(keys, tenants, clock)
@@ -383,6 +393,8 @@ async def build_container(settings: Settings, *, clock: Clock | None = None, upg
         keyring=keyring,
         passkeys=passkeys,
         grant_handlers=grant_handlers,
+        events=events,
+        uow=uow,
         client_authentication=client_authentication,
         oauth=oauth,
         _closers=closers,

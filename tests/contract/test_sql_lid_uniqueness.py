@@ -13,6 +13,7 @@ from sqlalchemy import Connection, text
 
 from lukhas_id import ids
 from lukhas_id.adapters.crypto.passwords import Argon2Params, PasswordHasher, check_password_policy
+from lukhas_id.adapters.events.in_process import RecordingSink
 from lukhas_id.adapters.sql import (
     Database,
     SqlClientRepository,
@@ -21,6 +22,7 @@ from lukhas_id.adapters.sql import (
     SqlUserRepository,
 )
 from lukhas_id.adapters.sql.database import MIGRATIONS_DIR
+from lukhas_id.adapters.sql.unit_of_work import SqlUnitOfWork
 from lukhas_id.clock import FixedClock
 from lukhas_id.domain.client import Client, ClientStatus, GrantType, TokenFormat
 from lukhas_id.domain.principal import Principal, PrincipalStatus, PrincipalType
@@ -139,7 +141,10 @@ async def test_client_creation_draws_again_on_a_cross_tenant_collision(
 ) -> None:
     await _tenants(sql_database, "t1", "t2")
     await SqlPrincipalRepository(sql_database).create(_principal("t1", SHARED))
-    service = ClientService(SqlClientRepository(sql_database), FixedClock(), cache_ttl=0, default_ttl=600, max_ttl=3600)
+    uow = SqlUnitOfWork(sql_database, RecordingSink())
+    service = ClientService(
+        SqlClientRepository(sql_database), FixedClock(), uow, cache_ttl=0, default_ttl=600, max_ttl=3600
+    )
     client, _ = await service.create(
         _tenant("t2"), name="svc", grant_types=frozenset({GrantType.CLIENT_CREDENTIALS}), scopes=frozenset()
     )

@@ -9,11 +9,13 @@ from urllib.parse import urlsplit
 from lukhas_id import ids
 from lukhas_id.clock import Clock
 from lukhas_id.domain.client import Client, ClientAuthMethod, ClientStatus, GrantType, SubjectType, TokenFormat
+from lukhas_id.domain.events import EventType, IdentityEvent
 from lukhas_id.domain.keys import SigningAlg
 from lukhas_id.domain.principal import Principal, PrincipalStatus, PrincipalType
 from lukhas_id.domain.tenant import Tenant
 from lukhas_id.errors import AlreadyExists, ErrorCode, LukhasIdError, OAuthError
 from lukhas_id.ports.repositories import ClientRepository
+from lukhas_id.ports.unit_of_work import UnitOfWork
 from lukhas_id.protocol.oauth2.client_secret import hash_secret, new_client_secret
 from lukhas_id.protocol.oauth2.redirect_uri import InvalidRedirectUri, validate_registered
 from lukhas_id.protocol.oauth2.resource import valid_resource_uri
@@ -30,8 +32,18 @@ class InvalidClientSettings(LukhasIdError):
 
 
 class ClientService:
-    def __init__(self, repo: ClientRepository, clock: Clock, *, cache_ttl: float, default_ttl: int, max_ttl: int):
+    def __init__(
+        self,
+        repo: ClientRepository,
+        clock: Clock,
+        uow: UnitOfWork,
+        *,
+        cache_ttl: float,
+        default_ttl: int,
+        max_ttl: int,
+    ):
         self._repo = repo
+        self._uow = uow
         self._clock = clock
         self._cache_ttl = cache_ttl
         self._default_ttl = default_ttl
@@ -112,7 +124,9 @@ class ClientService:
                 registration_token_hash=registration_token_hash,
             )
             try:
-                await self._repo.create(client, principal)
+                async with self._uow() as work:
+                    await self._repo.create(client, principal)
+                    work.emit(self._event(EventType.CLIENT_CREATED, client))
             except AlreadyExists:
                 continue  # a 128-bit collision: the unique constraints caught it; draw again
             return client, secret
@@ -203,17 +217,33 @@ class ClientService:
         )
         self._cache.pop((client.tenant_id, client.client_id), None)
         try:
-            if not await self._repo.update(client):
-                raise InvalidClientSettings("no such client")
+            async with self._uow() as work:
+                if not await self._repo.update(client):
+                    raise InvalidClientSettings("no such client")
+                work.emit(self._event(EventType.CLIENT_UPDATED, client))
         finally:
             self._cache.pop((client.tenant_id, client.client_id), None)
         return client
+
+    def _event(self, kind: EventType, client: Client, **metadata: str) -> IdentityEvent:
+        return IdentityEvent(
+            kind,
+            client.tenant_id,
+            client.principal_lid,
+            self._clock.now(),
+            metadata={"client_id": client.client_id, **metadata},
+        )
 
     async def delete(self, tenant_id: str, client_id: str) -> bool:
         """Remove a client for good (its principal's ΛID stays reserved); False when there is none."""
         self._cache.pop((tenant_id, client_id), None)
         try:
-            return await self._repo.delete(tenant_id, client_id)
+            async with self._uow() as work:
+                client = await self._repo.get(tenant_id, client_id)
+                if client is None or not await self._repo.delete(tenant_id, client_id):
+                    return False
+                work.emit(self._event(EventType.CLIENT_DELETED, client))
+                return True
         finally:
             self._cache.pop((tenant_id, client_id), None)
 
@@ -234,7 +264,12 @@ class ClientService:
 
     async def set_status(self, tenant_id: str, client_id: str, status: ClientStatus) -> bool:
         self._cache.pop((tenant_id, client_id), None)
-        return await self._repo.set_status(tenant_id, client_id, status)
+        async with self._uow() as work:
+            client = await self._repo.get(tenant_id, client_id)
+            if client is None or not await self._repo.set_status(tenant_id, client_id, status):
+                return False
+            work.emit(self._event(EventType.CLIENT_STATUS_CHANGED, client, status=status.value))
+            return True
 
     def without_secret(self, client: Client) -> Client:
         return replace(client, secret_hash="")

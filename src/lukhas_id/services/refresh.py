@@ -33,11 +33,13 @@ from typing import Final, Protocol
 
 from lukhas_id.clock import Clock
 from lukhas_id.domain.client import Client, GrantType
+from lukhas_id.domain.events import EventType, IdentityEvent
 from lukhas_id.domain.principal import PrincipalType
 from lukhas_id.domain.refresh import RefreshTokenRecord, RotateOutcome
 from lukhas_id.domain.tenant import Tenant
 from lukhas_id.errors import ErrorCode, OAuthError
 from lukhas_id.ports.state import RefreshTokenStore
+from lukhas_id.ports.unit_of_work import UnitOfWork
 from lukhas_id.protocol.oauth2.grants import Confirmation, GrantContext, IssuedTokens
 from lukhas_id.protocol.oauth2.scope import parse_scope
 from lukhas_id.services.codes import CodeGrant
@@ -75,6 +77,7 @@ class RefreshTokenService:
         id_tokens: IdTokenIssuer,
         keyring: Keyring,
         clock: Clock,
+        uow: UnitOfWork,
         *,
         lifetime: int = REFRESH_TOKEN_LIFETIME,
         idle: int = REFRESH_TOKEN_IDLE_TTL,
@@ -85,6 +88,7 @@ class RefreshTokenService:
         self._id_tokens = id_tokens
         self._keyring = keyring
         self._clock = clock
+        self._uow = uow
         self._lifetime = lifetime
         self._idle = idle
 
@@ -144,9 +148,7 @@ class RefreshTokenService:
         result = await self._store.rotate(tenant.id, digest, successor_digest, now, client.refresh_grace_seconds)
         if result.outcome is RotateOutcome.REUSE:
             await self._revoke_access_tokens(tenant, record.family_id, result.latest_generation)
-            log.warning(
-                "refresh token reuse: family revoked", extra={"tenant": tenant.name, "client_id": client.client_id}
-            )
+            await self._record(EventType.REFRESH_REUSE_DETECTED, tenant, record.user_lid, client.client_id)
             raise OAuthError(ErrorCode.INVALID_GRANT, "the refresh token was already used; the grant is revoked")
         if result.outcome is RotateOutcome.UNKNOWN or result.record is None:
             raise OAuthError(ErrorCode.INVALID_GRANT, "invalid, expired or revoked refresh token")
@@ -242,8 +244,14 @@ class RefreshTokenService:
         if record.client_id != caller.client_id:
             raise OAuthError(ErrorCode.UNAUTHORIZED_CLIENT, "the token was not issued to this client")
         await self.revoke_family(tenant, record.family_id)
-        log.info("refresh token family revoked", extra={"tenant": tenant.name, "client_id": caller.client_id})
+        await self._record(EventType.REFRESH_FAMILY_REVOKED, tenant, record.user_lid, caller.client_id)
         return True
+
+    async def _record(self, kind: EventType, tenant: Tenant, user_lid: str, client_id: str) -> None:
+        """The event of a change already made: refresh families live in the refresh store (Redis in
+        production), which no SQL unit of work covers (ADR 0007), so the event follows the change."""
+        async with self._uow() as work:
+            work.emit(IdentityEvent(kind, tenant.id, user_lid, self._clock.now(), metadata={"client_id": client_id}))
 
     async def revoke_for_session(self, tenant: Tenant, sid: str) -> int:
         """Logout: the families issued in this login session (their access tokens expire on their own)."""

@@ -14,11 +14,13 @@ from typing import Any
 
 from lukhas_id.clock import Clock
 from lukhas_id.domain.client import Client, GrantType, TokenFormat
+from lukhas_id.domain.events import EventType, IdentityEvent
 from lukhas_id.domain.tenant import Tenant
 from lukhas_id.domain.token import AccessTokenRecord, MarkerKind
 from lukhas_id.errors import ErrorCode, OAuthError
 from lukhas_id.jose.jwt import InvalidToken, TokenPurpose, peek_header, sign, verify
 from lukhas_id.ports.state import TokenStateStore
+from lukhas_id.ports.unit_of_work import UnitOfWork
 from lukhas_id.protocol.oauth2.grants import Confirmation, GrantContext, IssuedTokens
 from lukhas_id.protocol.oauth2.request import OAuthRequest
 from lukhas_id.protocol.oauth2.resource import select_audience
@@ -50,9 +52,11 @@ class TokenService:
         keys: KeyService,
         tenants: TenantService,
         clock: Clock,
+        uow: UnitOfWork,
         *,
         max_access_token_ttl: int,
     ) -> None:
+        self._uow = uow
         self._state = state
         self._keys = keys
         self._tenants = tenants
@@ -233,11 +237,15 @@ class TokenService:
             return False
         if record.client_id != caller.client_id:
             raise OAuthError(ErrorCode.UNAUTHORIZED_CLIENT, "the token was not issued to this client")
-        if looks_like_jwt(token):
-            await self._state.revoke_jti(tenant.id, record.jti, record.exp)
-        else:
-            await self._state.delete_opaque(token_hash(token))
-        log.info("token revoked", extra={"tenant": tenant.name, "client_id": caller.client_id, "jti": record.jti})
+        async with self._uow() as work:
+            if looks_like_jwt(token):
+                await self._state.revoke_jti(tenant.id, record.jti, record.exp)
+            else:
+                await self._state.delete_opaque(token_hash(token))
+            metadata = {"client_id": caller.client_id, "jti": record.jti}
+            work.emit(
+                IdentityEvent(EventType.TOKEN_REVOKED, tenant.id, record.sub, self._clock.now(), metadata=metadata)
+            )
         return True
 
     async def revoke_all(self, tenant: Tenant, kind: MarkerKind, ident: str) -> int:

@@ -20,7 +20,9 @@ Anything else raises a one-line ``ValueError``; messages never contain the URL's
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import contextvars
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -210,6 +212,11 @@ class Database:
             _, kwargs = engine.dialect.create_connect_args(engine.url)
             self._direct = DirectStatements(engine.dialect, {**kwargs, **(connect_args or {})})
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        # The session of the unit of work running in this task, if any (`unit`), and the task that owns it:
+        # tasks it starts inherit the variable but never share the session (a session is not concurrent).
+        self._unit: contextvars.ContextVar[tuple[AsyncSession, object] | None] = contextvars.ContextVar(
+            f"lukhas_id_unit_{id(self)}", default=None
+        )
         self._statement_engine: AsyncEngine
         if self._is_sqlite:
             # Writers take SQLite's write lock at BEGIN, so a read-then-write transaction never fails
@@ -254,13 +261,41 @@ class Database:
         """The URL with its password masked."""
         return mask_url(self._engine.url)
 
+    def _joined(self) -> AsyncSession | None:
+        """The session of the unit of work this task opened, if any."""
+        current = self._unit.get()
+        if current is None or current[1] is not asyncio.current_task():
+            return None
+        return current[0]
+
+    @contextlib.asynccontextmanager
+    async def unit(self) -> AsyncIterator[AsyncSession]:
+        """The session of a unit of work (adapters/sql/unit_of_work.py): every `transaction`, `read`,
+        `statement`, `fetch_first` and `execute` on this Database in the task that opened it joins it until
+        the block ends (tasks started inside get transactions of their own); committed on exit, rolled back
+        on an exception. Units do not nest."""
+        if self._joined() is not None:
+            raise RuntimeError("units of work do not nest")
+        async with self._write_sessions() as session, session.begin():
+            token = self._unit.set((session, asyncio.current_task()))
+            try:
+                yield session
+            finally:
+                self._unit.reset(token)
+
     @contextlib.asynccontextmanager
     async def transaction(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
         """A session inside one transaction: committed on exit, rolled back on an exception.
 
         On SQLite `write=True` begins with ``BEGIN IMMEDIATE`` (writers serialize at BEGIN); use
-        `write=False` for read-only work, which then never waits for writers (WAL).
+        `write=False` for read-only work, which then never waits for writers (WAL). Inside a unit of
+        work it is a savepoint of the unit's transaction.
         """
+        unit = self._joined()
+        if unit is not None:
+            async with unit.begin_nested():
+                yield unit
+            return
         maker = self._write_sessions if write else self._sessions
         async with maker() as session, session.begin():
             yield session
@@ -270,7 +305,12 @@ class Database:
         """A session for reads that need no snapshot across statements (single SELECTs).
 
         PostgreSQL: autocommit, so each SELECT is one round trip. SQLite: a deferred read transaction.
+        Inside a unit of work: the unit's session (its reads see its writes).
         """
+        unit = self._joined()
+        if unit is not None:
+            yield unit
+            return
         async with self._read_sessions() as session:
             yield session
 
@@ -279,7 +319,13 @@ class Database:
         """A connection for a single statement that commits on its own.
 
         PostgreSQL: autocommit, so the statement is one round trip. SQLite: a short transaction.
+        Inside a unit of work: the unit's connection, in a savepoint (committed with the unit).
         """
+        unit = self._joined()
+        if unit is not None:
+            async with unit.begin_nested():  # a refused statement leaves the unit usable
+                yield await unit.connection()
+            return
         async with self._statement_engine.begin() as conn:
             yield conn
 
@@ -291,7 +337,7 @@ class Database:
 
         PostgreSQL: on asyncpg directly (adapters/sql/direct.py), for the hottest statements; `relaxed` as
         for `execute`. SQLite: as `statement` does."""
-        if self._direct is not None:
+        if self._direct is not None and self._joined() is None:
             return await self._direct.fetch_first(statement, params, relaxed=relaxed)
         async with self.statement() as conn:
             row = (await conn.execute(statement, params)).first()
@@ -305,7 +351,7 @@ class Database:
         can lose the last moments of such writes, never corrupt them: use it only where losing a recent
         write is harmless (e.g. a passkey's signature counter). SQLite: as `statement` does (`relaxed` has
         no meaning there)."""
-        if self._direct is not None:
+        if self._direct is not None and self._joined() is None:
             return await self._direct.execute(statement, params, relaxed=relaxed)
         async with self.statement() as conn:
             result = await conn.execute(statement, params)

@@ -1,0 +1,51 @@
+"""The in-process event sink: committed events handed to subscribers in order, in this process.
+
+Subscribers are plain async callables. The first one is `log_event`, which writes the line each event
+type had before events existed (domain/events.py LOG_TEXT), with the event's fields as `extra`; none of
+them is secret or personal by construction. `RecordingSink` keeps events in memory for tests. A
+subscriber that raises is logged by its error class and does not stop the others: the change is
+already committed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+from lukhas_id.domain.events import LOG_TEXT, WARNINGS, IdentityEvent
+
+log = logging.getLogger("lukhas_id.events")
+
+Subscriber = Callable[[IdentityEvent], Awaitable[None]]
+
+
+async def log_event(event: IdentityEvent) -> None:
+    level = logging.WARNING if event.type in WARNINGS else logging.INFO
+    extra = {"event": event.type.value, "tenant": event.tenant_id, "principal": event.principal, **event.metadata}
+    log.log(level, LOG_TEXT[event.type], extra={k: v for k, v in extra.items() if v is not None})
+
+
+class InProcessSink:
+    def __init__(self, subscribers: Sequence[Subscriber] = (log_event,)) -> None:
+        self._subscribers = list(subscribers)
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        self._subscribers.append(subscriber)
+
+    async def publish(self, events: Sequence[IdentityEvent]) -> None:
+        for event in events:
+            for subscriber in self._subscribers:
+                try:
+                    await subscriber(event)
+                except Exception as exc:  # the change is committed; one subscriber must not stop the rest
+                    log.warning("event subscriber failed: %s", type(exc).__name__)
+
+
+class RecordingSink:
+    """Keeps every published event (tests read `events`)."""
+
+    def __init__(self) -> None:
+        self.events: list[IdentityEvent] = []
+
+    async def publish(self, events: Sequence[IdentityEvent]) -> None:
+        self.events.extend(events)

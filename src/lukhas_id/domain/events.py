@@ -1,0 +1,54 @@
+"""Identity events: what happened to a principal, a client, a token or a key, as typed records.
+
+Services emit them inside their unit of work (ports/unit_of_work.py); they are handed to the event
+sink only once the work's changes are committed, and dropped when it is rolled back. An event carries
+no secret and nothing personal: no token, secret, password, code, e-mail address or IP address; the
+principal is named by its ΛID, a client by its id, a token by its `jti` (never the token). `metadata`
+is a small mapping of such identifiers and enum values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Final
+
+
+class EventType(StrEnum):
+    CLIENT_CREATED = "client.created"
+    CLIENT_UPDATED = "client.updated"
+    CLIENT_DELETED = "client.deleted"
+    CLIENT_STATUS_CHANGED = "client.status_changed"
+    TOKEN_REVOKED = "token.revoked"  # noqa: S105  (an event name)
+    REFRESH_FAMILY_REVOKED = "refresh_token.family_revoked"  # noqa: S105
+    REFRESH_REUSE_DETECTED = "refresh_token.reuse_detected"  # noqa: S105
+    SIGNING_KEY_ROTATED = "signing_key.rotated"
+
+
+# The line the log subscriber writes for each event type (the wording of the log lines before events).
+LOG_TEXT: Final[Mapping[EventType, str]] = MappingProxyType(
+    {
+        EventType.CLIENT_CREATED: "client created",
+        EventType.CLIENT_UPDATED: "client updated",
+        EventType.CLIENT_DELETED: "client deleted",
+        EventType.CLIENT_STATUS_CHANGED: "client status changed",
+        EventType.TOKEN_REVOKED: "token revoked",
+        EventType.REFRESH_FAMILY_REVOKED: "refresh token family revoked",
+        EventType.REFRESH_REUSE_DETECTED: "refresh token reuse: family revoked",
+        EventType.SIGNING_KEY_ROTATED: "signing key rotated",
+    }
+)
+# Events that an operator should notice (logged as warnings).
+WARNINGS: Final = frozenset({EventType.REFRESH_REUSE_DETECTED})
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityEvent:
+    type: EventType
+    tenant_id: str
+    principal: str | None
+    at: float
+    trace_id: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))

@@ -1,0 +1,105 @@
+"""Contract suite of the unit of work (ports/unit_of_work.py) on SQL: SQLite and PostgreSQL.
+
+One transaction across repositories, a repository's own transaction as a savepoint, events published
+only after the commit and dropped on a rollback, and tasks started inside never sharing the session."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from lukhas_id.adapters.events.in_process import InProcessSink, RecordingSink
+from lukhas_id.adapters.sql import Database, SqlPrincipalRepository, SqlTenantRepository
+from lukhas_id.adapters.sql.unit_of_work import SqlUnitOfWork
+from lukhas_id.domain.events import EventType, IdentityEvent
+from lukhas_id.domain.principal import Principal, PrincipalStatus, PrincipalType
+from lukhas_id.domain.tenant import Tenant
+from lukhas_id.errors import AlreadyExists
+
+
+def tenant(tid: str) -> Tenant:
+    return Tenant(id=tid, name=f"name-{tid}", id_secret_enc=b"enc", access_token_alg="ES256", created_at=1000.0)
+
+
+def principal(tid: str, lid: str) -> Principal:
+    return Principal(tid, lid, PrincipalType.SERVICE, f"display {lid}", PrincipalStatus.ACTIVE, 1000.0)
+
+
+def event(lid: str) -> IdentityEvent:
+    return IdentityEvent(EventType.CLIENT_CREATED, "t1", lid, 1000.0, metadata={"client_id": "cl_x"})
+
+
+class Boom(Exception):
+    pass
+
+
+async def test_changes_of_several_repositories_commit_together_with_their_events(sql_database: Database) -> None:
+    sink = RecordingSink()
+    uow = SqlUnitOfWork(sql_database, sink)
+    async with uow() as work:
+        await SqlTenantRepository(sql_database).create(tenant("t1"))
+        await SqlPrincipalRepository(sql_database).create(principal("t1", "SVC-1"))
+        work.emit(event("SVC-1"))
+        assert sink.events == []  # not before the commit
+    assert await SqlTenantRepository(sql_database).get("t1") is not None
+    assert await SqlPrincipalRepository(sql_database).get("t1", "SVC-1") is not None
+    assert [e.principal for e in sink.events] == ["SVC-1"]
+
+
+async def test_a_failure_rolls_back_every_change_and_drops_the_events(sql_database: Database) -> None:
+    sink = RecordingSink()
+    uow = SqlUnitOfWork(sql_database, sink)
+    with pytest.raises(Boom):
+        async with uow() as work:
+            await SqlTenantRepository(sql_database).create(tenant("t1"))
+            await SqlPrincipalRepository(sql_database).create(principal("t1", "SVC-1"))
+            # Reads inside the unit see its own writes.
+            assert await SqlPrincipalRepository(sql_database).get("t1", "SVC-1") is not None
+            work.emit(event("SVC-1"))
+            raise Boom
+    assert await SqlTenantRepository(sql_database).get("t1") is None
+    assert await SqlPrincipalRepository(sql_database).get("t1", "SVC-1") is None
+    assert sink.events == []
+
+
+async def test_a_refused_write_inside_is_a_savepoint_not_the_end_of_the_unit(sql_database: Database) -> None:
+    sink = RecordingSink()
+    uow = SqlUnitOfWork(sql_database, sink)
+    async with uow() as work:
+        await SqlTenantRepository(sql_database).create(tenant("t1"))
+        await SqlPrincipalRepository(sql_database).create(principal("t1", "SVC-1"))
+        with pytest.raises(AlreadyExists):
+            await SqlPrincipalRepository(sql_database).create(principal("t1", "SVC-1"))
+        await SqlPrincipalRepository(sql_database).create(principal("t1", "SVC-2"))
+        work.emit(event("SVC-2"))
+    assert await SqlPrincipalRepository(sql_database).get("t1", "SVC-1") is not None
+    assert await SqlPrincipalRepository(sql_database).get("t1", "SVC-2") is not None
+    assert len(sink.events) == 1
+
+
+async def test_units_do_not_nest_and_tasks_inside_do_not_share_the_session(sql_database: Database) -> None:
+    uow = SqlUnitOfWork(sql_database, RecordingSink())
+    await SqlTenantRepository(sql_database).create(tenant("t1"))
+    async with uow():
+        with pytest.raises(RuntimeError):
+            async with uow():
+                pass
+        # Reads in several tasks at once: each gets a connection of its own (a session is not concurrent).
+        found = await asyncio.gather(*(SqlTenantRepository(sql_database).get("t1") for _ in range(4)))
+        assert all(t is not None for t in found)
+
+
+async def test_a_failing_subscriber_does_not_stop_the_others(sql_database: Database) -> None:
+    seen: list[IdentityEvent] = []
+
+    async def broken(e: IdentityEvent) -> None:
+        raise Boom
+
+    async def recorder(e: IdentityEvent) -> None:
+        seen.append(e)
+
+    uow = SqlUnitOfWork(sql_database, InProcessSink([broken, recorder]))
+    async with uow() as work:
+        work.emit(event("SVC-1"))
+    assert [e.principal for e in seen] == ["SVC-1"]

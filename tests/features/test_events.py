@@ -1,0 +1,77 @@
+"""Identity events (domain/events.py) from the services, through the unit of work, on both deployments."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from lukhas_id.domain.client import ClientStatus, GrantType
+from lukhas_id.domain.events import EventType, IdentityEvent
+from lukhas_id.errors import AlreadyExists
+from tests.support.harness import Harness
+
+
+def recorder(h: Harness) -> list[IdentityEvent]:
+    seen: list[IdentityEvent] = []
+
+    async def record(event: IdentityEvent) -> None:
+        seen.append(event)
+
+    h.c.events.subscribe(record)
+    return seen
+
+
+async def test_client_lifecycle_events_follow_committed_changes(h: Harness) -> None:
+    seen = recorder(h)
+    rc = await h.client()
+    await h.c.clients.set_status(rc.tenant.id, rc.client_id, ClientStatus.DISABLED)
+    assert await h.c.clients.delete(rc.tenant.id, rc.client_id)
+    assert not await h.c.clients.delete(rc.tenant.id, rc.client_id)  # nothing changed: no event
+    assert [e.type for e in seen] == [
+        EventType.CLIENT_CREATED,
+        EventType.CLIENT_STATUS_CHANGED,
+        EventType.CLIENT_DELETED,
+    ]
+    assert {e.principal for e in seen} == {rc.client.principal_lid}
+    assert all(e.tenant_id == rc.tenant.id and e.metadata["client_id"] == rc.client_id for e in seen)
+    assert seen[1].metadata["status"] == "disabled"
+
+
+async def test_a_change_that_fails_emits_nothing(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The unit of work covers the change and its event: an attempt rolled back leaves no event."""
+    seen = recorder(h)
+    tenant = await h.tenant()
+    attempts = 0
+    real_create = h.c.clients._repo.create
+
+    async def collide_once(client: object, principal: object) -> None:
+        nonlocal attempts
+        attempts += 1
+        await real_create(client, principal)  # type: ignore[arg-type]
+        if attempts == 1:
+            raise AlreadyExists("simulated collision after the write")
+
+    monkeypatch.setattr(h.c.clients._repo, "create", collide_once)
+    client, _ = await h.c.clients.create(
+        tenant, name="svc", grant_types=frozenset({GrantType.CLIENT_CREDENTIALS}), scopes=frozenset()
+    )
+    assert attempts == 2
+    assert [e.metadata["client_id"] for e in seen] == [client.client_id]
+    listed = {c.client_id for c in await h.c.clients.list(tenant.id)}
+    assert listed == {client.client_id}  # the first attempt's write was rolled back with it
+
+
+async def test_revocation_emits_an_event_without_the_token(h: Harness, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    seen = recorder(h)
+    rc = await h.client()
+    token = await h.access_token(rc)
+    assert (await h.revoke(rc, token)).status_code == 200
+    revoked = [e for e in seen if e.type is EventType.TOKEN_REVOKED]
+    assert len(revoked) == 1 and revoked[0].principal == rc.client.principal_lid
+    assert revoked[0].metadata["client_id"] == rc.client_id and revoked[0].metadata["jti"]
+    assert token not in repr(revoked[0])
+    # The log subscriber writes the line the service used to write.
+    lines = [r for r in caplog.records if r.name == "lukhas_id.events" and r.getMessage() == "token revoked"]
+    assert len(lines) == 1 and token not in repr(vars(lines[0]))
