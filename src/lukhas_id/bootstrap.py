@@ -204,7 +204,221 @@ def build_client_authenticators() -> dict[ClientAuthMethod, ClientAuthenticator]
     return {a.method: a for a in authenticators}
 
 
+@dataclass(frozen=True, slots=True)
+class Stores:
+    """The short-lived state stores: Redis in production, the SQLite file and the process when embedded."""
+
+    token_state: TokenStateStore
+    kv: KeyValueStore
+    refresh: RefreshTokenStore
+    rate_limiter: RateLimiter
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Tenants, their keys, clients and users: the durable identity records, and their unit of work."""
+
+    keys: KeyService
+    tenants: TenantService
+    clients: ClientService
+    users: UserService
+    events: InProcessSink
+    uow: UnitOfWork
+
+
+@dataclass(frozen=True, slots=True)
+class Tokens:
+    """Everything the token, introspection and revocation endpoints run on."""
+
+    tokens: TokenService
+    codes: AuthorizationCodes
+    id_tokens: IdTokenIssuer
+    refresh: RefreshTokenService
+    code_grant: CodeGrantService
+    client_auth_limiter: ClientAuthLimiter
+    client_authentication: ClientAuthentication
+    grant_handlers: dict[GrantType, GrantHandler]
+    oauth: OAuthEndpoints
+
+
+@dataclass(frozen=True, slots=True)
+class People:
+    """Signing people in and what follows: sessions, factors, passkeys, authorization, UserInfo, logout."""
+
+    sessions: SessionService
+    sign_in_limiter: SignInLimiter
+    totp: TotpService
+    recovery_codes: RecoveryCodeService
+    account_recovery: AccountRecoveryService
+    pending_sign_ins: PendingSignIns
+    passkeys: PasskeyService
+    authorization: AuthorizationService
+    userinfo: UserInfoService
+    logout: LogoutService
+    registration: RegistrationService
+
+
+def build_stores(settings: Settings, database: Database, clock: Clock, closers: list[Any]) -> Stores:
+    if settings.redis_url:
+        from lukhas_id.adapters.redis.rate_limit import RedisRateLimiter
+        from lukhas_id.adapters.redis.refresh import RedisRefreshTokenStore
+        from lukhas_id.adapters.redis.state import RedisKeyValueStore, RedisTokenStateStore, redis_client
+
+        client = redis_client(settings.redis_url)
+        closers.append(client.aclose)
+        return Stores(
+            RedisTokenStateStore(client),
+            RedisKeyValueStore(client),
+            RedisRefreshTokenStore(client),
+            RedisRateLimiter(client),
+        )
+    from lukhas_id.adapters.memory.rate_limit import MemoryRateLimiter
+    from lukhas_id.adapters.sql.kv import SqlKeyValueStore
+    from lukhas_id.adapters.sql.refresh import SqlRefreshTokenStore
+    from lukhas_id.adapters.sql.token_state import SqlTokenStateStore
+
+    # Token state in the SQLite file, so that every worker and the CLI share it (ADR 0002); rate buckets per
+    # worker process (with several workers, configure Redis: services/rate_limit.py).
+    return Stores(
+        SqlTokenStateStore(database, clock),
+        SqlKeyValueStore(database, clock),
+        SqlRefreshTokenStore(database),
+        MemoryRateLimiter(),
+    )
+
+
+def build_identity(settings: Settings, database: Database, kek: Kek, clock: Clock) -> Identity:
+    keys = KeyService(
+        SqlSigningKeyRepository(database),
+        kek,
+        clock,
+        max_access_token_ttl=settings.max_access_token_ttl,
+        jwks_max_age=settings.jwks_max_age,
+    )
+    tenants = TenantService(
+        SqlTenantRepository(database), keys, kek, clock, issuer=settings.issuer, default_tenant=settings.default_tenant
+    )
+    events = InProcessSink()
+    uow = SqlUnitOfWork(database, events)
+    clients = ClientService(
+        SqlClientRepository(database),
+        clock,
+        uow,
+        cache_ttl=settings.client_cache_ttl,
+        default_ttl=settings.access_token_ttl,
+        max_ttl=settings.max_access_token_ttl,
+    )
+    users = UserService(SqlUserRepository(database), PasswordHasher(), clock, policy=check_password_policy)
+    return Identity(keys, tenants, clients, users, events, uow)
+
+
+def build_tokens(
+    settings: Settings,
+    stores: Stores,
+    identity: Identity,
+    keyring: TenantKeyring,
+    metrics: Metrics,
+    clock: Clock,
+) -> Tokens:
+    keys, tenants, uow = identity.keys, identity.tenants, identity.uow
+    tokens = TokenService(
+        stores.token_state, keys, tenants, clock, uow, max_access_token_ttl=settings.max_access_token_ttl
+    )
+    codes = AuthorizationCodes(stores.kv, replay_window=settings.max_access_token_ttl)
+    id_tokens = IdTokenIssuer(keys, tenants, clock)
+    refresh = RefreshTokenService(
+        stores.refresh, tokens, tenants, id_tokens, keyring, clock, uow, idle=settings.refresh_token_idle_ttl
+    )
+    code_grant = CodeGrantService(codes, tokens, id_tokens, tenants, refresh)
+    limiter = ClientAuthLimiter(
+        stores.rate_limiter,
+        keyring,
+        clock,
+        metrics,
+        limit=settings.client_auth_rate_limit,
+        window=settings.client_auth_rate_window,
+    )
+    grant_handlers = build_grant_handlers(settings.features, tokens, code_grant, refresh)
+    authentication = ClientAuthentication(identity.clients, build_client_authenticators(), limiter)
+    oauth = OAuthEndpoints(tenants, authentication, grant_handlers, tokens, RevocationService(tokens, refresh))
+    return Tokens(tokens, codes, id_tokens, refresh, code_grant, limiter, authentication, grant_handlers, oauth)
+
+
+def build_people(
+    settings: Settings,
+    database: Database,
+    kek: Kek,
+    stores: Stores,
+    identity: Identity,
+    tokens: Tokens,
+    keyring: TenantKeyring,
+    metrics: Metrics,
+    clock: Clock,
+    attestation_roots: tuple[x509.Certificate, ...],
+) -> People:
+    kv, keys, tenants, clients, users = stores.kv, identity.keys, identity.tenants, identity.clients, identity.users
+    hints = IdTokenHints(keys, tenants, clock)
+    consents = SqlConsentRepository(database)
+    sessions = SessionService(kv, clock)
+    authorization = AuthorizationService(
+        kv, tokens.codes, clients, tenants, consents, clock, hints, tokens.id_tokens.subject, settings.acr_names
+    )
+    userinfo = UserInfoService(tokens.tokens, SqlUserRepository(database), clients, tokens.id_tokens, tenants)
+    logout = LogoutService(hints, clients, tenants, sessions, consents, SqlUserRepository(database), clock)
+    totp = TotpService(
+        SqlTotpRepository(database, kek),
+        clock,
+        metrics,
+        settings.webauthn_rp_name,
+        default_tenant=settings.default_tenant,
+    )
+    recovery_codes = RecoveryCodeService(SqlRecoveryCodeRepository(database), keyring, clock, metrics)
+    account_recovery = AccountRecoveryService(kv, keyring, clock, metrics, users)
+    sign_in_limiter = SignInLimiter(
+        stores.rate_limiter,
+        keyring,
+        clock,
+        metrics,
+        limit=settings.sign_in_rate_limit,
+        window=settings.sign_in_rate_window,
+    )
+    passkeys = PasskeyService(
+        SqlPasskeyRepository(database, kek),
+        kv,
+        keyring,
+        users,
+        clock,
+        metrics,
+        RelyingParty(
+            id=settings.effective_rp_id,
+            name=settings.webauthn_rp_name,
+            origins=settings.effective_origins,
+            user_verification=settings.webauthn_user_verification,
+            resident_key=settings.webauthn_resident_key,
+            attestation=settings.webauthn_attestation,
+            aaguids=frozenset(settings.webauthn_aaguids),
+            roots=attestation_roots,
+        ),
+        settings.acr_names,
+    )
+    return People(
+        sessions=sessions,
+        sign_in_limiter=sign_in_limiter,
+        totp=totp,
+        recovery_codes=recovery_codes,
+        account_recovery=account_recovery,
+        pending_sign_ins=PendingSignIns(kv),
+        passkeys=passkeys,
+        authorization=authorization,
+        userinfo=userinfo,
+        logout=logout,
+        registration=RegistrationService(kv, clients, keys, clock),
+    )
+
+
 async def build_container(settings: Settings, *, clock: Clock | None = None, upgrade: bool = False) -> Container:
+    """Settings -> adapters -> services, by area (each builder returns a frozen group); nothing is changed
+    after it is built."""
     clock = clock or SystemClock()
     cache_fido2_type_hints()
     kek, notice = load_kek(settings)
@@ -217,145 +431,15 @@ async def build_container(settings: Settings, *, clock: Clock | None = None, upg
     except ValueError as exc:
         raise ConfigurationError(f"invalid setting LUKHAS_ID_DATABASE_URL: {exc}") from None
     closers: list[Any] = []
+    metrics = Metrics()
     try:
         await prepare_database(settings, database, upgrade=upgrade)
         await check_kek(database, kek)
-        token_state: TokenStateStore
-        kv: KeyValueStore
-        refresh_store: RefreshTokenStore
-        rate_limiter: RateLimiter
-        if settings.redis_url:
-            from lukhas_id.adapters.redis.state import (
-                RedisKeyValueStore,
-                RedisTokenStateStore,
-                redis_client,
-            )
-
-            client = redis_client(settings.redis_url)
-            closers.append(client.aclose)
-            token_state = RedisTokenStateStore(client)
-            kv = RedisKeyValueStore(client)
-            from lukhas_id.adapters.redis.refresh import RedisRefreshTokenStore
-
-            refresh_store = RedisRefreshTokenStore(client)
-            from lukhas_id.adapters.redis.rate_limit import RedisRateLimiter
-
-            rate_limiter = RedisRateLimiter(client)
-        else:
-            from lukhas_id.adapters.sql.kv import SqlKeyValueStore
-            from lukhas_id.adapters.sql.token_state import SqlTokenStateStore
-
-            # In the SQLite file, so that every worker and the CLI share it (ADR 0002).
-            token_state = SqlTokenStateStore(database, clock)
-            kv = SqlKeyValueStore(database, clock)
-            from lukhas_id.adapters.sql.refresh import SqlRefreshTokenStore
-
-            refresh_store = SqlRefreshTokenStore(database)
-            from lukhas_id.adapters.memory.rate_limit import MemoryRateLimiter
-
-            # Per worker process: with several workers, configure Redis (services/rate_limit.py).
-            rate_limiter = MemoryRateLimiter()
-        keys = KeyService(
-            SqlSigningKeyRepository(database),
-            kek,
-            clock,
-            max_access_token_ttl=settings.max_access_token_ttl,
-            jwks_max_age=settings.jwks_max_age,
-        )
-        tenants = TenantService(
-            SqlTenantRepository(database),
-            keys,
-            kek,
-            clock,
-            issuer=settings.issuer,
-            default_tenant=settings.default_tenant,
-        )
-        events = InProcessSink()
-        uow = SqlUnitOfWork(database, events)
-        clients = ClientService(
-            SqlClientRepository(database),
-            clock,
-            uow,
-            cache_ttl=settings.client_cache_ttl,
-            default_ttl=settings.access_token_ttl,
-            max_ttl=settings.max_access_token_ttl,
-        )
-        tokens = TokenService(
-            token_state, keys, tenants, clock, uow, max_access_token_ttl=settings.max_access_token_ttl
-        )
-        users = UserService(SqlUserRepository(database), PasswordHasher(), clock, policy=check_password_policy)
-        codes = AuthorizationCodes(kv, replay_window=settings.max_access_token_ttl)
-        id_tokens = IdTokenIssuer(keys, tenants, clock)
-        refresh = RefreshTokenService(
-            refresh_store, tokens, tenants, id_tokens, keyring, clock, uow, idle=settings.refresh_token_idle_ttl
-        )
-        code_grant = CodeGrantService(codes, tokens, id_tokens, tenants, refresh)
-        hints = IdTokenHints(keys, tenants, clock)
-        authorization = AuthorizationService(
-            kv,
-            codes,
-            clients,
-            tenants,
-            SqlConsentRepository(database),
-            clock,
-            hints,
-            id_tokens.subject,
-            settings.acr_names,
-        )
-        userinfo = UserInfoService(tokens, SqlUserRepository(database), clients, id_tokens, tenants)
-        sessions = SessionService(kv, clock)
-        logout = LogoutService(
-            hints, clients, tenants, sessions, SqlConsentRepository(database), SqlUserRepository(database), clock
-        )
-        metrics = Metrics()
-        totp = TotpService(
-            SqlTotpRepository(database, kek),
-            clock,
-            metrics,
-            settings.webauthn_rp_name,
-            default_tenant=settings.default_tenant,
-        )
-        recovery_codes = RecoveryCodeService(SqlRecoveryCodeRepository(database), keyring, clock, metrics)
-        account_recovery = AccountRecoveryService(kv, keyring, clock, metrics, users)
-        sign_in_limiter = SignInLimiter(
-            rate_limiter,
-            keyring,
-            clock,
-            metrics,
-            limit=settings.sign_in_rate_limit,
-            window=settings.sign_in_rate_window,
-        )
-        client_auth_limiter = ClientAuthLimiter(
-            rate_limiter,
-            keyring,
-            clock,
-            metrics,
-            limit=settings.client_auth_rate_limit,
-            window=settings.client_auth_rate_window,
-        )
-        passkeys = PasskeyService(
-            SqlPasskeyRepository(database, kek),
-            kv,
-            keyring,
-            users,
-            clock,
-            metrics,
-            RelyingParty(
-                id=settings.effective_rp_id,
-                name=settings.webauthn_rp_name,
-                origins=settings.effective_origins,
-                user_verification=settings.webauthn_user_verification,
-                resident_key=settings.webauthn_resident_key,
-                attestation=settings.webauthn_attestation,
-                aaguids=frozenset(settings.webauthn_aaguids),
-                roots=attestation_roots,
-            ),
-            settings.acr_names,
-        )
-        grant_handlers = build_grant_handlers(settings.features, tokens, code_grant, refresh)
-        client_authentication = ClientAuthentication(clients, build_client_authenticators(), client_auth_limiter)
-        oauth = OAuthEndpoints(
-            tenants, client_authentication, grant_handlers, tokens, RevocationService(tokens, refresh)
+        stores = build_stores(settings, database, clock, closers)
+        identity = build_identity(settings, database, kek, clock)
+        tokens = build_tokens(settings, stores, identity, keyring, metrics, clock)
+        people = build_people(
+            settings, database, kek, stores, identity, tokens, keyring, metrics, clock, attestation_roots
         )
     except BaseException:
         for closer in reversed(closers):
@@ -367,35 +451,35 @@ async def build_container(settings: Settings, *, clock: Clock | None = None, upg
         clock=clock,
         database=database,
         kek=kek,
-        token_state=token_state,
-        kv=kv,
-        keys=keys,
-        tenants=tenants,
-        clients=clients,
-        tokens=tokens,
-        users=users,
-        codes=codes,
-        code_grant=code_grant,
-        refresh=refresh,
-        sessions=sessions,
-        sign_in_limiter=sign_in_limiter,
-        client_auth_limiter=client_auth_limiter,
-        authorization=authorization,
-        userinfo=userinfo,
-        logout=logout,
+        token_state=stores.token_state,
+        kv=stores.kv,
+        keys=identity.keys,
+        tenants=identity.tenants,
+        clients=identity.clients,
+        tokens=tokens.tokens,
+        users=identity.users,
+        codes=tokens.codes,
+        code_grant=tokens.code_grant,
+        refresh=tokens.refresh,
+        sessions=people.sessions,
+        sign_in_limiter=people.sign_in_limiter,
+        client_auth_limiter=tokens.client_auth_limiter,
+        authorization=people.authorization,
+        userinfo=people.userinfo,
+        logout=people.logout,
         material=SqlEncryptedMaterial(database),
-        registration=RegistrationService(kv, clients, keys, clock),
-        totp=totp,
-        recovery_codes=recovery_codes,
-        account_recovery=account_recovery,
+        registration=people.registration,
+        totp=people.totp,
+        recovery_codes=people.recovery_codes,
+        account_recovery=people.account_recovery,
         metrics=metrics,
-        pending_sign_ins=PendingSignIns(kv),
+        pending_sign_ins=people.pending_sign_ins,
         keyring=keyring,
-        passkeys=passkeys,
-        grant_handlers=grant_handlers,
-        events=events,
-        uow=uow,
-        client_authentication=client_authentication,
-        oauth=oauth,
+        passkeys=people.passkeys,
+        grant_handlers=tokens.grant_handlers,
+        events=identity.events,
+        uow=identity.uow,
+        client_authentication=tokens.client_authentication,
+        oauth=tokens.oauth,
         _closers=closers,
     )
