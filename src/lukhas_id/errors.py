@@ -52,8 +52,14 @@ class NotFound(LukhasIdError):
     pass
 
 
-class AlreadyExists(LukhasIdError):
-    pass
+class Conflict(LukhasIdError):
+    """A write was refused because of state it did not expect: a uniqueness rule, or a race it lost (another
+    transaction changed what it depended on first). Retrying the same write may succeed (a lost race) or not
+    (a taken name: AlreadyExists)."""
+
+
+class AlreadyExists(Conflict):
+    """The conflict is a uniqueness rule: what the write would create exists already."""
 
 
 class ConfigurationError(LukhasIdError):
@@ -64,24 +70,24 @@ class KeyUnavailable(LukhasIdError):
     """No usable signing key (or the KEK cannot decrypt it)."""
 
 
-# Exception class names (anywhere in the MRO) that mean "a backing service is unreachable": the
-# standard library's, redis-py's, SQLAlchemy's and asyncpg's (lost or refused connections, a server
-# shutting down or starting, too many connections; asyncpg's own are raised by adapters/sql/direct.py).
-# Matched by name so that the web edge needs no driver imports.
-_UNAVAILABLE_NAMES = frozenset(
-    {
-        "ConnectionError",
-        "TimeoutError",
-        "OperationalError",
-        "InterfaceError",
-        "CannotConnectNowError",
-        "PostgresConnectionError",
-        "OperatorInterventionError",
-        "TooManyConnectionsError",
-    }
-)
+class StoreUnavailable(Exception):
+    """A backing store (the database, Redis) cannot be reached or cannot serve now: connection refused or
+    lost, a timeout, the server shutting down or starting, too many connections, a locked SQLite file.
+
+    The adapters raise it in place of their driver's errors (chained as `__cause__`), so nothing above
+    them needs a driver import; the web edge answers 503 temporarily_unavailable (RFC 6749 §5.2). The
+    message names the store and the driver error's type, never a URL, a statement or a value. Not a
+    LukhasIdError: code that turns domain errors into answers for the user must not swallow an outage.
+    """
+
+    def __init__(self, store: str, reason: str = "") -> None:
+        super().__init__(f"{store} unavailable" + (f" ({reason})" if reason else ""))
+        self.store = store
 
 
 def is_unavailable(exc: BaseException) -> bool:
-    """True when `exc` says a database, Redis or the network is unreachable (answer 503, not 500)."""
-    return isinstance(exc, OSError | TimeoutError) or any(c.__name__ in _UNAVAILABLE_NAMES for c in type(exc).__mro__)
+    """True when `exc` says a backing store or the network is unreachable (answer 503, not 500).
+
+    The adapters translate their drivers' errors into StoreUnavailable; OSError and TimeoutError stay
+    outages wherever they come from (a socket refused or timed out outside an adapter)."""
+    return isinstance(exc, StoreUnavailable | OSError | TimeoutError)

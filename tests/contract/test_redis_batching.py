@@ -9,11 +9,11 @@ import pytest
 import pytest_asyncio
 import redis.asyncio
 from redis.exceptions import ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from lukhas_id.adapters.redis.batching import MAX_BATCH, AutoPipeline
 from lukhas_id.adapters.redis.client import redis_client
 from lukhas_id.adapters.redis.wire import RedisWire, pack
+from lukhas_id.errors import StoreUnavailable
 
 pytestmark = pytest.mark.redis
 
@@ -70,7 +70,7 @@ async def test_a_dead_connection_fails_every_caller_of_the_batch() -> None:
     batch = AutoPipeline(dead)
     try:
         results = await asyncio.gather(*(batch.execute("GET", "k") for _ in range(3)), return_exceptions=True)
-        assert all(isinstance(r, Exception) for r in results)
+        assert all(isinstance(r, StoreUnavailable) for r in results)
     finally:
         await dead.aclose()
 
@@ -90,7 +90,7 @@ async def test_a_server_that_never_answers_times_out() -> None:
         futures = [loop.create_future() for _ in range(3)]
         connection.send(pack([("GET", "a"), ("GET", "b"), ("GET", "c")]), futures)
         results = await asyncio.gather(*futures, return_exceptions=True)
-        assert all(isinstance(r, RedisTimeoutError) for r in results)
+        assert all(isinstance(r, StoreUnavailable) for r in results)
     finally:
         await wire.close()
         for writer in writers:

@@ -12,8 +12,9 @@ from sqlalchemy import bindparam, select, update
 
 from lukhas_id.adapters.sql import Database
 from lukhas_id.adapters.sql.direct import _rowcount
+from lukhas_id.adapters.sql.errors import store_error
 from lukhas_id.adapters.sql.models import TenantRow, UserRow
-from lukhas_id.errors import is_unavailable
+from lukhas_id.errors import StoreUnavailable, is_unavailable
 from tests.contract.test_sql_users import add, seed, user
 
 _U = UserRow.__table__.c
@@ -116,10 +117,10 @@ def _closed_port() -> int:
 async def test_an_unreachable_server_is_an_outage_not_a_bug() -> None:
     database = Database.from_url(f"postgresql://postgres@127.0.0.1:{_closed_port()}/test")
     try:
-        with pytest.raises(Exception) as caught:
+        with pytest.raises(StoreUnavailable) as caught:
             await database.fetch_first(select(TenantRow.__table__), {})
         assert is_unavailable(caught.value)
-        with pytest.raises(Exception) as caught:
+        with pytest.raises(StoreUnavailable) as caught:
             await database.execute(SET_VERIFIED, {"t": "t", "b_lid": "l", "verified": True, "at": 1.0}, relaxed=True)
         assert is_unavailable(caught.value)
     finally:
@@ -134,7 +135,8 @@ def test_asyncpg_outage_errors_are_outages() -> None:
         asyncpg.exceptions.CannotConnectNowError,  # ... or starting
         asyncpg.exceptions.ConnectionDoesNotExistError,  # the connection was lost mid-statement
         asyncpg.exceptions.TooManyConnectionsError,
+        asyncpg.exceptions.QueryCanceledError,  # statement_timeout
         asyncpg.exceptions.InterfaceError,
     ):
-        assert is_unavailable(error("gone")), error
-    assert not is_unavailable(asyncpg.exceptions.UniqueViolationError("duplicate"))
+        assert isinstance(store_error(error("gone")), StoreUnavailable), error
+    assert store_error(asyncpg.exceptions.UniqueViolationError("duplicate")) is None

@@ -8,6 +8,7 @@ import logging
 import pytest
 
 from lukhas_id.domain.client import ClientStatus, TokenFormat
+from lukhas_id.errors import StoreUnavailable
 from tests.support.harness import Harness, basic
 
 FORM = {"content-type": "application/x-www-form-urlencoded"}
@@ -239,16 +240,14 @@ async def test_malformed_content_length(h: Harness, length: str) -> None:
 async def test_a_storage_outage_is_503_and_a_bug_is_500_never_a_traceback(
     h: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import redis.exceptions
-    import sqlalchemy.exc
-
+    # The adapters raise StoreUnavailable for their drivers' outage errors (tests/contract/test_store_outages.py).
     rc = await h.client(token_format=TokenFormat.OPAQUE)
     token = await h.access_token(rc)
     outages: list[Exception] = [
         ConnectionError("down"),
-        redis.exceptions.ConnectionError("down"),
-        redis.exceptions.TimeoutError("slow"),
-        sqlalchemy.exc.OperationalError("SELECT 1", {}, Exception("down")),
+        TimeoutError("slow"),
+        StoreUnavailable("Redis", "the connection was lost"),
+        StoreUnavailable("database", "SQLITE_BUSY"),
     ]
     for exc in outages:
 

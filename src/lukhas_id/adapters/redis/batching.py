@@ -7,7 +7,8 @@ result or its own error; a connection failure fails every command of that batch.
 
 Over plain TCP or a Unix socket the batch is written on one lean connection (wire.py), whose replies
 resolve the callers' futures as they arrive; over TLS it runs as a redis-py pipeline.
-Replies are Redis's own (a status reply such as SET's is b"OK").
+Replies are Redis's own (a status reply such as SET's is b"OK"). An outage reaches the callers as
+StoreUnavailable (errors.py), never as a redis-py error.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import redis.asyncio
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
+from lukhas_id.adapters.redis.errors import store_error
 from lukhas_id.adapters.redis.wire import pack, wire_for
 
 MAX_BATCH = 512
@@ -54,7 +56,13 @@ class AutoPipeline:
         try:
             return await self.execute("EVALSHA", script.sha, len(keys), *keys, *args)
         except NoScriptError:
-            return await script(keys=list(keys), args=list(args))
+            try:
+                return await script(keys=list(keys), args=list(args))
+            except Exception as exc:
+                error = store_error(exc)
+                if error is exc:
+                    raise
+                raise error from exc
 
     def _flush(self) -> None:
         self._scheduled = False
@@ -75,9 +83,10 @@ class AutoPipeline:
                 connection = await self._wire.connection()
                 connection.send(pack([args for args, _ in batch]), [future for _, future in batch])
             except Exception as exc:
+                error = store_error(exc)
                 for _, future in batch:
                     if not future.done():
-                        future.set_exception(exc)
+                        future.set_exception(error)
             return
         try:
             if len(batch) == 1:
@@ -89,9 +98,10 @@ class AutoPipeline:
                     pipe.execute_command(*args)
                 results = await pipe.execute(raise_on_error=False)
         except BaseException as exc:  # connection errors, cancellation: every caller hears of it
+            error = store_error(exc if isinstance(exc, Exception) else ConnectionError("cancelled"))
             for _, future in batch:
                 if not future.done():
-                    future.set_exception(exc if isinstance(exc, Exception) else ConnectionError("cancelled"))
+                    future.set_exception(error)
             if not isinstance(exc, Exception):
                 raise
             return
@@ -99,6 +109,6 @@ class AutoPipeline:
             if future.done():
                 continue
             if isinstance(result, Exception):
-                future.set_exception(result)
+                future.set_exception(store_error(result))
             else:
                 future.set_result(result)

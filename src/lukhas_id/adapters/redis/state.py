@@ -14,7 +14,8 @@ high-entropy token is globally unique, and the caller checks ``record.tenant_id`
 Tenant ids are server-generated and never contain ``{`` or ``}``.
 
 Every call is one round trip: plain commands where one command is atomic (SET PX NX, GETDEL, MGET), and
-Lua scripts (registered once per store, run by EVALSHA) where a read-modify-write must be atomic.
+Lua scripts (registered once per store, run by EVALSHA) where a read-modify-write must be atomic. Every
+command goes through the automatic pipeline (batching.py), so an outage is StoreUnavailable (errors.py).
 """
 
 from __future__ import annotations
@@ -173,12 +174,11 @@ def _decode_record(raw: bytes) -> AccessTokenRecord:
 class RedisTokenStateStore:
     """TokenStateStore on Redis: revocations and opaque tokens shared by every worker and process."""
 
-    __slots__ = ("_batch", "_client", "_get_active_opaque", "_now", "_p", "_revoke_jti", "_set_not_before")
+    __slots__ = ("_batch", "_get_active_opaque", "_now", "_p", "_revoke_jti", "_set_not_before")
 
     def __init__(self, client: redis.asyncio.Redis, prefix: str = "lid:", *, clock: Clock | None = None) -> None:
         """`client` needs decode_responses=False (see `redis_client`); `clock` computes TTLs from exp."""
         _check_client(client)
-        self._client = client
         self._p = prefix
         self._now: Callable[[], float] = time.time if clock is None else clock.now
         self._set_not_before = client.register_script(_SET_NOT_BEFORE_LUA)
@@ -220,7 +220,7 @@ class RedisTokenStateStore:
         if ttl <= 0:
             return
         key = f"{self._p}{{{tenant_id}}}:{_MARKER_SEGMENT[kind]}:{ident}"
-        await self._set_not_before(keys=(key,), args=(at, ttl * 1000))
+        await self._batch.evalsha(self._set_not_before, (key,), (at, ttl * 1000))
 
     async def is_revoked(self, tenant_id: str, jti: str, client_id: str, sub: str, iat: int) -> bool:
         base = f"{self._p}{{{tenant_id}}}:"
@@ -237,7 +237,7 @@ class RedisTokenStateStore:
         return 0  # Redis expires keys itself
 
     async def ping(self) -> None:
-        await self._client.ping()
+        await self._batch.execute("PING")
 
 
 class RedisKeyValueStore:
@@ -245,12 +245,11 @@ class RedisKeyValueStore:
     pipelined automatically (batching.py), like the token state's: sessions, codes and ceremony state
     are read and written on every sign-in."""
 
-    __slots__ = ("_batch", "_client", "_incr", "_index_add", "_index_remove", "_p")
+    __slots__ = ("_batch", "_incr", "_index_add", "_index_remove", "_p")
 
     def __init__(self, client: redis.asyncio.Redis, prefix: str = "lid:kv:") -> None:
         """`client` needs decode_responses=False (see `redis_client`)."""
         _check_client(client)
-        self._client = client
         self._p = prefix
         self._incr = client.register_script(_INCR_LUA)
         self._index_add = client.register_script(_INDEX_ADD_LUA)
@@ -291,4 +290,4 @@ class RedisKeyValueStore:
         return 0  # Redis expires keys itself
 
     async def ping(self) -> None:
-        await self._client.ping()
+        await self._batch.execute("PING")

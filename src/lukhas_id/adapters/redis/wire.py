@@ -4,6 +4,7 @@ Redis answers the commands of one connection in order, so replies are matched to
 first-in first-out, and many concurrent requests share one connection with no pool checkout and one
 write per batch. hiredis parses the replies. A command that gets no answer within `timeout` seconds
 fails, with every other waiting command, and the connection is dropped (the next command reconnects).
+Failures of the connection, and the replies that say Redis cannot serve now, are StoreUnavailable (errors.py).
 Plain TCP and Unix sockets only; TLS deployments use redis-py's pipeline (see batching.py).
 """
 
@@ -15,9 +16,10 @@ from collections import deque
 from typing import Any, cast
 
 import hiredis
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from lukhas_id.adapters.redis.errors import OUTAGE_REPLIES, unavailable
+from lukhas_id.errors import StoreUnavailable
 
 
 def pack(commands: list[tuple[Any, ...]]) -> bytes:
@@ -38,9 +40,12 @@ def pack(commands: list[tuple[Any, ...]]) -> bytes:
     return b"".join(out)
 
 
-def _error(reply: hiredis.ReplyError) -> ResponseError:
+def _error(reply: hiredis.ReplyError) -> ResponseError | StoreUnavailable:
     message = str(reply)
-    return NoScriptError(message) if message.startswith("NOSCRIPT") else ResponseError(message)
+    code = message.split(" ", 1)[0]
+    if code == "NOSCRIPT":
+        return NoScriptError(message)
+    return unavailable(code) if code in OUTAGE_REPLIES else ResponseError(message)
 
 
 class _Protocol(asyncio.Protocol):
@@ -59,7 +64,7 @@ class _Protocol(asyncio.Protocol):
 
     def send(self, payload: bytes, futures: list[asyncio.Future[Any]]) -> None:
         if self.lost or self._transport is None:
-            raise RedisConnectionError("the Redis connection is closed")
+            raise unavailable("the connection is closed")
         if not self._waiting:
             self._progress = time.monotonic()
         self._waiting.extend(futures)
@@ -88,7 +93,7 @@ class _Protocol(asyncio.Protocol):
         if not self._waiting:
             return
         if time.monotonic() - self._progress >= self._timeout:
-            self._fail(RedisTimeoutError(f"no answer from Redis within {self._timeout} s"))
+            self._fail(unavailable(f"no answer within {self._timeout} s"))
             if self._transport is not None:
                 self._transport.abort()
             return
@@ -102,7 +107,7 @@ class _Protocol(asyncio.Protocol):
                 future.set_exception(exc)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._fail(RedisConnectionError("the Redis connection was lost"))
+        self._fail(unavailable("the connection was lost"))
         if self._watchdog is not None:
             self._watchdog.cancel()
             self._watchdog = None
@@ -168,7 +173,7 @@ class RedisWire:
                 coro = loop.create_connection(factory, host, port)
             _, protocol = await asyncio.wait_for(coro, self._timeout)
         except (OSError, TimeoutError) as exc:
-            raise RedisConnectionError(f"cannot connect to Redis: {type(exc).__name__}") from None
+            raise unavailable(f"cannot connect: {type(exc).__name__}") from exc
         if self._handshake:
             futures = [loop.create_future() for _ in self._handshake]
             protocol.send(pack(self._handshake), futures)

@@ -16,6 +16,11 @@
   more per process, opened on first use.
 
 Anything else raises a one-line ``ValueError``; messages never contain the URL's password.
+
+Errors: every helper that touches the database (`unit`, `transaction`, `read`, `statement`, `fetch_first`, `execute`,
+`ping`, the migration helpers) raises StoreUnavailable when the database cannot be reached and Conflict when a
+write lost a race (errors.py; which driver errors are which: adapters/sql/errors.py). Other driver errors,
+IntegrityError among them, pass unchanged.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ from sqlalchemy.sql.expression import Executable
 
 import lukhas_id.migrations
 from lukhas_id.adapters.sql.direct import DirectStatements
+from lukhas_id.adapters.sql.errors import raise_store_error
 
 SQLITE_DRIVER: Final = "sqlite+aiosqlite"
 POSTGRES_DRIVER: Final = "postgresql+asyncpg"
@@ -276,12 +282,15 @@ class Database:
         on an exception. Units do not nest."""
         if self._joined() is not None:
             raise RuntimeError("units of work do not nest")
-        async with self._write_sessions() as session, session.begin():
-            token = self._unit.set((session, asyncio.current_task()))
-            try:
-                yield session
-            finally:
-                self._unit.reset(token)
+        try:
+            async with self._write_sessions() as session, session.begin():
+                token = self._unit.set((session, asyncio.current_task()))
+                try:
+                    yield session
+                finally:
+                    self._unit.reset(token)
+        except Exception as exc:
+            raise_store_error(exc)
 
     @contextlib.asynccontextmanager
     async def transaction(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
@@ -292,13 +301,16 @@ class Database:
         work it is a savepoint of the unit's transaction.
         """
         unit = self._joined()
-        if unit is not None:
-            async with unit.begin_nested():
-                yield unit
-            return
-        maker = self._write_sessions if write else self._sessions
-        async with maker() as session, session.begin():
-            yield session
+        try:
+            if unit is not None:
+                async with unit.begin_nested():
+                    yield unit
+                return
+            maker = self._write_sessions if write else self._sessions
+            async with maker() as session, session.begin():
+                yield session
+        except Exception as exc:
+            raise_store_error(exc)
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -308,11 +320,14 @@ class Database:
         Inside a unit of work: the unit's session (its reads see its writes).
         """
         unit = self._joined()
-        if unit is not None:
-            yield unit
-            return
-        async with self._read_sessions() as session:
-            yield session
+        try:
+            if unit is not None:
+                yield unit
+                return
+            async with self._read_sessions() as session:
+                yield session
+        except Exception as exc:
+            raise_store_error(exc)
 
     @contextlib.asynccontextmanager
     async def statement(self) -> AsyncIterator[AsyncConnection]:
@@ -322,12 +337,15 @@ class Database:
         Inside a unit of work: the unit's connection, in a savepoint (committed with the unit).
         """
         unit = self._joined()
-        if unit is not None:
-            async with unit.begin_nested():  # a refused statement leaves the unit usable
-                yield await unit.connection()
-            return
-        async with self._statement_engine.begin() as conn:
-            yield conn
+        try:
+            if unit is not None:
+                async with unit.begin_nested():  # a refused statement leaves the unit usable
+                    yield await unit.connection()
+                return
+            async with self._statement_engine.begin() as conn:
+                yield conn
+        except Exception as exc:
+            raise_store_error(exc)
 
     async def fetch_first(
         self, statement: Executable, params: Mapping[str, Any], *, relaxed: bool = False
@@ -388,8 +406,11 @@ class Database:
         def read(conn: Connection) -> str | None:
             return MigrationContext.configure(conn).get_current_revision()
 
-        async with self._engine.connect() as conn:
-            return await conn.run_sync(read)
+        try:
+            async with self._engine.connect() as conn:
+                return await conn.run_sync(read)
+        except Exception as exc:
+            raise_store_error(exc)
 
     async def is_current(self) -> bool:
         return await self.current_revision() == self.head_revision()
@@ -408,5 +429,8 @@ class Database:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
 
-        async with self._ddl_engine.begin() as conn:
-            await conn.run_sync(run)
+        try:
+            async with self._ddl_engine.begin() as conn:
+                await conn.run_sync(run)
+        except Exception as exc:
+            raise_store_error(exc)

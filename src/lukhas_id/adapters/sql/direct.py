@@ -12,9 +12,10 @@ user, database, ``server_settings`` such as ``search_path``, ``ssl``): `plain` (
 Database.statement) and `relaxed` (``synchronous_commit = off``: a commit does not wait for the WAL
 flush; Database.execute(relaxed=True)). Both are small, since each statement is one round trip.
 
-Errors are asyncpg's: IntegrityConstraintViolationError and friends for constraints (none of the direct
-statements can raise one), InterfaceError / PostgresConnectionError / OSError when the server is
-unreachable (errors.is_unavailable maps them to 503).
+Errors: an unreachable server (OSError, asyncpg's InterfaceError, PostgresConnectionError, a server shutting
+down or starting, too many connections) raises StoreUnavailable, a lost race Conflict, as everywhere in the
+SQL adapter (adapters/sql/errors.py); other asyncpg errors pass unchanged (none of the direct statements can
+break a constraint).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from typing import Any, Final
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.expression import Executable
+
+from lukhas_id.adapters.sql.errors import raise_store_error
 
 DIRECT_POOL_SIZE: Final = 8
 RELAXED_DIRECT_POOL_SIZE: Final = 4
@@ -110,20 +113,29 @@ class DirectStatements:
         """The first row of a SELECT, or of an INSERT/UPDATE/DELETE ... RETURNING run in autocommit (columns by
         their labels), or None."""
         compiled = self._prepared(statement)
-        pool = await self._pool(relaxed)
-        # asyncpg.Record: values by column label (record["name"]), like a read-only mapping.
-        return await pool.fetchrow(compiled.sql, *compiled.arguments(params))  # type: ignore[no-any-return]
+        try:
+            pool = await self._pool(relaxed)
+            # asyncpg.Record: values by column label (record["name"]), like a read-only mapping.
+            return await pool.fetchrow(compiled.sql, *compiled.arguments(params))  # type: ignore[no-any-return]
+        except Exception as exc:
+            raise_store_error(exc)
 
     async def execute(self, statement: Executable, params: Mapping[str, Any], *, relaxed: bool = False) -> int:
         """Run an INSERT/UPDATE/DELETE in autocommit; the number of rows it touched."""
         compiled = self._prepared(statement)
-        pool = await self._pool(relaxed)
-        return _rowcount(await pool.execute(compiled.sql, *compiled.arguments(params)))
+        try:
+            pool = await self._pool(relaxed)
+            return _rowcount(await pool.execute(compiled.sql, *compiled.arguments(params)))
+        except Exception as exc:
+            raise_store_error(exc)
 
     async def setting(self, name: str, *, relaxed: bool = False) -> str:
         """A server setting as one of the pool's connections sees it (tests, diagnostics)."""
-        pool = await self._pool(relaxed)
-        value = await pool.fetchval("SELECT current_setting($1)", name)
+        try:
+            pool = await self._pool(relaxed)
+            value = await pool.fetchval("SELECT current_setting($1)", name)
+        except Exception as exc:
+            raise_store_error(exc)
         return str(value)
 
     async def close(self) -> None:
