@@ -21,7 +21,15 @@ from lukhas_id.adapters.redis.refresh import RedisRefreshTokenStore
 from lukhas_id.adapters.sql import Database
 from lukhas_id.adapters.sql.refresh import SqlRefreshTokenStore
 from lukhas_id.clock import FixedClock
-from lukhas_id.domain.refresh import RefreshTokenRecord, RotateOutcome
+from lukhas_id.domain.refresh import (
+    RefreshTokenRecord,
+    Reuse,
+    Rotate,
+    RotateOutcome,
+    StoredFamily,
+    StoredToken,
+    decide_rotation,
+)
 from lukhas_id.ports.state import RefreshTokenStore
 
 T1 = "tenant-one"
@@ -263,3 +271,140 @@ async def test_strict_mode_never_grants_grace_even_with_a_clock_behind_the_rotat
     h.clock.advance(0.5)
     await h.store.rotate(T1, token, digest(), h.clock.now(), 0)
     assert (await h.store.rotate(T1, token, digest(), earlier, 0)).outcome is RotateOutcome.REUSE
+
+
+# --- one table of cases: the decision function and every store agree -------------------------------------------
+#
+# Times are offsets from a whole second, in eighths of a second, so they are exact in binary and in the Redis
+# script's milliseconds: the edges (the grace window, the idle time, the family's expiry) are hit exactly.
+
+
+@dataclass(frozen=True)
+class Case:
+    """The first token of a family created at B (lifetime LIFETIME_CASE), optionally rotated at B + `rotated`
+    to a successor, optionally revoked; then `presented` is presented at B + `at`."""
+
+    name: str
+    presented: str  # "first", "second" (the successor), "unknown" or "other tenant" (the first, elsewhere)
+    at: float
+    grace: float = 0
+    idle: float | None = None
+    rotated: float | None = None
+    revoked: bool = False
+    expected: RotateOutcome = RotateOutcome.ROTATED
+
+
+LIFETIME_CASE = 100.0
+CASES = [
+    Case("active token", "first", at=1),
+    Case("active token with a grace window", "first", at=1, grace=5),
+    Case("active token just inside the idle time", "first", at=19.875, idle=20),
+    Case("active token exactly at the idle time", "first", at=20, idle=20, expected=RotateOutcome.EXPIRED),
+    Case("active token past the idle time", "first", at=50, idle=20, expected=RotateOutcome.EXPIRED),
+    Case("successor: idle counts from its own issue", "second", at=29.875, idle=20, rotated=10),
+    Case("successor exactly at its idle time", "second", at=30, idle=20, rotated=10, expected=RotateOutcome.EXPIRED),
+    Case("successor rotates on", "second", at=11, grace=5, rotated=10),
+    Case("retired token, strict mode", "first", at=10, rotated=10, expected=RotateOutcome.REUSE),
+    Case("retired token at its rotation instant", "first", at=10, grace=5, rotated=10, expected=RotateOutcome.GRACE),
+    Case("retired token inside the window", "first", at=14.875, grace=5, rotated=10, expected=RotateOutcome.GRACE),
+    Case(
+        "retired token exactly at the window's end", "first", at=15, grace=5, rotated=10, expected=RotateOutcome.REUSE
+    ),
+    Case(
+        "retired token, a clock behind the rotation", "first", at=9.5, grace=5, rotated=10, expected=RotateOutcome.GRACE
+    ),
+    Case("retired token, a clock behind, strict", "first", at=9.5, rotated=10, expected=RotateOutcome.REUSE),
+    Case("retired token: no idle expiry", "first", at=11, grace=5, idle=3, rotated=10, expected=RotateOutcome.GRACE),
+    Case("retired token, old and idle", "first", at=60, grace=5, idle=3, rotated=10, expected=RotateOutcome.REUSE),
+    Case("revoked family, active token", "first", at=1, grace=5, revoked=True, expected=RotateOutcome.REUSE),
+    Case("revoked family, active successor", "second", at=11, rotated=10, revoked=True, expected=RotateOutcome.REUSE),
+    Case(
+        "revoked family, inside the window",
+        "first",
+        at=11,
+        grace=5,
+        rotated=10,
+        revoked=True,
+        expected=RotateOutcome.REUSE,
+    ),
+    Case("revoked family, idle token", "first", at=50, idle=20, revoked=True, expected=RotateOutcome.REUSE),
+    Case("just inside the family's lifetime", "first", at=99.875),
+    Case("exactly at the family's expiry", "first", at=100, expected=RotateOutcome.UNKNOWN),
+    Case("expired family, retired token", "first", at=100, grace=5, rotated=10, expected=RotateOutcome.UNKNOWN),
+    Case("unknown token", "unknown", at=1, expected=RotateOutcome.UNKNOWN),
+    Case("another tenant's token", "other tenant", at=1, expected=RotateOutcome.UNKNOWN),
+]
+
+
+def state(case: Case, base: float, second_hash: str) -> tuple[StoredToken | None, StoredFamily | None]:
+    """What a store holds for the presented token in `case`, as the decision function reads it."""
+    if case.presented in ("unknown", "other tenant"):
+        return None, None
+    rotated_at = None if case.rotated is None else base + case.rotated
+    family = StoredFamily(0 if rotated_at is None else 1, base + LIFETIME_CASE, case.revoked)
+    if case.presented == "second":
+        assert rotated_at is not None
+        return StoredToken(1, rotated_at), family
+    return StoredToken(0, base, rotated_at, None if rotated_at is None else second_hash), family
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_the_decision_table(case: Case) -> None:
+    token, family = state(case, 1000.0, "second")
+    decision = decide_rotation(
+        token, family, successor_hash="new", now=1000.0 + case.at, grace=case.grace, idle=case.idle
+    )
+    assert decision.outcome is case.expected
+
+
+async def test_every_store_decides_as_the_decision_function(h: Harness) -> None:
+    base = float(int(h.clock.now()))
+    for case in CASES:
+        first, second, new = digest(), digest(), digest()
+        rec = replace(record(h), created_at=base, expires_at=base + LIFETIME_CASE)
+        await h.store.create(first, rec)
+        if case.rotated is not None:
+            rotation = await h.store.rotate(T1, first, second, base + case.rotated, 0)
+            assert rotation.outcome is RotateOutcome.ROTATED, case.name
+        if case.revoked:
+            assert await h.store.revoke_family(T1, rec.family_id) is not None, case.name
+        presented = {"first": first, "second": second, "unknown": digest(), "other tenant": first}[case.presented]
+        tenant = T2 if case.presented == "other tenant" else T1
+        now = base + case.at
+        token, family = state(case, base, second)
+        decision = decide_rotation(token, family, successor_hash=new, now=now, grace=case.grace, idle=case.idle)
+        assert decision.outcome is case.expected, case.name
+
+        result = await h.store.rotate(tenant, presented, new, now, case.grace, idle=case.idle)
+
+        expected = decision.result(None)
+        got = (result.outcome, result.successor_hash, result.successor_generation, result.latest_generation)
+        assert got == (
+            expected.outcome,
+            expected.successor_hash,
+            expected.successor_generation,
+            expected.latest_generation,
+        ), case.name
+        assert (result.record is None) == (decision.outcome is RotateOutcome.UNKNOWN), case.name
+        if result.record is not None:
+            assert result.record.family_id == rec.family_id and result.record.generation == token.generation, case.name
+        # What the store wrote is what the decision said (read back inside the family's lifetime).
+        later = base + 1 if case.at >= LIFETIME_CASE else now
+        stored_new = await h.store.get(T1, new, later)
+        presented_now = await h.store.get(T1, presented, later)
+        match decision:
+            case Rotate():
+                assert stored_new is not None and stored_new.generation == decision.generation, case.name
+                assert stored_new.issued_at == pytest.approx(now, abs=1e-3), case.name
+                assert presented_now is not None and presented_now.rotated_at == pytest.approx(now, abs=1e-3)
+            case Reuse():
+                assert stored_new is None and presented_now is None, case.name  # the family is revoked
+            case _:
+                assert stored_new is None, case.name  # nothing written
+                if token is not None and not case.revoked:  # the presented token is as it was
+                    assert presented_now is not None, case.name
+                    assert same_time(presented_now.rotated_at, token.rotated_at), case.name
+
+
+def same_time(a: float | None, b: float | None) -> bool:
+    return a is None if b is None else a == pytest.approx(b, abs=1e-3)

@@ -127,13 +127,21 @@ class RefreshTokenStore(Protocol):
         ...
 
     async def rotate(
-        self, tenant_id: str, token_hash: str, successor_hash: str, now: float, grace: float
+        self,
+        tenant_id: str,
+        token_hash: str,
+        successor_hash: str,
+        now: float,
+        grace: float,
+        *,
+        idle: float | None = None,
     ) -> RotateResult:
-        """Atomically: an active token becomes rotated and `successor_hash` the family's active token
-        (ROTATED); a token rotated less than `grace` seconds before `now` gives back the successor it
-        was rotated to (GRACE: `successor_hash` is ignored); any other rotated token, or a token of a
-        revoked family, revokes the family (REUSE); unknown or expired: UNKNOWN. With grace 0, of
-        simultaneous presentations one is ROTATED and every other one is REUSE."""
+        """Atomically apply domain/refresh.py's `decide_rotation` to the token and its family: an active token
+        becomes rotated and `successor_hash` the family's active token (ROTATED), unless it was issued `idle`
+        seconds or more before `now` (EXPIRED, nothing written); a token rotated less than `grace` seconds
+        before `now` gives back the successor it was rotated to (GRACE: `successor_hash` is ignored); any
+        other rotated token, or a token of a revoked family, revokes the family (REUSE); unknown or expired:
+        UNKNOWN. With grace 0, of simultaneous presentations one is ROTATED and every other one is REUSE."""
         ...
 
     async def revoke_family(self, tenant_id: str, family_id: str) -> int | None:

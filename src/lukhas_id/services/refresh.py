@@ -35,7 +35,7 @@ from lukhas_id.clock import Clock
 from lukhas_id.domain.client import Client, GrantType
 from lukhas_id.domain.events import EventType, IdentityEvent
 from lukhas_id.domain.principal import PrincipalType
-from lukhas_id.domain.refresh import RefreshTokenRecord, RotateOutcome
+from lukhas_id.domain.refresh import RefreshTokenRecord, RotateOutcome, idle_expired
 from lukhas_id.domain.tenant import Tenant
 from lukhas_id.errors import ErrorCode, OAuthError
 from lukhas_id.ports.state import RefreshTokenStore
@@ -139,18 +139,21 @@ class RefreshTokenService:
             raise OAuthError(ErrorCode.INVALID_GRANT, "invalid, expired or revoked refresh token")
         if record.client_id != client.client_id:
             raise OAuthError(ErrorCode.INVALID_GRANT, "the refresh token was issued to another client")
-        if record.rotated_at is None and record.issued_at is not None and now - record.issued_at >= self._idle:
-            # Idle expiry (OAuth 2.1 §4.3.3). Only the active token: a retired one goes on to reuse detection.
+        if record.rotated_at is None and idle_expired(record.issued_at, now, self._idle):
+            # Idle expiry (OAuth 2.1 §4.3.3), before the scope is looked at; the store's rotation decides it again
+            # atomically. Only the active token: a retired one goes on to reuse detection.
             raise OAuthError(ErrorCode.INVALID_GRANT, "invalid, expired or revoked refresh token")
         scope = self._narrow(requested, record.scope)
         successor = self._successor(tenant, presented)
         successor_digest = token_hash(successor)
-        result = await self._store.rotate(tenant.id, digest, successor_digest, now, client.refresh_grace_seconds)
+        result = await self._store.rotate(
+            tenant.id, digest, successor_digest, now, client.refresh_grace_seconds, idle=self._idle
+        )
         if result.outcome is RotateOutcome.REUSE:
             await self._revoke_access_tokens(tenant, record.family_id, result.latest_generation)
             await self._record(EventType.REFRESH_REUSE_DETECTED, tenant, record.user_lid, client.client_id)
             raise OAuthError(ErrorCode.INVALID_GRANT, "the refresh token was already used; the grant is revoked")
-        if result.outcome is RotateOutcome.UNKNOWN or result.record is None:
+        if result.outcome in (RotateOutcome.UNKNOWN, RotateOutcome.EXPIRED) or result.record is None:
             raise OAuthError(ErrorCode.INVALID_GRANT, "invalid, expired or revoked refresh token")
         if result.outcome is RotateOutcome.GRACE and not hmac.compare_digest(
             str(result.successor_hash), successor_digest

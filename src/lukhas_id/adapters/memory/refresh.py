@@ -1,14 +1,23 @@
 """In-process RefreshTokenStore (ports/state.py) for tests and single-process use.
 
 Atomic within one asyncio event loop: no method awaits between reading and writing its state.
-Expired families are dropped lazily and by `purge_expired`.
+Expired families are dropped lazily and by `purge_expired`. What a rotation does is domain/refresh.py's
+`decide_rotation`; this store only reads the state it needs and writes what the decision says.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from lukhas_id.domain.refresh import RefreshTokenRecord, RotateOutcome, RotateResult
+from lukhas_id.domain.refresh import (
+    RefreshTokenRecord,
+    Reuse,
+    Rotate,
+    RotateResult,
+    StoredFamily,
+    StoredToken,
+    decide_rotation,
+)
 
 
 @dataclass
@@ -59,25 +68,37 @@ class MemoryRefreshTokenStore:
         return replace(self._view(*found), issued_at=found[0].issued_at)
 
     async def rotate(
-        self, tenant_id: str, token_hash: str, successor_hash: str, now: float, grace: float
+        self,
+        tenant_id: str,
+        token_hash: str,
+        successor_hash: str,
+        now: float,
+        grace: float,
+        *,
+        idle: float | None = None,
     ) -> RotateResult:
-        found = self._find(tenant_id, token_hash, now)
-        if found is None:
-            return RotateResult(RotateOutcome.UNKNOWN)
-        token, family = found
+        token = self._tokens.get(token_hash)
+        family = None if token is None or token.family[0] != tenant_id else self._families.get(token.family)
+        if token is None or family is None:
+            return decide_rotation(None, None, successor_hash=successor_hash, now=now, grace=grace).result(None)
+        decision = decide_rotation(
+            StoredToken(token.generation, token.issued_at, token.rotated_at, token.successor_hash),
+            StoredFamily(family.generation, family.record.expires_at, family.revoked),
+            successor_hash=successor_hash,
+            now=now,
+            grace=grace,
+            idle=idle,
+        )
         record = self._view(token, family)
-        if not family.revoked and token.rotated_at is None:
-            token.rotated_at, token.successor_hash = now, successor_hash
-            family.generation = token.generation + 1
-            family.token_hashes.append(successor_hash)
-            self._tokens[successor_hash] = _Token(token.family, family.generation, now)
-            return RotateResult(RotateOutcome.ROTATED, record, successor_hash, family.generation, family.generation)
-        if not family.revoked and token.rotated_at is not None and grace > 0 and now - token.rotated_at < grace:
-            return RotateResult(
-                RotateOutcome.GRACE, record, token.successor_hash, token.generation + 1, family.generation
-            )
-        family.revoked = True
-        return RotateResult(RotateOutcome.REUSE, record, latest_generation=family.generation)
+        match decision:
+            case Rotate(successor_hash=successor, generation=generation, at=at):
+                token.rotated_at, token.successor_hash = at, successor
+                family.generation = generation
+                family.token_hashes.append(successor)
+                self._tokens[successor] = _Token(token.family, generation, at)
+            case Reuse():
+                family.revoked = True
+        return decision.result(record)
 
     async def revoke_family(self, tenant_id: str, family_id: str) -> int | None:
         family = self._families.get((tenant_id, family_id))

@@ -9,7 +9,9 @@ touches lives in one slot; times in epoch milliseconds):
     P {T}:rts:<sid>          the set of family ids issued in login session <sid>
 
 Every key expires with its family (PXAT expires_at). Rotation and revocation are Lua scripts, so of two
-processes rotating the same token the second sees the first's rotation.
+processes rotating the same token the second sees the first's rotation. The rotation script mirrors
+domain/refresh.py's `decide_rotation` step for step, in epoch milliseconds (tests/contract/test_refresh_store.py
+runs one table of cases through both).
 """
 
 from __future__ import annotations
@@ -21,7 +23,16 @@ import orjson
 import redis.asyncio
 
 from lukhas_id.adapters.redis.batching import AutoPipeline
-from lukhas_id.domain.refresh import RefreshTokenRecord, RotateOutcome, RotateResult
+from lukhas_id.domain.refresh import (
+    Expired,
+    GraceReplay,
+    RefreshTokenRecord,
+    Reuse,
+    Rotate,
+    RotateResult,
+    RotationDecision,
+    Unknown,
+)
 
 # KEYS[1] token, KEYS[2] family, KEYS[3] session set (or the family key again); ARGV: token JSON, data JSON,
 # expires_at ms, sid ("" for none), generation, family id. The session set lives as long as its longest family.
@@ -38,9 +49,10 @@ end
 return 1
 """
 
-# KEYS[1] presented token, KEYS[2] successor; ARGV: family key prefix, now ms, grace ms, successor hash.
-# Returns {outcome, data, generation, rotated_at, successor_hash, successor_generation, latest_generation,
-# family_id, created_at, expires_at}; outcome 0 unknown, 1 rotated, 2 grace, 3 reuse.
+# KEYS[1] presented token, KEYS[2] successor; ARGV: family key prefix, now ms, grace ms, successor hash, idle ms
+# (-1: none). Returns {outcome, data, generation, rotated_at, family_id, expires_at, successor_hash,
+# successor_generation, latest_generation}; outcome 0 unknown, 1 rotate, 2 grace replay, 3 reuse, 4 expired.
+# The steps of domain/refresh.py's decide_rotation, in its order.
 _ROTATE_LUA: Final = """
 local raw = redis.call('GET', KEYS[1])
 if not raw then return {0} end
@@ -50,21 +62,26 @@ local fam = redis.call('HMGET', fk, 'd', 'gen', 'rev', 'exp')
 local now = tonumber(ARGV[2])
 if not fam[1] or tonumber(fam[4]) <= now then return {0} end
 local gen = tonumber(fam[2])
-local base = {fam[1], tostring(t.g), tostring(t.r), t.f, fam[4]}
-if fam[3] ~= '1' and t.r == 0 then
+local d, g, r, f, e = fam[1], tostring(t.g), tostring(t.r), t.f, fam[4]
+if fam[3] == '1' then
+  redis.call('HSET', fk, 'rev', '1')
+  return {3, d, g, r, f, e, '', 0, gen}
+end
+if t.r == 0 then
+  local idle = tonumber(ARGV[5])
+  if idle >= 0 and t.i and now - t.i >= idle then return {4, d, g, r, f, e, '', 0, gen} end
   t.r = now
   t.s = ARGV[4]
   redis.call('SET', KEYS[1], cjson.encode(t), 'KEEPTTL')
   gen = t.g + 1
-  redis.call('SET', KEYS[2], cjson.encode({f = t.f, g = gen, r = 0, s = '', i = now}), 'PXAT', fam[4])
+  redis.call('SET', KEYS[2], cjson.encode({f = t.f, g = gen, r = 0, s = '', i = now}), 'PXAT', e)
   redis.call('HSET', fk, 'gen', gen)
-  return {1, base[1], base[2], base[3], base[4], base[5], ARGV[4], gen, gen}
+  return {1, d, g, r, f, e, ARGV[4], gen, gen}
 end
-if fam[3] ~= '1' and tonumber(ARGV[3]) > 0 and now - t.r < tonumber(ARGV[3]) then
-  return {2, base[1], base[2], base[3], base[4], base[5], t.s, t.g + 1, gen}
-end
+local grace = tonumber(ARGV[3])
+if grace > 0 and now - t.r < grace then return {2, d, g, r, f, e, t.s, t.g + 1, gen} end
 redis.call('HSET', fk, 'rev', '1')
-return {3, base[1], base[2], base[3], base[4], base[5], '', 0, gen}
+return {3, d, g, r, f, e, '', 0, gen}
 """
 
 # KEYS[1] token; ARGV: family key prefix, now ms. {data, generation, rotated_at, family_id, expires_at, issued_at
@@ -186,27 +203,36 @@ class RedisRefreshTokenStore:
         return _record(tenant_id, *found)
 
     async def rotate(
-        self, tenant_id: str, token_hash: str, successor_hash: str, now: float, grace: float
+        self,
+        tenant_id: str,
+        token_hash: str,
+        successor_hash: str,
+        now: float,
+        grace: float,
+        *,
+        idle: float | None = None,
     ) -> RotateResult:
         base = self._base(tenant_id)
         reply = await self._batch.evalsha(
             self._rotate,
             (f"{base}rt:{token_hash}", f"{base}rt:{successor_hash}"),
-            (f"{base}rtf:", _ms(now), _ms(grace), successor_hash),
+            (f"{base}rtf:", _ms(now), _ms(grace), successor_hash, -1 if idle is None else _ms(idle)),
         )
         outcome = int(reply[0])
         if outcome == 0:
-            return RotateResult(RotateOutcome.UNKNOWN)
+            return Unknown().result(None)
         _, data, generation, rotated_at, family, expires, successor, successor_gen, latest = reply
-        record = _record(tenant_id, data, generation, rotated_at, family, expires)
-        kind = {1: RotateOutcome.ROTATED, 2: RotateOutcome.GRACE, 3: RotateOutcome.REUSE}[outcome]
-        return RotateResult(
-            kind,
-            record,
-            _text(successor) or None,
-            int(successor_gen),
-            int(latest),
-        )
+        decision: RotationDecision
+        match outcome:
+            case 1:
+                decision = Rotate(_text(successor), int(successor_gen), now)
+            case 2:
+                decision = GraceReplay(_text(successor) or None, int(successor_gen), int(latest))
+            case 3:
+                decision = Reuse(int(latest))
+            case _:
+                decision = Expired()
+        return decision.result(_record(tenant_id, data, generation, rotated_at, family, expires))
 
     async def revoke_family(self, tenant_id: str, family_id: str) -> int | None:
         generation = await self._batch.evalsha(self._revoke_family, (f"{self._base(tenant_id)}rtf:{family_id}",), ())

@@ -4,7 +4,8 @@ Two tables (models.py, migration 0005): `refresh_families` (the grant, newest ge
 `refresh_tokens` (one row per generation, keyed by the token's hash). A rotation is one transaction that
 first locks the family row: ``SELECT ... FOR UPDATE`` on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite (all
 writers serialize). So of two processes rotating the same token, the second sees the first's rotation,
-and a family revocation cannot interleave with a rotation. Rows live until the family's expires_at.
+and a family revocation cannot interleave with a rotation. What a rotation does is domain/refresh.py's
+`decide_rotation`, applied under that lock. Rows live until the family's expires_at.
 """
 
 from __future__ import annotations
@@ -17,7 +18,15 @@ from sqlalchemy.orm import aliased
 
 from lukhas_id.adapters.sql.database import Database
 from lukhas_id.adapters.sql.models import RefreshFamilyRow, RefreshTokenRow
-from lukhas_id.domain.refresh import RefreshTokenRecord, RotateOutcome, RotateResult
+from lukhas_id.domain.refresh import (
+    RefreshTokenRecord,
+    Reuse,
+    Rotate,
+    RotateResult,
+    StoredFamily,
+    StoredToken,
+    decide_rotation,
+)
 
 
 def _data(record: RefreshTokenRecord) -> str:
@@ -55,6 +64,11 @@ def _record(family: RefreshFamilyRow, token: RefreshTokenRow, issued_at: float |
 
 # A token's predecessor in its family: its rotation is when the token was issued (none: the family's first).
 _PREDECESSOR = aliased(RefreshTokenRow)
+_IS_PREDECESSOR = (
+    (_PREDECESSOR.tenant_id == RefreshTokenRow.tenant_id)
+    & (_PREDECESSOR.family_id == RefreshTokenRow.family_id)
+    & (_PREDECESSOR.generation == RefreshTokenRow.generation - 1)
+)
 
 
 class SqlRefreshTokenStore:
@@ -98,12 +112,7 @@ class SqlRefreshTokenStore:
                 (RefreshFamilyRow.tenant_id == RefreshTokenRow.tenant_id)
                 & (RefreshFamilyRow.family_id == RefreshTokenRow.family_id),
             )
-            .outerjoin(
-                _PREDECESSOR,
-                (_PREDECESSOR.tenant_id == RefreshTokenRow.tenant_id)
-                & (_PREDECESSOR.family_id == RefreshTokenRow.family_id)
-                & (_PREDECESSOR.generation == RefreshTokenRow.generation - 1),
-            )
+            .outerjoin(_PREDECESSOR, _IS_PREDECESSOR)
             .where(
                 RefreshTokenRow.token_hash == token_hash,
                 RefreshTokenRow.tenant_id == tenant_id,
@@ -119,46 +128,66 @@ class SqlRefreshTokenStore:
         return _record(family, token, family.created_at if predecessor_rotated_at is None else predecessor_rotated_at)
 
     async def rotate(
-        self, tenant_id: str, token_hash: str, successor_hash: str, now: float, grace: float
+        self,
+        tenant_id: str,
+        token_hash: str,
+        successor_hash: str,
+        now: float,
+        grace: float,
+        *,
+        idle: float | None = None,
     ) -> RotateResult:
-        token_query = select(RefreshTokenRow).where(
-            RefreshTokenRow.token_hash == token_hash, RefreshTokenRow.tenant_id == tenant_id
-        )
+        this_token = (RefreshTokenRow.token_hash == token_hash) & (RefreshTokenRow.tenant_id == tenant_id)
         async with self._db.transaction() as session:
-            family_id = (await session.execute(token_query.with_only_columns(RefreshTokenRow.family_id))).scalar()
-            if family_id is None:
-                return RotateResult(RotateOutcome.UNKNOWN)
-            family = await session.scalar(
-                select(RefreshFamilyRow)
-                .where(RefreshFamilyRow.tenant_id == tenant_id, RefreshFamilyRow.family_id == family_id)
-                .with_for_update()
+            family_id = (await session.execute(select(RefreshTokenRow.family_id).where(this_token))).scalar()
+            family = (
+                None
+                if family_id is None
+                else await session.scalar(
+                    select(RefreshFamilyRow)
+                    .where(RefreshFamilyRow.tenant_id == tenant_id, RefreshFamilyRow.family_id == family_id)
+                    .with_for_update()
+                )
             )
-            if family is None or family.expires_at <= now:
-                return RotateResult(RotateOutcome.UNKNOWN)
+            if family is None:
+                return decide_rotation(None, None, successor_hash=successor_hash, now=now, grace=grace).result(None)
             # Read again under the family's lock: another transaction may have rotated it meanwhile.
-            token = (await session.execute(token_query.execution_options(populate_existing=True))).scalar_one()
+            # Its issue time is its predecessor's rotation (none: the family's creation).
+            token_query = (
+                select(RefreshTokenRow, _PREDECESSOR.rotated_at)
+                .outerjoin(_PREDECESSOR, _IS_PREDECESSOR)
+                .where(this_token)
+                .execution_options(populate_existing=True)
+            )
+            token, predecessor_rotated_at = (await session.execute(token_query)).one()
+            issued_at = family.created_at if predecessor_rotated_at is None else predecessor_rotated_at
+            decision = decide_rotation(
+                StoredToken(token.generation, issued_at, token.rotated_at, token.successor_hash),
+                StoredFamily(family.generation, family.expires_at, family.revoked),
+                successor_hash=successor_hash,
+                now=now,
+                grace=grace,
+                idle=idle,
+            )
             record = _record(family, token)
-            if not family.revoked and token.rotated_at is None:
-                token.rotated_at, token.successor_hash = now, successor_hash
-                family.generation = token.generation + 1
-                session.add(
-                    RefreshTokenRow(
-                        token_hash=successor_hash,
-                        tenant_id=tenant_id,
-                        family_id=family_id,
-                        generation=family.generation,
-                        rotated_at=None,
-                        successor_hash=None,
-                        expires_at=family.expires_at,
+            match decision:
+                case Rotate(successor_hash=successor, generation=generation, at=at):
+                    token.rotated_at, token.successor_hash = at, successor
+                    family.generation = generation
+                    session.add(
+                        RefreshTokenRow(
+                            token_hash=successor,
+                            tenant_id=tenant_id,
+                            family_id=family_id,
+                            generation=generation,
+                            rotated_at=None,
+                            successor_hash=None,
+                            expires_at=family.expires_at,
+                        )
                     )
-                )
-                return RotateResult(RotateOutcome.ROTATED, record, successor_hash, family.generation, family.generation)
-            if not family.revoked and token.rotated_at is not None and grace > 0 and now - token.rotated_at < grace:
-                return RotateResult(
-                    RotateOutcome.GRACE, record, token.successor_hash, token.generation + 1, family.generation
-                )
-            family.revoked = True
-            return RotateResult(RotateOutcome.REUSE, record, latest_generation=family.generation)
+                case Reuse():
+                    family.revoked = True
+            return decision.result(record)
 
     async def revoke_family(self, tenant_id: str, family_id: str) -> int | None:
         stmt = (
