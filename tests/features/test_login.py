@@ -216,12 +216,69 @@ async def test_throttle_per_account_and_it_lifts_after_the_window(hc: Harness, c
     assert resp.status_code == 303
 
 
-async def test_throttle_per_client_fingerprint(h: Harness) -> None:
+async def test_throttle_per_client_address(h: Harness) -> None:
     for i in range(5):
         resp = await _login(h, f"user{i}", "wrong password!")
         assert resp.status_code == 200
     resp = await _login(h, "someone-else", "wrong password!")
     assert resp.status_code == 429 and int(resp.headers["retry-after"]) > 0
+
+
+async def _spend_the_client_bucket(h: Harness, headers: dict[str, str]) -> None:
+    """Five failed sign-ins at five accounts, sent with `headers`."""
+    for i in range(5):
+        token = await _form(h)
+        data = {"csrf_token": token, "username": f"user{i}", "password": "wrong password!"}
+        resp = await h.http.post("/login", data=data, headers=headers)
+        assert resp.status_code == 200
+
+
+async def _attempt(h: Harness, headers: dict[str, str], username: str = "alice") -> int:
+    token = await _form(h)
+    data = {"csrf_token": token, "username": username, "password": PASSWORD}
+    return (await h.http.post("/login", data=data, headers=headers)).status_code
+
+
+async def test_a_new_user_agent_is_the_same_client(h: Harness) -> None:
+    """The client's bucket is its address alone: a header the client chooses does not name a new one."""
+    await _user(h)
+    await _spend_the_client_bucket(h, {"user-agent": "Agent/1"})
+    assert await _attempt(h, {"user-agent": "Agent/2"}) == 429
+    assert await _attempt(h, {"user-agent": ""}) == 429
+
+
+async def test_one_client_bucket_across_the_sign_in_pages(h: Harness) -> None:
+    await _user(h)
+    await _spend_the_client_bucket(h, {})
+    page = await h.http.get("/login/recover")
+    data = {"csrf_token": _csrf(page), "username": "alice", "code": "x" * 22}
+    resp = await h.http.post("/login/recover", data=data)
+    assert resp.status_code == 429 and int(resp.headers["retry-after"]) > 0
+
+
+async def test_behind_a_trusted_proxy_each_forwarded_address_is_a_client(prepared: Settings) -> None:
+    # The harness's peer is 127.0.0.1: here it is the trusted proxy in front of ΛiD.
+    settings = Settings(**{**prepared.model_dump(), "trusted_proxies": ("127.0.0.1/32",)})
+    async with running(settings) as h:
+        await _user(h)
+        await _spend_the_client_bucket(h, {"x-forwarded-for": "203.0.113.1"})
+        assert await _attempt(h, {"x-forwarded-for": "203.0.113.1"}) == 429
+        assert await _attempt(h, {"forwarded": "for=203.0.113.1"}) == 429
+        # A client cannot pick its address: what it puts left of the proxy's entry is not believed.
+        assert await _attempt(h, {"x-forwarded-for": "192.0.2.50, 203.0.113.1"}) == 429
+        assert await _attempt(h, {"x-forwarded-for": "203.0.113.2"}) == 303
+
+
+@pytest.mark.parametrize("proxies", [(), ("10.0.0.0/8",)])
+async def test_from_a_peer_that_is_no_trusted_proxy_forwarded_headers_are_ignored(
+    prepared: Settings, proxies: tuple[str, ...]
+) -> None:
+    settings = Settings(**{**prepared.model_dump(), "trusted_proxies": proxies})
+    async with running(settings) as h:
+        await _user(h)
+        await _spend_the_client_bucket(h, {"x-forwarded-for": "203.0.113.1"})
+        assert await _attempt(h, {"x-forwarded-for": "203.0.113.2"}) == 429
+        assert await _attempt(h, {"forwarded": "for=203.0.113.3"}) == 429
 
 
 async def test_a_cookie_of_one_tenant_is_not_accepted_by_another(h: Harness) -> None:

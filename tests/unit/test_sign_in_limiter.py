@@ -1,7 +1,9 @@
-"""SignInLimiter: per-account and per-fingerprint token buckets of failed sign-ins (memory adapter, fixed clock)."""
+"""SignInLimiter: per-account and per-client-address token buckets of failed sign-ins (memory adapter, fixed
+clock)."""
 
 from __future__ import annotations
 
+import inspect
 import re
 
 import pytest
@@ -16,8 +18,6 @@ from lukhas_id.services.keyring import TenantKeyring
 from lukhas_id.services.rate_limit import SignInLimiter
 
 IP = "203.0.113.77"
-UA = "Mozilla/5.0 (X11; Linux x86_64) TestAgent/1.0"
-ROUTE = "/t/acme/login"
 USERNAME = "Alice.Smith"
 
 
@@ -52,8 +52,8 @@ class Env:
         value = self.metrics.registry.get_sample_value("identity_rate_limit_blocks_total", {"limit": "sign_in"})
         return value or 0.0
 
-    def fp(self, ip: str = IP, ua: str = UA, route: str = ROUTE, tenant: Tenant = ACME) -> str:
-        return self.limiter.fingerprint(tenant, ip, ua, route)
+    def fp(self, ip: str | None = IP, tenant: Tenant = ACME) -> str:
+        return self.limiter.client(tenant, ip)
 
     def acct(self, username: str = USERNAME, tenant: Tenant = ACME) -> str:
         return self.limiter.account(tenant, username)
@@ -67,39 +67,39 @@ def env() -> Env:
 async def test_five_failures_block_for_twelve_seconds(env: Env) -> None:
     limiter, account, fp = env.limiter, env.acct(), env.fp()
     for _ in range(4):
-        await limiter.failed(ACME, account=account, fingerprint=fp)
-        assert await limiter.retry_after(ACME, account=account, fingerprint=fp) is None
+        await limiter.failed(ACME, account=account, client=fp)
+        assert await limiter.retry_after(ACME, account=account, client=fp) is None
     assert env.blocks() == 0
-    await limiter.failed(ACME, account=account, fingerprint=fp)
-    assert await limiter.retry_after(ACME, account=account, fingerprint=fp) == 12
+    await limiter.failed(ACME, account=account, client=fp)
+    assert await limiter.retry_after(ACME, account=account, client=fp) == 12
     assert env.blocks() == 1
     env.clock.advance(5)
-    assert await limiter.retry_after(ACME, account=account, fingerprint=fp) == 7
+    assert await limiter.retry_after(ACME, account=account, client=fp) == 7
     env.clock.advance(6.5)
-    assert await limiter.retry_after(ACME, account=account, fingerprint=fp) == 1  # 0.5 s: at least 1
+    assert await limiter.retry_after(ACME, account=account, client=fp) == 1  # 0.5 s: at least 1
     assert env.blocks() == 3
     env.clock.advance(0.5)
-    assert await limiter.retry_after(ACME, account=account, fingerprint=fp) is None
+    assert await limiter.retry_after(ACME, account=account, client=fp) is None
     # One token came back: the next failure empties the bucket again.
-    await limiter.failed(ACME, account=account, fingerprint=fp)
-    assert await limiter.retry_after(ACME, account=account, fingerprint=fp) == 12
+    await limiter.failed(ACME, account=account, client=fp)
+    assert await limiter.retry_after(ACME, account=account, client=fp) == 12
     assert env.blocks() == 4
 
 
 async def test_failures_while_blocked_do_not_extend_the_block(env: Env) -> None:
     limiter, account, fp = env.limiter, env.acct(), env.fp()
     for _ in range(20):
-        await limiter.failed(ACME, account=account, fingerprint=fp)
-    assert await limiter.retry_after(ACME, account=account, fingerprint=fp) == 12
+        await limiter.failed(ACME, account=account, client=fp)
+    assert await limiter.retry_after(ACME, account=account, client=fp) == 12
 
 
 async def test_a_steady_attacker_gets_the_limit_per_window(env: Env) -> None:
     limiter, account, fp = env.limiter, env.acct(), env.fp()
     tries = 0
     for _ in range(600):  # ten minutes, one attempt a second
-        if await limiter.retry_after(ACME, account=account, fingerprint=fp) is None:
+        if await limiter.retry_after(ACME, account=account, client=fp) is None:
             tries += 1
-            await limiter.failed(ACME, account=account, fingerprint=fp)
+            await limiter.failed(ACME, account=account, client=fp)
         env.clock.advance(1)
     assert tries == 5 + 49  # the burst, then one every 12 s (at 12, 24, ..., 588 s)
 
@@ -107,30 +107,30 @@ async def test_a_steady_attacker_gets_the_limit_per_window(env: Env) -> None:
 async def test_account_is_limited_whatever_the_client(env: Env) -> None:
     limiter, account = env.limiter, env.acct()
     for i in range(5):
-        await limiter.failed(ACME, account=account, fingerprint=env.fp(ip=f"198.51.100.{i}"))
-    assert await limiter.retry_after(ACME, account=account, fingerprint=env.fp(ip="192.0.2.1")) == 12
+        await limiter.failed(ACME, account=account, client=env.fp(ip=f"198.51.100.{i}"))
+    assert await limiter.retry_after(ACME, account=account, client=env.fp(ip="192.0.2.1")) == 12
     # Each of those clients is still allowed for another account.
     other = env.acct("bob")
-    assert await limiter.retry_after(ACME, account=other, fingerprint=env.fp(ip="198.51.100.0")) is None
+    assert await limiter.retry_after(ACME, account=other, client=env.fp(ip="198.51.100.0")) is None
 
 
-async def test_fingerprint_is_limited_whatever_the_account(env: Env) -> None:
+async def test_client_is_limited_whatever_the_account(env: Env) -> None:
     limiter, fp = env.limiter, env.fp()
     for i in range(5):
-        await limiter.failed(ACME, account=env.acct(f"user{i}"), fingerprint=fp)
-    assert await limiter.retry_after(ACME, account=env.acct("someone-else"), fingerprint=fp) == 12
-    assert await limiter.retry_after(ACME, account=None, fingerprint=fp) == 12
+        await limiter.failed(ACME, account=env.acct(f"user{i}"), client=fp)
+    assert await limiter.retry_after(ACME, account=env.acct("someone-else"), client=fp) == 12
+    assert await limiter.retry_after(ACME, account=None, client=fp) == 12
     # Those accounts from another client: one failure each, far from their limit.
-    assert await limiter.retry_after(ACME, account=env.acct("user0"), fingerprint=env.fp(ip="192.0.2.1")) is None
+    assert await limiter.retry_after(ACME, account=env.acct("user0"), client=env.fp(ip="192.0.2.1")) is None
 
 
-async def test_without_an_account_only_the_fingerprint_counts(env: Env) -> None:
+async def test_without_an_account_only_the_client_counts(env: Env) -> None:
     limiter, fp = env.limiter, env.fp()
     for _ in range(5):
-        await limiter.failed(ACME, account=None, fingerprint=fp)
-    assert await limiter.retry_after(ACME, account=None, fingerprint=fp) == 12
-    assert await limiter.retry_after(ACME, account=env.acct(), fingerprint=env.fp(ip="192.0.2.1")) is None
-    assert all(":f:" in key for key in env.store.keys())
+        await limiter.failed(ACME, account=None, client=fp)
+    assert await limiter.retry_after(ACME, account=None, client=fp) == 12
+    assert await limiter.retry_after(ACME, account=env.acct(), client=env.fp(ip="192.0.2.1")) is None
+    assert all(":c:" in key for key in env.store.keys())
 
 
 async def test_tenants_are_independent(env: Env) -> None:
@@ -139,49 +139,62 @@ async def test_tenants_are_independent(env: Env) -> None:
     other = (env.acct(tenant=OTHER), env.fp(tenant=OTHER))
     assert acme[0] != other[0] and acme[1] != other[1]
     for _ in range(5):
-        await limiter.failed(ACME, account=acme[0], fingerprint=acme[1])
-    assert await limiter.retry_after(ACME, account=acme[0], fingerprint=acme[1]) == 12
-    assert await limiter.retry_after(OTHER, account=other[0], fingerprint=other[1]) is None
+        await limiter.failed(ACME, account=acme[0], client=acme[1])
+    assert await limiter.retry_after(ACME, account=acme[0], client=acme[1]) == 12
+    assert await limiter.retry_after(OTHER, account=other[0], client=other[1]) is None
     # Even when a caller mixes them up, the tenant id in the key keeps tenants apart.
-    assert await limiter.retry_after(OTHER, account=acme[0], fingerprint=acme[1]) is None
+    assert await limiter.retry_after(OTHER, account=acme[0], client=acme[1]) is None
 
 
-async def test_success_refills_the_account_but_not_the_fingerprint(env: Env) -> None:
+async def test_success_refills_the_account_but_not_the_client(env: Env) -> None:
     limiter, account, fp = env.limiter, env.acct(), env.fp()
     for _ in range(4):
-        await limiter.failed(ACME, account=account, fingerprint=fp)
-    await limiter.succeeded(ACME, account=account, fingerprint=fp)
+        await limiter.failed(ACME, account=account, client=fp)
+    await limiter.succeeded(ACME, account=account)
     # The account has its 5 tokens again; the client has 1 left, which this failure takes.
-    await limiter.failed(ACME, account=account, fingerprint=fp)
-    assert await limiter.retry_after(ACME, account=account, fingerprint=fp) == 12
+    await limiter.failed(ACME, account=account, client=fp)
+    assert await limiter.retry_after(ACME, account=account, client=fp) == 12
     other_client = env.fp(ip="192.0.2.1")
     for _ in range(3):  # the account's 4 remaining tokens, from another client
-        await limiter.failed(ACME, account=account, fingerprint=other_client)
-        assert await limiter.retry_after(ACME, account=account, fingerprint=other_client) is None
-    await limiter.failed(ACME, account=account, fingerprint=other_client)
-    assert await limiter.retry_after(ACME, account=account, fingerprint=other_client) == 12
-    await limiter.succeeded(ACME, account=None, fingerprint=fp)  # nothing to refill
+        await limiter.failed(ACME, account=account, client=other_client)
+        assert await limiter.retry_after(ACME, account=account, client=other_client) is None
+    await limiter.failed(ACME, account=account, client=other_client)
+    assert await limiter.retry_after(ACME, account=account, client=other_client) == 12
+    await limiter.succeeded(ACME, account=None)  # nothing to refill
 
 
-def test_fingerprints_differ_by_ip_user_agent_and_route(env: Env) -> None:
+def test_the_client_is_its_address_alone(env: Env) -> None:
     base = env.fp()
     assert re.fullmatch(r"[0-9a-f]{32}", base)
     assert env.fp() == base  # stable
     assert Env().fp() == base  # stable across processes: derived from the tenant's secret only
     assert env.fp(ip="203.0.113.78") != base
-    assert env.fp(ua=UA + " ") != base
-    assert env.fp(route="/t/acme/login/totp") != base
-    # Length-prefixed fields: moving a character from one field to the next changes the hash.
-    assert env.fp(ip="a", ua="bc", route="") != env.fp(ip="ab", ua="c", route="")
-    assert env.fp(ip="", ua="ab", route="c") != env.fp(ip="", ua="a", route="bc")
+    # Nothing but the address is taken: there is no user agent or route to vary.
+    assert list(inspect.signature(env.limiter.client).parameters) == ["tenant", "address"]
+    # A peer the server could not name is one client, "unknown".
+    assert env.fp(ip=None) == env.fp(ip="unknown") != base
 
 
-def test_ipv6_clients_are_fingerprinted_by_their_64(env: Env) -> None:
+async def test_a_bucket_given_as_none_is_not_looked_at(env: Env) -> None:
+    limiter, account, fp = env.limiter, env.acct(), env.fp()
+    for _ in range(5):
+        await limiter.failed(ACME, account=None, client=fp)
+    assert await limiter.retry_after(ACME, account=account, client=None) is None
+    assert await limiter.retry_after(ACME, account=None, client=None) is None
+    for _ in range(5):
+        await limiter.failed(ACME, account=account, client=None)
+    assert await limiter.retry_after(ACME, account=account, client=None) == 12
+    assert await limiter.retry_after(ACME, account=None, client=env.fp(ip="192.0.2.1")) is None
+    await limiter.failed(ACME, account=None, client=None)  # nothing to count
+    assert len(env.store.keys()) == 2
+
+
+def test_ipv6_clients_are_counted_by_their_64(env: Env) -> None:
     assert env.fp(ip="2001:db8:1:2::1") == env.fp(ip="2001:db8:1:2:ffff:ffff:ffff:ffff")
     assert env.fp(ip="2001:db8:1:2::1") == env.fp(ip="2001:0db8:0001:0002:0000:0000:0000:0001")
     assert env.fp(ip="2001:db8:1:2::1") != env.fp(ip="2001:db8:1:3::1")
     assert env.fp(ip="::ffff:203.0.113.77") == env.fp(ip=IP)
-    assert env.fp(ip="unknown") != env.fp(ip="")  # not an address: hashed as given
+    assert env.fp(ip="unix:/run/lid.sock") != env.fp(ip="unknown")  # not an address: hashed as given
 
 
 def test_account_hash(env: Env) -> None:
@@ -199,25 +212,24 @@ def test_account_hash(env: Env) -> None:
     assert limiter.account(ACME, lid, lid=True) != env.acct(lid)
     with pytest.raises(InvalidLid):
         limiter.account(ACME, "alice", lid=True)
-    # The two purposes have different subkeys: an account never hashes like a fingerprint.
-    assert env.acct() not in {env.fp(), env.fp(ip=USERNAME, ua="", route="")}
+    # The two purposes have different subkeys: an account never hashes like a client.
+    assert env.acct() not in {env.fp(), env.fp(ip=USERNAME)}
 
 
 async def test_nothing_raw_is_stored(env: Env) -> None:
     limiter = env.limiter
-    clients = [(IP, UA), ("2001:db8:1:2::1", "curl/8.5.0")]
-    for ip, ua in clients:
+    for ip in (IP, "2001:db8:1:2::1"):
         for username in (USERNAME, "Not A Username!"):
-            fp, account = env.fp(ip=ip, ua=ua), env.acct(username)
-            await limiter.failed(ACME, account=account, fingerprint=fp)
-            await limiter.retry_after(ACME, account=account, fingerprint=fp)
-            await limiter.succeeded(ACME, account=account, fingerprint=fp)
-            await limiter.failed(ACME, account=account, fingerprint=fp)
+            fp, account = env.fp(ip=ip), env.acct(username)
+            await limiter.failed(ACME, account=account, client=fp)
+            await limiter.retry_after(ACME, account=account, client=fp)
+            await limiter.succeeded(ACME, account=account)
+            await limiter.failed(ACME, account=account, client=fp)
     keys = env.store.keys()
-    assert len(keys) == 2 + 2  # two fingerprints, two accounts
+    assert len(keys) == 2 + 2  # two clients, two accounts
     for key in keys:
-        assert re.fullmatch(rf"rl:si:[af]:{ACME.id}:[0-9a-f]{{32}}", key), key
-    raw = ["203.0.113", "2001:db8", "db8", "Mozilla", "TestAgent", "curl", "alice", "Alice", "smith", "Username"]
+        assert re.fullmatch(rf"rl:si:[ac]:{ACME.id}:[0-9a-f]{{32}}", key), key
+    raw = ["203.0.113", "2001:db8", "db8", "alice", "Alice", "smith", "Username"]
     for fragment in raw:
         assert not any(fragment.lower() in key.lower() for key in keys), fragment
     # The stored values are numbers only (tokens, times).

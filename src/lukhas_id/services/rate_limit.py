@@ -1,35 +1,42 @@
-"""Rate limits of failed authentications, as token buckets: sign-ins per account and per client fingerprint
+"""Rate limits of failed authentications, as token buckets: sign-ins per account and per client address
 (SignInLimiter), and OAuth client authentications per client address (ClientAuthLimiter, at the end).
 
-Each tenant has two kinds of bucket (ports/rate_limit.py), both of capacity `limit` refilled at
+Each tenant has two kinds of sign-in bucket (ports/rate_limit.py), both of capacity `limit` refilled at
 `limit / window` tokens per second (settings sign_in_rate_limit, 5, and sign_in_rate_window, 60 s):
 
-- per account:            ``rl:si:a:<tenant id>:<hash of the account>``
-- per client fingerprint: ``rl:si:f:<tenant id>:<hash of (IP address, user agent, route)>``
+- per account: ``rl:si:a:<tenant id>:<hash of the account>``
+- per client:  ``rl:si:c:<tenant id>:<hash of the client's network address>``
 
-A failed sign-in takes a token from both; an attempt while either is empty is refused (HTTP 429 with
-Retry-After, metric identity_rate_limit_blocks_total{limit="sign_in"}) without checking the password.
-So 5 failures in a row block for 12 s, and a steady attacker gets 5 tries a minute per account and
-per client, never a lock-out: a bucket always refills by itself.
+Every sign-in page (password, second factor, account recovery code, passkey, the account page's step-up
+code) names the same client bucket for one address, so a client's failures on one page count on the
+others too. A failed sign-in takes a token from both; an
+attempt while either is empty is refused (HTTP 429 with Retry-After, metric
+identity_rate_limit_blocks_total{limit="sign_in"}) without checking the factor. So 5 failures in a row
+block for 12 s, and a steady attacker gets 5 tries a minute per account and per client, never a
+lock-out: a bucket always refills by itself.
 
-Privacy: no raw IP address, user agent or username is stored, put in a key or logged. Accounts and
-fingerprints are HMAC-SHA256 (128 bits kept, hex) under per-tenant subkeys ("sign-in-account",
-"sign-in-fingerprint") derived from the tenant's ΛID secret, which is stored encrypted under the KEK
-(TenantKeyring). The hashes are therefore stable across workers and restarts (every process derives
-the same subkey), differ between tenants, and cannot be reversed by hashing every IPv4 address or a
-dictionary of usernames without the key. The fingerprint's fields are length-prefixed, so
-("a", "bc") and ("ab", "c") differ. IPv6 clients are fingerprinted by their /64 network (one host
-commonly holds a whole /64) and IPv4-mapped IPv6 addresses as the IPv4 address.
+The client is its network address and nothing else it sends: a key that mixed in a header the client
+chooses (such as User-Agent) would give a fresh bucket to every new value. The address is the peer's,
+or, when the peer is one of the configured trusted proxies (LUKHAS_ID_TRUSTED_PROXIES), the one those
+proxies forwarded (protocol/forwarded.py, read by web/http_io.py `peer_address`); a client can never
+choose it. IPv6 clients are counted by their /64 network (one host commonly holds a whole /64) and
+IPv4-mapped IPv6 addresses as the IPv4 address.
+
+Privacy: no raw IP address or username is stored, put in a key or logged. Accounts and addresses are
+HMAC-SHA256 (128 bits kept, hex) under per-tenant subkeys ("sign-in-account", "sign-in-client")
+derived from the tenant's ΛID secret, which is stored encrypted under the KEK (TenantKeyring). The
+hashes are therefore stable across workers and restarts (every process derives the same subkey),
+differ between tenants, and cannot be reversed by hashing every IPv4 address or a dictionary of
+usernames without the key.
 
 Limitations:
 - The embedded default keeps buckets in process (adapters/memory/rate_limit.py): each worker process
   has its own, so with N workers an attacker gets up to N times the limit. With several workers or
   processes, configure Redis (LUKHAS_ID_REDIS_URL), where one atomic script serves them all.
-- The fingerprint includes the user agent, which a client chooses; the per-fingerprint limit slows
-  down a client that keeps its fingerprint, and the per-account limit is what bounds guesses at one
-  account whatever the client does.
-- Someone who knows a username can keep that account's bucket empty (a 12 s wait per try for its
-  owner, never a lock-out).
+- Clients behind one address (a NAT, or a proxy that is not configured as trusted) share its bucket;
+  the per-account limit is what bounds guesses at one account whatever the client does.
+- Someone who knows a username, or a passkey's credential id, can keep that account's bucket empty (a
+  12 s wait per try for its owner, never a lock-out).
 """
 
 from __future__ import annotations
@@ -51,7 +58,7 @@ from lukhas_id.ports.rate_limit import RateLimiter
 from lukhas_id.services.keyring import TenantKeyring
 
 ACCOUNT_PURPOSE: Final = "sign-in-account"
-FINGERPRINT_PURPOSE: Final = "sign-in-fingerprint"
+CLIENT_PURPOSE: Final = "sign-in-client"
 METRIC_LIMIT: Final = "sign_in"
 _HEX_CHARS: Final = 32  # 128 bits
 # A returned wait within this of a whole second is that second (12.000000000000002 s waits 12 s).
@@ -64,7 +71,7 @@ def _field(value: str) -> bytes:
 
 
 def _client_address(ip: str) -> str:
-    """The address a fingerprint counts: IPv4 as is, IPv6 as its /64; anything else verbatim."""
+    """The address a client bucket counts: IPv4 as is, IPv6 as its /64; anything else verbatim."""
     try:
         address = ipaddress.ip_address(ip)
     except ValueError:
@@ -139,20 +146,19 @@ class _BucketLimiter:
 
 
 class SignInLimiter(_BucketLimiter):
-    """Per-account and per-fingerprint token buckets of failed sign-ins (see the module docstring).
+    """Per-account and per-client token buckets of failed sign-ins (see the module docstring).
 
-    The web edge calls, for one sign-in attempt: `fingerprint` and `account` to name the buckets;
-    `retry_after` before checking the password (a number: answer 429 with that Retry-After); then
-    `failed` or `succeeded`.
+    The web edge calls, for one sign-in attempt: `client` and `account` to name the buckets;
+    `retry_after` before checking the factor (a number: refuse with that Retry-After); then `failed` or
+    `succeeded`.
     """
 
     _metric_limit = METRIC_LIMIT
 
-    def fingerprint(self, tenant: Tenant, ip: str, user_agent: str, route: str) -> str:
-        """The client fingerprint: hex HMAC-SHA256 (128 bits) of the length-prefixed client address
-        (IPv6 as its /64), user agent and route, under the tenant's "sign-in-fingerprint" subkey."""
-        message = _field(_client_address(ip)) + _field(user_agent) + _field(route)
-        return self._keyed_hash(tenant, FINGERPRINT_PURPOSE, message)
+    def client(self, tenant: Tenant, address: str | None) -> str:
+        """The client's bucket name: hex HMAC-SHA256 (128 bits) of its network address (IPv6 as its /64;
+        None, a peer the server could not name, as "unknown") under the tenant's "sign-in-client" subkey."""
+        return self._keyed_hash(tenant, CLIENT_PURPOSE, _field(_client_address(address or "unknown")))
 
     def account(self, tenant: Tenant, identifier: str, *, lid: bool = False) -> str:
         """The account's hash (hex HMAC-SHA256, 128 bits) under the tenant's "sign-in-account" subkey.
@@ -173,31 +179,39 @@ class SignInLimiter(_BucketLimiter):
             material = b"u\x00" + name.encode("utf-8", "surrogatepass")
         return self._keyed_hash(tenant, ACCOUNT_PURPOSE, material)
 
-    def _keys(self, tenant: Tenant, account: str | None, fingerprint: str) -> list[str]:
-        keys = [f"rl:si:f:{tenant.id}:{fingerprint}"]
+    @staticmethod
+    def _keys(tenant: Tenant, account: str | None, client: str | None) -> list[str]:
+        keys = []
+        if client is not None:
+            keys.append(f"rl:si:c:{tenant.id}:{client}")
         if account is not None:
             keys.append(f"rl:si:a:{tenant.id}:{account}")
         return keys
 
-    async def retry_after(self, tenant: Tenant, *, account: str | None, fingerprint: str) -> int | None:
+    async def retry_after(self, tenant: Tenant, *, account: str | None, client: str | None) -> int | None:
         """Whole seconds (at least 1) until an attempt is allowed when the account's or the client's
         bucket is empty, counting the refusal in the metric; None when an attempt is allowed now.
-        `account` None (no username given) checks the fingerprint alone."""
-        wait = await self._check(self._keys(tenant, account, fingerprint), self._clock.now())
+        A bucket given as None is not looked at (no username yet; a client already checked)."""
+        keys = self._keys(tenant, account, client)
+        if not keys:
+            return None
+        wait = await self._check(keys, self._clock.now())
         if wait <= 0:
             return None
         return self._refused(wait)
 
-    async def failed(self, tenant: Tenant, *, account: str | None, fingerprint: str) -> None:
+    async def failed(self, tenant: Tenant, *, account: str | None, client: str | None) -> None:
         """A failed attempt takes one token from each bucket (from none that is already empty)."""
-        await self._consume(self._keys(tenant, account, fingerprint), self._clock.now())
+        keys = self._keys(tenant, account, client)
+        if keys:
+            await self._consume(keys, self._clock.now())
 
-    async def succeeded(self, tenant: Tenant, *, account: str | None, fingerprint: str) -> None:
+    async def succeeded(self, tenant: Tenant, *, account: str | None) -> None:
         """A correct password refills the account's bucket; the client's bucket is left as it is.
 
         Only someone who knows the password can trigger this, so it gives a guesser nothing, and it
         spares the owner who mistyped a few times a tighter budget for the next minute (the old
-        fixed-window throttle cleared the account's counter the same way). The fingerprint bucket is
+        fixed-window throttle cleared the account's counter the same way). The client's bucket is
         not refilled: otherwise an attacker holding one valid account could sign in to it between
         tries at other accounts and so escape the per-client limit.
         """

@@ -138,7 +138,7 @@ class Settings(BaseSettings):
         description="Sensitive account actions need a second-factor authentication at most this many seconds old.",
     )
     sign_in_rate_limit: int = Field(
-        5, ge=1, le=1000, description="Failed sign-in attempts allowed per account and per client fingerprint..."
+        5, ge=1, le=1000, description="Failed sign-in attempts allowed per account and per client address..."
     )
     sign_in_rate_window: int = Field(60, ge=1, le=86400, description="...per this many seconds (a token bucket).")
     refresh_token_idle_ttl: int = Field(

@@ -42,7 +42,7 @@ from lukhas_id.services.passkeys import InvalidPasskeyName
 from lukhas_id.web.forms import PageError, one, read_form
 from lukhas_id.web.http_io import json_response
 from lukhas_id.web.routes.authorize import SCOPE_WORDS
-from lukhas_id.web.routes.login import client_fingerprint, current_session, set_session_cookies
+from lukhas_id.web.routes.login import client_key, current_session, set_session_cookies
 from lukhas_id.web.routes.logout import Endpoint, PageFlow
 from lukhas_id.web.state import AppState
 
@@ -249,12 +249,12 @@ def account(state: AppState) -> Endpoint:
         c = state.c
         limiter = c.sign_in_limiter
         account_key = limiter.account(tenant, session.user_lid, lid=True)
-        fingerprint = client_fingerprint(state, request, tenant, "step-up")
-        wait = await limiter.retry_after(tenant, account=account_key, fingerprint=fingerprint)
+        client = client_key(state, request, tenant)
+        wait = await limiter.retry_after(tenant, account=account_key, client=client)
         if wait is not None:
             raise PageError(429, "too many wrong codes; wait a moment, then try again")
         if not await c.totp.verify(tenant, session.user_lid, code):
-            await limiter.failed(tenant, account=account_key, fingerprint=fingerprint)
+            await limiter.failed(tenant, account=account_key, client=client)
             return await show(request, tenant, session, notice="That code is not correct, or it was already used.")
         elevated = await c.sessions.elevate(tenant, session, (Amr.OTP, Amr.MFA), state.settings.acr_mfa)
         log.info("step-up with the authenticator app (tenant %s, sid %s)", tenant.name, session.sid)

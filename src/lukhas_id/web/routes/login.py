@@ -37,7 +37,7 @@ from lukhas_id.domain.user import User
 from lukhas_id.errors import ErrorCode, OAuthError
 from lukhas_id.protocol.oauth2.request import FORM_TYPE, parse_form
 from lukhas_id.web import csrf
-from lukhas_id.web.http_io import read_body
+from lukhas_id.web.http_io import EdgeConfig, peer_address, read_body
 from lukhas_id.web.pages import Pages, redirect
 from lukhas_id.web.state import AppState
 
@@ -106,10 +106,11 @@ def signed_in_redirect(state: AppState, tenant: Tenant, session: Session, return
     return set_session_cookies(state, redirect(after_sign_in(state, tenant, return_to)), tenant, session)
 
 
-def client_fingerprint(state: AppState, request: Request, tenant: Tenant, route: str) -> str:
-    """The keyed hash of (peer address, user agent, route) the sign-in rate limit counts by."""
-    ip = request.client.host if request.client else "unknown"
-    return state.c.sign_in_limiter.fingerprint(tenant, ip, request.headers.get("user-agent", ""), route)
+def client_key(state: AppState, request: Request, tenant: Tenant) -> str:
+    """The sign-in rate limit's client bucket: the client's network address alone (services/rate_limit.py),
+    the peer's or, from a trusted proxy, the one it forwarded (web/http_io.py `peer_address`)."""
+    address = peer_address(request.scope, EdgeConfig.from_settings(state.settings))
+    return state.c.sign_in_limiter.client(tenant, address)
 
 
 def _set_cookie(state: AppState, response: Response, name: str, value: str, max_age: int | None) -> None:
@@ -182,8 +183,8 @@ def login(state: AppState) -> Endpoint:
             raise _BadForm(403, "the form has expired or did not come from this site; go back, reload it and retry")
         return params, pre_id
 
-    def fingerprint(request: Request, tenant: Tenant) -> str:
-        return client_fingerprint(state, request, tenant, "login")
+    def client(request: Request, tenant: Tenant) -> str:
+        return client_key(state, request, tenant)
 
     def too_many(tenant: Tenant, wait: int) -> Response:
         log.info("sign-in rate limited (tenant %s)", tenant.name)
@@ -210,7 +211,7 @@ def login(state: AppState) -> Endpoint:
         if not code:
             return second_factor_page(tenant, pre_id, error=MISSING_CODE)
         account = c.sign_in_limiter.account(tenant, pending.user_lid, lid=True)
-        wait = await c.sign_in_limiter.retry_after(tenant, account=account, fingerprint=fingerprint(request, tenant))
+        wait = await c.sign_in_limiter.retry_after(tenant, account=account, client=client(request, tenant))
         if wait is not None:
             return too_many(tenant, wait)
         if TOTP_CODE_RE.fullmatch(code):
@@ -219,7 +220,7 @@ def login(state: AppState) -> Endpoint:
             ok = await c.recovery_codes.use(tenant, pending.user_lid, code)
         user = await c.users.by_lid(tenant, pending.user_lid) if ok else None
         if user is None or not user.active:
-            await c.sign_in_limiter.failed(tenant, account=account, fingerprint=fingerprint(request, tenant))
+            await c.sign_in_limiter.failed(tenant, account=account, client=client(request, tenant))
             log.info("second factor refused (tenant %s)", tenant.name)
             return second_factor_page(tenant, pre_id, error=WRONG_CODE)
         if not await c.pending_sign_ins.finish(tenant, pre_id):
@@ -259,13 +260,13 @@ def login(state: AppState) -> Endpoint:
         if not username or not code:
             return recover_page(tenant, pre_id, error=MISSING_RECOVERY, username=username)
         account = c.sign_in_limiter.account(tenant, username)
-        fp = client_fingerprint(state, request, tenant, "recover")
-        wait = await c.sign_in_limiter.retry_after(tenant, account=account, fingerprint=fp)
+        fp = client_key(state, request, tenant)
+        wait = await c.sign_in_limiter.retry_after(tenant, account=account, client=fp)
         if wait is not None:
             return too_many(tenant, wait)
         user = await c.account_recovery.redeem(tenant, username, code)
         if user is None:
-            await c.sign_in_limiter.failed(tenant, account=account, fingerprint=fp)
+            await c.sign_in_limiter.failed(tenant, account=account, client=fp)
             return recover_page(tenant, pre_id, error=WRONG_RECOVERY, username=username)
         session = await open_session(state, request, tenant, user, (), state.settings.acr_names.recovery)
         return signed_in_redirect(state, tenant, session, None)
@@ -311,15 +312,15 @@ def login(state: AppState) -> Endpoint:
         if not username or not password:
             return form_page(tenant, pre_id, return_to, error=MISSING_ERROR, username=username)
         account = c.sign_in_limiter.account(tenant, username)
-        wait = await c.sign_in_limiter.retry_after(tenant, account=account, fingerprint=fingerprint(request, tenant))
+        wait = await c.sign_in_limiter.retry_after(tenant, account=account, client=client(request, tenant))
         if wait is not None:
             return too_many(tenant, wait)
         user = await c.users.authenticate(tenant, username, password)
         if user is None:
-            await c.sign_in_limiter.failed(tenant, account=account, fingerprint=fingerprint(request, tenant))
+            await c.sign_in_limiter.failed(tenant, account=account, client=client(request, tenant))
             log.info("sign-in failed (tenant %s)", tenant.name)
             return form_page(tenant, pre_id, return_to, error=GENERIC_ERROR, username=username)
-        await c.sign_in_limiter.succeeded(tenant, account=account, fingerprint=fingerprint(request, tenant))
+        await c.sign_in_limiter.succeeded(tenant, account=account)
         if await c.totp.enrolled(tenant, user.lid):
             await c.pending_sign_ins.remember(tenant, pre_id, user.lid, return_to)
             return second_factor_page(tenant, pre_id)

@@ -18,8 +18,8 @@ never cached (Cache-Control: no-store).
 - authenticate/complete: ``credential.toJSON()`` plus an optional ``"return_to"`` (an interaction id) ->
   200 ``{"redirect": "{issuer}/oauth2/authorize/resume?interaction=..."}`` or ``{"redirect":
   "{issuer}/account"}``, with a new session cookie and a new pre-session cookie, exactly as the
-  password sign-in (web/routes/login.py) sets them. Failures count against the client fingerprint's
-  sign-in rate limit (429 rate_limited with Retry-After once it is spent).
+  password sign-in (web/routes/login.py) sets them. Failures count against the sign-in rate
+  limit of the client's address (429 rate_limited with Retry-After once it is spent).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from lukhas_id.web.routes.account import add_factor_step_up, step_up_json
 from lukhas_id.web.routes.login import (
     _origin_ok,
     after_sign_in,
-    client_fingerprint,
+    client_key,
     cookie_name,
     current_session,
     open_session,
@@ -243,10 +243,10 @@ def authenticate_complete(state: AppState) -> Endpoint:
             raise _bad("return_to is not a valid interaction id")
         _require_credential(data, _ASSERTION_MEMBERS)
         # Before verification the account is not known (discoverable sign-in): the client is limited.
-        fingerprint = client_fingerprint(state, request, tenant, "passkey")
+        client = client_key(state, request, tenant)
 
         async def admit() -> None:
-            wait = await c.sign_in_limiter.retry_after(tenant, account=None, fingerprint=fingerprint)
+            wait = await c.sign_in_limiter.retry_after(tenant, account=None, client=client)
             if wait is not None:
                 raise _RateLimited(wait)
 
@@ -259,7 +259,7 @@ def authenticate_complete(state: AppState) -> Endpoint:
                 {"retry-after": str(exc.wait)},
             )
         except WebAuthnError as exc:
-            await c.sign_in_limiter.failed(tenant, account=None, fingerprint=fingerprint)
+            await c.sign_in_limiter.failed(tenant, account=None, client=client)
             log.info("passkey sign-in failed (tenant %s): %s", tenant.name, exc.reason)
             return _failed(exc.reason)
         session = await open_session(state, request, tenant, signed_in.user, signed_in.amr, signed_in.acr)
