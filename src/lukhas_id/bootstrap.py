@@ -58,7 +58,7 @@ from lukhas_id.services.refresh import RefreshTokenService
 from lukhas_id.services.registration import RegistrationService
 from lukhas_id.services.revocation import RevocationService
 from lukhas_id.services.sessions import SessionService
-from lukhas_id.services.sign_in import PendingSignIns
+from lukhas_id.services.sign_in import PendingSignIns, SecondFactor, SignInService
 from lukhas_id.services.tenants import TenantService
 from lukhas_id.services.tokens import TokenService
 from lukhas_id.services.totp import TotpService
@@ -106,6 +106,7 @@ class Container:
     pending_sign_ins: PendingSignIns
     keyring: TenantKeyring
     passkeys: PasskeyService
+    sign_in: SignInService
     metrics: Metrics = field(default_factory=Metrics)
     _closers: list[Any] = field(default_factory=list)
 
@@ -252,6 +253,7 @@ class People:
     account_recovery: AccountRecoveryService
     pending_sign_ins: PendingSignIns
     passkeys: PasskeyService
+    sign_in: SignInService
     authorization: AuthorizationService
     userinfo: UserInfoService
     logout: LogoutService
@@ -401,14 +403,27 @@ def build_people(
         ),
         settings.acr_names,
     )
+    pending_sign_ins = PendingSignIns(kv)
+    second_factors: tuple[SecondFactor, ...] = (totp, recovery_codes)  # a code goes to the first that takes it
+    sign_in = SignInService(
+        sign_in_limiter,
+        users,
+        second_factors,
+        account_recovery,
+        passkeys,
+        sessions,
+        pending_sign_ins,
+        settings.acr_names,
+    )
     return People(
         sessions=sessions,
         sign_in_limiter=sign_in_limiter,
         totp=totp,
         recovery_codes=recovery_codes,
         account_recovery=account_recovery,
-        pending_sign_ins=PendingSignIns(kv),
+        pending_sign_ins=pending_sign_ins,
         passkeys=passkeys,
+        sign_in=sign_in,
         authorization=authorization,
         userinfo=userinfo,
         logout=logout,
@@ -476,6 +491,7 @@ async def build_container(settings: Settings, *, clock: Clock | None = None, upg
         pending_sign_ins=people.pending_sign_ins,
         keyring=keyring,
         passkeys=people.passkeys,
+        sign_in=people.sign_in,
         grant_handlers=tokens.grant_handlers,
         events=identity.events,
         uow=identity.uow,

@@ -163,3 +163,63 @@ def test_no_module_imports_a_module_that_imports_it_back() -> None:
     under `if TYPE_CHECKING:` never)."""
     cycle = _cycle(_import_graph(SRC))
     assert cycle is None, "import cycle: " + " -> ".join([*cycle, cycle[0]])
+
+
+ROUTES = "lukhas_id.web.routes"
+
+
+def _route_imports(path: Path, root: Path = SRC) -> set[str]:
+    """The route modules (`lukhas_id.web.routes.X`) that `path` imports, anywhere in it (inside functions
+    too), absolutely or relatively; its own name excluded."""
+    name = _module_name(path, root)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    imported: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            imported += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                base = ".".join([*parts[: len(parts) - node.level + 1], *([node.module] if node.module else [])])
+            imported += [base, *(f"{base}.{alias.name}" for alias in node.names)]
+    depth = ROUTES.count(".") + 2
+    found = {".".join(i.split(".")[:depth]) for i in imported if i.startswith(ROUTES + ".")}
+    found.discard(name)
+    return found
+
+
+def test_the_route_import_walk(tmp_path: Path) -> None:
+    routes = tmp_path / "lukhas_id" / "web" / "routes"
+    routes.mkdir(parents=True)
+    cases = {
+        "a.py": "from lukhas_id.web.routes.login import x\n",
+        "b.py": "from lukhas_id.web.routes import login, logout\n",
+        "c.py": "from . import login\n",
+        "d.py": "def later() -> None:\n    import lukhas_id.web.routes.login.deep\n",
+        "e.py": "from .login import x\nfrom lukhas_id.web import forms\nfrom lukhas_id.web.routes import e\n",
+        "f.py": "from lukhas_id.web.session_cookies import current_session\n",
+    }
+    for name, text in cases.items():
+        (routes / name).write_text(text)
+    found = {name: _route_imports(routes / name, tmp_path / "lukhas_id") for name in cases}
+    login, logout = f"{ROUTES}.login", f"{ROUTES}.logout"
+    assert found == {
+        "a.py": {login},
+        "b.py": {login, logout},
+        "c.py": {login},
+        "d.py": {login},
+        "e.py": {login},
+        "f.py": set(),
+    }
+
+
+def test_no_route_module_imports_another() -> None:
+    """Routes share helpers through web/ modules (forms, csrf, pages, session_cookies, step_up), never
+    through each other."""
+    paths = sorted((SRC / "web" / "routes").glob("*.py"))
+    assert len(paths) > 5
+    for path in paths:
+        if path.name == "__init__.py":
+            continue
+        assert not _route_imports(path), f"web/routes/{path.name} imports {sorted(_route_imports(path))}"

@@ -897,36 +897,28 @@ async def test_inactive_users_cannot_register_or_sign_in() -> None:
         await w.svc.complete_authentication(w.tenant, "pre-1", w.a.assertion(options))
 
 
-class Limited(Exception):
-    pass
-
-
-async def test_an_admission_check_runs_before_any_webauthn_check() -> None:
+async def test_a_sign_in_in_two_halves_names_the_owner_before_any_signature_is_checked() -> None:
+    """open_authentication uses the ceremony up and names the credential's owner without verifying the
+    assertion (services/sign_in.py applies the owner's rate limit there); finish_authentication verifies."""
     w = world()
     passkey = await enrol(w)
-    checked: list[str] = []
-
-    async def admit(ok: bool) -> None:
-        checked.append("admit")
-        if not ok:
-            raise Limited
-
-    # Refused by the check: nothing is verified (a tampered signature would say so), the ceremony is used up.
     options = await w.svc.begin_authentication(w.tenant, "pre-1")
-    with pytest.raises(Limited):
-        await w.svc.complete_authentication(
-            w.tenant, "pre-1", w.a.assertion(options, tamper_signature=True), admit=admit(False)
-        )
+    opened = await w.svc.open_authentication(w.tenant, "pre-1", w.a.assertion(options, tamper_signature=True))
+    assert opened.owner_lid == "USR-alice"
     assert w.sample("identity_webauthn_ceremonies_total", kind="authentication", outcome="failed") == 0
-    with refused(NO_CEREMONY):
-        await w.svc.complete_authentication(w.tenant, "pre-1", w.a.assertion(options))
-    # The check's refusal wins over a missing ceremony, too.
-    with pytest.raises(Limited):
-        await w.svc.complete_authentication(w.tenant, "pre-1", w.a.assertion(options), admit=admit(False))
-    # Passed: the sign-in goes on as without one.
+    with refused(NO_CEREMONY):  # used up by the first half
+        await w.svc.open_authentication(w.tenant, "pre-1", w.a.assertion(options))
+    with refused("signature invalid"):
+        await w.svc.finish_authentication(w.tenant, opened)
+    assert w.sample("identity_webauthn_ceremonies_total", kind="authentication", outcome="failed") == 2
+    # The owner is named for a known credential too (kept facts, no store read).
     options = await w.svc.begin_authentication(w.tenant, "pre-1")
-    result = await w.svc.complete_authentication(w.tenant, "pre-1", w.a.assertion(options), admit=admit(True))
-    assert result.handle == passkey.handle and checked == ["admit"] * 3
+    first = await w.svc.complete_authentication(w.tenant, "pre-1", w.a.assertion(options))
+    options = await w.svc.begin_authentication(w.tenant, "pre-1")
+    opened = await w.svc.open_authentication(w.tenant, "pre-1", w.a.assertion(options))
+    assert opened.known is not None and opened.owner_lid == "USR-alice"
+    second = await w.svc.finish_authentication(w.tenant, opened)
+    assert first.handle == second.handle == passkey.handle
 
 
 async def test_refusals_keep_their_order_though_fetched_at_once() -> None:

@@ -1,4 +1,4 @@
-"""Passkeys: WebAuthn registration and sign-in (protocol/webauthn.py) with storage, ceremony state and policy.
+"""Passkeys: WebAuthn registration and sign-in (protocol/webauthn/) with storage, ceremony state and policy.
 
 Identifiers (both keyed hashes under per-tenant subkeys of services/keyring.TenantKeyring, so
 they are stable across workers and restarts, differ between tenants and say nothing about the user):
@@ -31,6 +31,11 @@ counts `webauthn_clone_signals` and logs one line without personal data. The cou
 compare-and-swap, so of two sign-ins with one counter value only one succeeds. A user who is not active
 cannot sign in. `amr`/`acr` follow domain/authn.py: a user-verified passkey is MFA.
 
+A sign-in comes in two halves: `open_authentication` takes the ceremony state and finds the credential
+and its owner (one round trip to each store), `finish_authentication` verifies the assertion and records
+the use. services/sign_in.py applies the sign-in rate limit around them; `complete_authentication` runs
+both.
+
 Known credentials: what a credential's row says that never changes after registration (its id, public
 key, owner, backup eligibility, registration time) is kept per process after a sign-in with it (an LRU
 of KNOWN_CREDENTIALS). The next sign-in with it verifies the assertion against that and then needs a single
@@ -52,7 +57,7 @@ import logging
 import secrets
 import unicodedata
 from collections import OrderedDict
-from collections.abc import Awaitable, Mapping
+from collections.abc import Mapping
 from typing import Any, Final, Literal, Protocol
 
 import orjson
@@ -145,6 +150,20 @@ class _Known:
     stored: StoredCredential  # sign_count None: record_use_if_current applies the counter rule
     user_lid: str
     created_at: float
+
+
+@dataclasses.dataclass(frozen=True, slots=True, eq=False)
+class OpenedAssertion:
+    """A passkey sign-in between its two halves (PasskeyService.open_authentication, then
+    finish_authentication): the ceremony state is used up and the credential is one the ceremony offered
+    and the store knows, owned by `owner_lid`. The other fields are the service's own."""
+
+    owner_lid: str
+    state: CeremonyState
+    assertion: Assertion
+    handle: str  # the credential's handle
+    known: _Known | None  # its kept facts, when it is known in this process
+    found: tuple[Passkey, User] | None  # else its row and owner, as read
 
 
 class PasskeyService:
@@ -336,33 +355,42 @@ class PasskeyService:
         await self._save(tenant, "authentication", binding, state, None)
         return options
 
-    async def complete_authentication(
-        self,
-        tenant: Tenant,
-        binding: str,
-        credential: Mapping[str, Any],
-        *,
-        admit: Awaitable[None] | None = None,
-    ) -> PasskeySignIn:
-        """Verify the assertion; the signed-in user with `amr` and `acr`. Raises WebAuthnError.
+    async def open_authentication(self, tenant: Tenant, binding: str, credential: Mapping[str, Any]) -> OpenedAssertion:
+        """The first half of a passkey sign-in: take the ceremony state (single use), read the assertion and
+        find its credential with the owner. Raises WebAuthnError, in this order: no ceremony, a malformed
+        assertion, an unknown credential (or one the ceremony did not offer).
 
-        `admit`: a check the caller needs passed before anything is verified (the sign-in rate limit),
-        awaited together with taking the ceremony state (so both share one round trip to the store).
-        What it raises is raised as it is, before the WebAuthn checks, and the ceremony is used up."""
+        What it returns names the account the sign-in is for (`owner_lid`); `finish_authentication` checks
+        the signature.
+        """
         try:
-            result = await self._authenticate(tenant, binding, credential, admit)
+            return await self._open(tenant, binding, credential)
+        except WebAuthnError:
+            self._count("authentication", False)
+            raise
+
+    async def finish_authentication(self, tenant: Tenant, opened: OpenedAssertion) -> PasskeySignIn:
+        """The second half: verify the assertion against the credential and record its use; the signed-in
+        user with `amr` and `acr`. Raises WebAuthnError."""
+        try:
+            result = await self._finish(tenant, opened)
         except WebAuthnError:
             self._count("authentication", False)
             raise
         self._count("authentication", True)
         return result
 
-    async def _authenticate(
-        self, tenant: Tenant, binding: str, credential: Mapping[str, Any], admit: Awaitable[None] | None
+    async def complete_authentication(
+        self, tenant: Tenant, binding: str, credential: Mapping[str, Any]
     ) -> PasskeySignIn:
-        # The admission check, the ceremony state and (unless it is known) the credential with its owner
-        # are fetched at once (one round trip to each store); their refusals keep this order: the admission
-        # check, no ceremony, a malformed assertion, an unknown credential.
+        """Both halves with nothing between them. Raises WebAuthnError. (A sign-in goes through
+        services/sign_in.py, which applies the rate limits between the two.)"""
+        return await self.finish_authentication(tenant, await self.open_authentication(tenant, binding, credential))
+
+    async def _open(self, tenant: Tenant, binding: str, credential: Mapping[str, Any]) -> OpenedAssertion:
+        # The ceremony state and (unless it is known) the credential with its owner are fetched at once (one
+        # round trip to each store); their refusals keep this order: no ceremony, a malformed assertion, an
+        # unknown credential.
         malformed: WebAuthnError | None = None
         try:
             assertion: Assertion | None = parse_assertion(credential)
@@ -372,13 +400,12 @@ class PasskeyService:
         known = None if key is None else self._known.get(key)
         if known is not None:
             self._known.move_to_end(key)  # type: ignore[arg-type]  # key is set when known is
-        admitted, taken, found = await asyncio.gather(
-            admit if admit is not None else _nothing(),
+        taken, found = await asyncio.gather(
             self._take(tenant, "authentication", binding),
             self._lookup(key) if known is None else _nothing(),
             return_exceptions=True,
         )
-        for outcome in (admitted, taken, malformed, found):
+        for outcome in (taken, malformed, found):
             if isinstance(outcome, BaseException):
                 raise outcome
         state, _ = taken  # type: ignore[misc]  # not an exception: checked above
@@ -391,14 +418,24 @@ class PasskeyService:
             # decoys, so that completing says no more than beginning about whom the username names.
             raise WebAuthnError("unknown credential")
         if known is not None:
-            signed_in = await self._known_sign_in(tenant, state, assertion, key[1], known)
+            return OpenedAssertion(known.user_lid, state, assertion, key[1], known, None)
+        if found is None:
+            raise WebAuthnError("unknown credential")
+        passkey, user = found  # type: ignore[misc]  # not an exception: checked above
+        return OpenedAssertion(passkey.user_lid, state, assertion, key[1], None, (passkey, user))
+
+    async def _finish(self, tenant: Tenant, opened: OpenedAssertion) -> PasskeySignIn:
+        state, assertion, key = opened.state, opened.assertion, (tenant.id, opened.handle)
+        found = opened.found
+        if opened.known is not None:
+            signed_in = await self._known_sign_in(tenant, state, assertion, opened.handle, opened.known)
             if signed_in is not None:
                 return signed_in
             self._known.pop(key, None)  # the full path decides, and says why
             found = await self._lookup(key)
         if found is None:
             raise WebAuthnError("unknown credential")
-        passkey, user = found  # type: ignore[misc]  # not an exception: checked above
+        passkey, user = found
         stored = StoredCredential(
             credential_id=passkey.credential_id,
             public_key=passkey.public_key,

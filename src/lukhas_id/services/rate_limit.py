@@ -7,13 +7,13 @@ Each tenant has two kinds of sign-in bucket (ports/rate_limit.py), both of capac
 - per account: ``rl:si:a:<tenant id>:<hash of the account>``
 - per client:  ``rl:si:c:<tenant id>:<hash of the client's network address>``
 
-Every sign-in page (password, second factor, account recovery code, passkey, the account page's step-up
-code) names the same client bucket for one address, so a client's failures on one page count on the
-others too. A failed sign-in takes a token from both; an
+services/sign_in.py is the only caller: every sign-in entry (password, second factor, account recovery
+code, passkey, the account page's step-up code) names the same client bucket for one address, so a
+client's failures on one page count on the others too. A failed sign-in takes a token from both; an
 attempt while either is empty is refused (HTTP 429 with Retry-After, metric
 identity_rate_limit_blocks_total{limit="sign_in"}) without checking the factor. So 5 failures in a row
-block for 12 s, and a steady attacker gets 5 tries a minute per account and per client, never a
-lock-out: a bucket always refills by itself.
+block for 12 s, and a steady attacker gets 5 tries a minute per account and per client, never a lock-out:
+a bucket always refills by itself.
 
 The client is its network address and nothing else it sends: a key that mixed in a header the client
 chooses (such as User-Agent) would give a fresh bucket to every new value. The address is the peer's,
@@ -35,8 +35,8 @@ Limitations:
   processes, configure Redis (LUKHAS_ID_REDIS_URL), where one atomic script serves them all.
 - Clients behind one address (a NAT, or a proxy that is not configured as trusted) share its bucket;
   the per-account limit is what bounds guesses at one account whatever the client does.
-- Someone who knows a username, or a passkey's credential id, can keep that account's bucket empty (a
-  12 s wait per try for its owner, never a lock-out).
+- Someone who knows a username can keep that account's bucket empty (a 12 s wait per try for its owner,
+  never a lock-out).
 """
 
 from __future__ import annotations
@@ -148,7 +148,7 @@ class _BucketLimiter:
 class SignInLimiter(_BucketLimiter):
     """Per-account and per-client token buckets of failed sign-ins (see the module docstring).
 
-    The web edge calls, for one sign-in attempt: `client` and `account` to name the buckets;
+    services/sign_in.py calls, for one sign-in attempt: `client` and `account` to name the buckets;
     `retry_after` before checking the factor (a number: refuse with that Retry-After); then `failed` or
     `succeeded`.
     """

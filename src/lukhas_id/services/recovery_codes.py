@@ -7,6 +7,11 @@ the tenant subkey "recovery-code" is stored; a new set replaces the previous one
 
 Nothing secret is logged: not a code, nor a hash of one. Every failed check counts in
 ``metrics.second_factor_failures`` with the label recovery_code.
+
+RecoveryCodeService is a second-factor provider of services/sign_in.py (SecondFactor): kind
+"recovery_code", `amr` ["otp"] (a code good for one use), any text that normalizes to a code. It does not
+confirm a step-up: the codes are kept for a lost device, not spent on the account page. Codes are made
+only alongside an authenticator app (account page), so a user who has them also has TOTP.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import secrets
 from typing import Final
 
 from lukhas_id.clock import Clock
+from lukhas_id.domain.authn import Amr
 from lukhas_id.domain.tenant import Tenant
 from lukhas_id.metrics import Metrics
 from lukhas_id.ports.authn import RecoveryCodeRepository
@@ -48,6 +54,11 @@ def _new_recovery_code() -> str:
 
 class RecoveryCodeService:
     """Single-use recovery codes, a second factor for when the TOTP device is not at hand."""
+
+    # As a second-factor provider (services/sign_in.py SecondFactor).
+    kind = "recovery_code"
+    amr: tuple[str, ...] = (Amr.OTP,)
+    step_up = False
 
     def __init__(self, repo: RecoveryCodeRepository, keyring: TenantKeyring, clock: Clock, metrics: Metrics) -> None:
         self._repo = repo
@@ -83,6 +94,18 @@ class RecoveryCodeService:
         if not ok:
             self._metrics.second_factor_failures.labels("recovery_code").inc()
         return ok
+
+    def accepts(self, code: str) -> bool:
+        """Whether `code` reads as a recovery code (normalize_recovery_code)."""
+        return normalize_recovery_code(code) is not None
+
+    async def enrolled(self, tenant: Tenant, user_lid: str) -> bool:
+        """Whether the user has an unused code."""
+        return await self.remaining(tenant, user_lid) > 0
+
+    async def verify(self, tenant: Tenant, user_lid: str, code: str) -> bool:
+        """As a second factor: spend the code (`use`)."""
+        return await self.use(tenant, user_lid, code)
 
     async def remaining(self, tenant: Tenant, user_lid: str) -> int:
         """How many unused codes the user has."""

@@ -9,6 +9,9 @@ never accepted twice), and of two concurrent uses of one code only one succeeds.
 
 Nothing secret is logged: not the secret, a code, nor a hash of one. Every failed check counts in
 ``metrics.second_factor_failures`` with the label totp.
+
+TotpService is a second-factor provider of services/sign_in.py (SecondFactor): kind "totp", `amr`
+["otp"], a code of exactly six ASCII digits, and it also confirms a step-up on the account page.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import pyotp
 import segno
 
 from lukhas_id.clock import Clock
+from lukhas_id.domain.authn import Amr
 from lukhas_id.domain.passkey import TotpFactor
 from lukhas_id.domain.tenant import Tenant
 from lukhas_id.domain.user import User
@@ -83,6 +87,11 @@ class TotpEnrolment:
 
 class TotpService:
     """TOTP factors: enrolment (begin, then confirm with a first code), verification, removal."""
+
+    # As a second-factor provider (services/sign_in.py SecondFactor).
+    kind = "totp"
+    amr: tuple[str, ...] = (Amr.OTP,)
+    step_up = True
 
     def __init__(
         self,
@@ -189,6 +198,10 @@ class TotpService:
             if equal and later and matched is None:
                 matched = step
         return matched
+
+    def accepts(self, code: str) -> bool:
+        """Whether `code` has the form of a TOTP code: exactly six ASCII digits."""
+        return _six_digits(code)
 
     async def enrolled(self, tenant: Tenant, user_lid: str) -> bool:
         """Whether the user has a confirmed TOTP factor."""

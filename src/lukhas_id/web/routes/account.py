@@ -19,103 +19,66 @@ POST takes one CSRF-protected action (403 without a valid token; the session is 
   JSON; the same facts on an HTML page otherwise).
 
 Adding a factor (``totp_begin``, and a passkey through /webauthn/register) is free while the account
-has no second factor yet; once it has one, adding another is sensitive too (otherwise a stolen session
-could add its own factor and then pass every step-up). A recovery session (an administrator's
-recovery code, docs/recovery.md) may only add a passkey.
+has no second factor yet; once it has one, adding another is sensitive too (web/step_up.py). A recovery
+session (an administrator's recovery code, docs/recovery.md) may only add a passkey. The step-up code is
+checked by services/sign_in.py `step_up` (the sign-in rate limit applies).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from lukhas_id.domain.authn import Amr, AuthLevel, level_of, step_up_reason
+from lukhas_id.domain.authn import AuthLevel, level_of
 from lukhas_id.domain.passkey import MAX_PASSKEY_NAME_LENGTH
 from lukhas_id.domain.session import Session
 from lukhas_id.domain.tenant import Tenant
 from lukhas_id.domain.user import InvalidUser
 from lukhas_id.services.passkeys import InvalidPasskeyName
-from lukhas_id.web.forms import PageError, one, read_form
-from lukhas_id.web.http_io import json_response
-from lukhas_id.web.routes.authorize import SCOPE_WORDS
-from lukhas_id.web.routes.login import client_key, current_session, set_session_cookies
-from lukhas_id.web.routes.logout import Endpoint, PageFlow
+from lukhas_id.services.sign_in import Elevated, Throttled
+from lukhas_id.web import csrf, step_up
+from lukhas_id.web import session_cookies as cookies
+from lukhas_id.web.forms import one, read_form
+from lukhas_id.web.http_io import EdgeConfig, json_response, peer_address
+from lukhas_id.web.pages import SCOPE_WORDS, PageError, Pages, redirect
 from lukhas_id.web.state import AppState
 
 log = logging.getLogger("lukhas_id")
 
+Endpoint = Callable[[Request], Awaitable[Response]]
+
 SENSITIVE = frozenset({"passkey_remove", "email_change", "totp_disable", "recovery_regenerate"})
-STEP_UP_MESSAGES = {
-    "second_factor_required": "Confirm it's you with a passkey or your authenticator app first.",
-    "authentication_too_old": "Confirm it's you again: your last confirmation was too long ago.",
-}
+WRONG_CODE = "That code is not correct, or it was already used."
+TOO_MANY = "too many wrong codes; wait a moment, then try again"
 
 
 def _when(at: float | None) -> str:
     return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M UTC") if at is not None else "never"
 
 
-def wants_json(request: Request) -> bool:
-    return "application/json" in request.headers.get("accept", "")
-
-
-def step_up_json(state: AppState, reason: str) -> Response:
-    """HTTP 428: the action needs the user to confirm it's them (a recent second factor)."""
-    body = {
-        "error": "step_up_required",
-        "reason": reason,
-        "acr_values": state.settings.acr_mfa,
-        "max_age": state.settings.step_up_max_age,
-    }
-    return json_response(body, 428, {"cache-control": "no-store"})
-
-
-async def add_factor_step_up(state: AppState, tenant: Tenant, session: Session) -> str | None:
-    """Why adding a factor needs a step-up first, or None: free for a recovery session and for an
-    account without a second factor; otherwise a recent second factor is needed."""
-    if level_of(session.amr) is AuthLevel.RECOVERY:
-        return None
-    c = state.c
-    has_factor = bool(await c.passkeys.list_for_user(tenant, session.user_lid)) or await c.totp.enrolled(
-        tenant, session.user_lid
-    )
-    if not has_factor:
-        return None
-    return step_up_reason(session.amr, session.auth_time, c.clock.now(), state.settings.step_up_max_age)
-
-
-class StepUpRequired(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
 def account(state: AppState) -> Endpoint:
-    flow = PageFlow(state)
+    pages = Pages(state.settings.issuer)
+    edge = EdgeConfig.from_settings(state.settings)
 
-    def require_step_up(session: Session) -> None:
-        reason = step_up_reason(session.amr, session.auth_time, state.c.clock.now(), state.settings.step_up_max_age)
-        if reason is not None:
-            raise StepUpRequired(reason)
-
-    def step_up_response(request: Request, tenant: Tenant, reason: str) -> Response:
-        if wants_json(request):
-            return step_up_json(state, reason)
-        return flow.pages.render(
-            "step_up.html", 428, message=STEP_UP_MESSAGES[reason], account=f"{state.c.tenants.issuer(tenant)}/account"
-        )
+    def to_account(tenant: Tenant) -> Response:
+        return redirect(cookies.after_sign_in(state, tenant, None))
 
     def render(request: Request, tenant: Tenant, template: str, **context: Any) -> Response:
-        token, fresh = flow.csrf_for(request, tenant)
+        pre_id, fresh = cookies.pre_session(state, request, tenant)
         issuer = state.c.tenants.issuer(tenant)
-        response = flow.pages.render(
-            template, action=f"{issuer}/account", webauthn=f"{issuer}/webauthn", csrf_token=token, **context
+        response = pages.render(
+            template,
+            action=f"{issuer}/account",
+            webauthn=f"{issuer}/webauthn",
+            csrf_token=csrf.token(state.csrf_key(tenant), pre_id),
+            **context,
         )
-        return flow.set_pre_cookie(response, tenant, fresh)
+        return cookies.set_pre_cookie(state, response, tenant, pre_id, fresh)
 
     async def show(request: Request, tenant: Tenant, session: Session, notice: str | None = None) -> Response:
         c = state.c
@@ -142,8 +105,7 @@ def account(state: AppState) -> Endpoint:
             "notice": notice,
             "passkeys": passkeys,
             "max_name": MAX_PASSKEY_NAME_LENGTH,
-            "confirmed": step_up_reason(session.amr, session.auth_time, c.clock.now(), state.settings.step_up_max_age)
-            is None,
+            "confirmed": step_up.reason(state, session) is None,
             "totp": False,
             "recovery_left": 0,
             "sessions": [],
@@ -167,27 +129,28 @@ def account(state: AppState) -> Endpoint:
         return render(request, tenant, "account.html", **context)
 
     def done(request: Request, tenant: Tenant) -> Response:
-        return json_response({"ok": True}, 200) if wants_json(request) else flow.redirect_to_account(tenant)
+        return json_response({"ok": True}, 200) if step_up.wants_json(request) else to_account(tenant)
 
     async def act(request: Request, tenant: Tenant, session: Session) -> Response:
         c = state.c
         params = await read_form(request)
-        flow.require_csrf(request, tenant, params)
+        cookies.require_csrf(state, request, tenant, one(params, csrf.FIELD))
         action = one(params, "action") or ""
         user_lid = session.user_lid
         if level_of(session.amr) is AuthLevel.RECOVERY:
             raise PageError(403, "with a recovery code you can only add a passkey; then sign in with it")
         if action in SENSITIVE:
-            require_step_up(session)
+            step_up.require(state, session)
         if action == "withdraw":
             if await c.logout.withdraw(tenant, user_lid, one(params, "client_id") or ""):
                 log.info("consent withdrawn (tenant %s)", tenant.name)
             return done(request, tenant)
         if action == "signout_everywhere":
             sids = await c.logout.end_everywhere(tenant, user_lid)
-            await flow.revoke_refresh_tokens(tenant, sids)
+            for sid in sids:
+                await c.refresh.revoke_for_session(tenant, sid)
             log.info("signed out everywhere: tenant %s, %d sessions", tenant.name, len(sids))
-            return flow.clear_session_cookie(flow.pages.render("logged_out.html"), tenant)
+            return cookies.clear_session_cookie(state, pages.render("logged_out.html"), tenant)
         if action == "passkey_rename":
             name = (one(params, "name") or "").strip()
             if not name or len(name) > MAX_PASSKEY_NAME_LENGTH:
@@ -225,9 +188,9 @@ def account(state: AppState) -> Endpoint:
         if action == "totp_begin":
             if await c.totp.enrolled(tenant, user_lid):
                 raise PageError(400, "the authenticator app is already set up; turn it off first")
-            reason = await add_factor_step_up(state, tenant, session)
+            reason = await step_up.add_factor_reason(state, tenant, session)
             if reason is not None:
-                raise StepUpRequired(reason)
+                raise step_up.StepUpRequired(reason)
             user = await c.logout.profile(tenant, user_lid)
             if user is None:
                 raise PageError(404, "this account no longer exists")
@@ -242,38 +205,33 @@ def account(state: AppState) -> Endpoint:
                 request, tenant, "recovery_codes.html", codes=await c.recovery_codes.generate(tenant, user_lid)
             )
         if action == "step_up":
-            return await step_up_with_code(request, tenant, session, "".join((one(params, "code") or "").split()))
+            return await confirm(request, tenant, session, one(params, "code") or "")
         raise PageError(400, "choose an action on the account page")
 
-    async def step_up_with_code(request: Request, tenant: Tenant, session: Session, code: str) -> Response:
-        c = state.c
-        limiter = c.sign_in_limiter
-        account_key = limiter.account(tenant, session.user_lid, lid=True)
-        client = client_key(state, request, tenant)
-        wait = await limiter.retry_after(tenant, account=account_key, client=client)
-        if wait is not None:
-            raise PageError(429, "too many wrong codes; wait a moment, then try again")
-        if not await c.totp.verify(tenant, session.user_lid, code):
-            await limiter.failed(tenant, account=account_key, client=client)
-            return await show(request, tenant, session, notice="That code is not correct, or it was already used.")
-        elevated = await c.sessions.elevate(tenant, session, (Amr.OTP, Amr.MFA), state.settings.acr_mfa)
-        log.info("step-up with the authenticator app (tenant %s, sid %s)", tenant.name, session.sid)
-        return set_session_cookies(state, flow.redirect_to_account(tenant), tenant, elevated)
+    async def confirm(request: Request, tenant: Tenant, session: Session, code: str) -> Response:
+        """ "Confirm it's you" with a second-factor code (services/sign_in.py `step_up`)."""
+        outcome = await state.c.sign_in.step_up(tenant, session, code, peer_address(request.scope, edge))
+        if isinstance(outcome, Throttled):
+            raise PageError(429, TOO_MANY)
+        if not isinstance(outcome, Elevated):
+            return await show(request, tenant, session, notice=WRONG_CODE)
+        return cookies.set_session_cookies(state, to_account(tenant), tenant, outcome.session)
+
+    async def handle(request: Request) -> Response:
+        tenant = await state.tenant(request.path_params.get("tenant"))
+        session = await cookies.current_session(state, request, tenant)
+        if session is None:
+            if step_up.wants_json(request):
+                return json_response({"error": "login_required"}, 401, {"cache-control": "no-store"})
+            return redirect(f"{state.c.tenants.issuer(tenant)}/login")
+        try:
+            if request.method == "POST":
+                return await act(request, tenant, session)
+            return await show(request, tenant, session)
+        except step_up.StepUpRequired as exc:
+            return step_up.answer(state, pages, request, tenant, exc.reason)
 
     async def endpoint(request: Request) -> Response:
-        async def step(tenant: Tenant) -> Response:
-            session = await current_session(state, request, tenant)
-            if session is None:
-                if wants_json(request):
-                    return json_response({"error": "login_required"}, 401, {"cache-control": "no-store"})
-                return flow.redirect_to_login(tenant)
-            try:
-                if request.method == "POST":
-                    return await act(request, tenant, session)
-                return await show(request, tenant, session)
-            except StepUpRequired as exc:
-                return step_up_response(request, tenant, exc.reason)
-
-        return await flow.guarded(request, step)
+        return await pages.guard(handle(request))
 
     return endpoint

@@ -1,0 +1,79 @@
+"""Step-up at the edge: when an account action needs a recent second factor (domain/authn.step_up_reason,
+ADR 0006), the answer is HTTP 428 with ``{"error": "step_up_required", "reason", "acr_values",
+"max_age"}`` (JSON when the request accepts JSON; the same facts on an HTML page otherwise).
+
+Adding a factor (the authenticator app on the account page, a passkey through /webauthn/register) is free
+while the account has no second factor yet and in a recovery session; once it has one, adding another
+needs a step-up too (otherwise a stolen session could add its own factor and then pass every step-up).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from lukhas_id.domain.authn import AuthLevel, level_of, step_up_reason
+from lukhas_id.domain.session import Session
+from lukhas_id.domain.tenant import Tenant
+from lukhas_id.web.http_io import json_response
+from lukhas_id.web.pages import Pages
+from lukhas_id.web.state import AppState
+
+MESSAGES: Final = {
+    "second_factor_required": "Confirm it's you with a passkey or your authenticator app first.",
+    "authentication_too_old": "Confirm it's you again: your last confirmation was too long ago.",
+}
+
+
+class StepUpRequired(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def wants_json(request: Request) -> bool:
+    return "application/json" in request.headers.get("accept", "")
+
+
+def reason(state: AppState, session: Session) -> str | None:
+    """Why `session` needs a step-up before a sensitive action, or None when its second factor is recent."""
+    return step_up_reason(session.amr, session.auth_time, state.c.clock.now(), state.settings.step_up_max_age)
+
+
+def require(state: AppState, session: Session) -> None:
+    """Raise StepUpRequired unless `session` has a recent second factor."""
+    why = reason(state, session)
+    if why is not None:
+        raise StepUpRequired(why)
+
+
+async def add_factor_reason(state: AppState, tenant: Tenant, session: Session) -> str | None:
+    """Why adding a factor needs a step-up first, or None: free for a recovery session and for an
+    account without a second factor; otherwise a recent second factor is needed."""
+    if level_of(session.amr) is AuthLevel.RECOVERY:
+        return None
+    lid = session.user_lid
+    if await state.c.passkeys.list_for_user(tenant, lid) or await state.c.sign_in.second_factor_enrolled(tenant, lid):
+        return reason(state, session)
+    return None
+
+
+def json_answer(state: AppState, why: str) -> Response:
+    """HTTP 428: the action needs the user to confirm it's them (a recent second factor)."""
+    body = {
+        "error": "step_up_required",
+        "reason": why,
+        "acr_values": state.settings.acr_mfa,
+        "max_age": state.settings.step_up_max_age,
+    }
+    return json_response(body, 428, {"cache-control": "no-store"})
+
+
+def answer(state: AppState, pages: Pages, request: Request, tenant: Tenant, why: str) -> Response:
+    """HTTP 428 as JSON or as the step-up page, as the request prefers."""
+    if wants_json(request):
+        return json_answer(state, why)
+    account = f"{state.c.tenants.issuer(tenant)}/account"
+    return pages.render("step_up.html", 428, message=MESSAGES[why], account=account)

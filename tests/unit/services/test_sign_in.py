@@ -1,0 +1,397 @@
+"""SignInService (services/sign_in.py): each entry's outcomes, the rate limit around each factor, the failure
+counting, the session, and the one record per attempt. Real limiter, sessions and pending steps on the
+memory adapters with a fixed clock; fake users, second factors, account recovery codes and passkeys."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from lukhas_id.adapters.memory.rate_limit import MemoryRateLimiter
+from lukhas_id.adapters.memory.state import MemoryKeyValueStore
+from lukhas_id.clock import FixedClock
+from lukhas_id.domain.authn import AcrNames, Amr
+from lukhas_id.domain.principal import PrincipalType
+from lukhas_id.domain.tenant import Tenant
+from lukhas_id.domain.user import User, UserStatus
+from lukhas_id.ids import generate
+from lukhas_id.metrics import Metrics
+from lukhas_id.protocol.webauthn import WebAuthnError
+from lukhas_id.services.keyring import TenantKeyring
+from lukhas_id.services.passkeys import PasskeySignIn
+from lukhas_id.services.rate_limit import SignInLimiter
+from lukhas_id.services.sessions import SessionService
+from lukhas_id.services.sign_in import (
+    Browser,
+    Elevated,
+    PendingSignIns,
+    Refusal,
+    Refused,
+    SecondFactorNeeded,
+    SignedIn,
+    SignInService,
+    Throttled,
+)
+
+ACR = AcrNames()
+PASSWORD = "correct horse battery staple"
+HERE = "203.0.113.7"
+ELSEWHERE = "198.51.100.9"
+TOTP_CODE = "123456"
+RECOVERY_CODE = "ABCDE-FGHJK"
+RETURN_TO = "aBcD1234_-efGH5678ijkl"
+
+
+class _PlainBox:
+    def encrypt(self, plaintext: bytes) -> bytes:
+        return plaintext
+
+    def decrypt(self, blob: bytes) -> bytes:
+        return blob
+
+
+TENANT = Tenant(id="tnt-acme", name="acme", id_secret_enc=b"a" * 32, access_token_alg="ES256", created_at=0.0)
+
+
+def _user(username: str, status: UserStatus = UserStatus.ACTIVE) -> User:
+    lid = generate(PrincipalType.USER)
+    return User(TENANT.id, lid, username, username, None, False, username.title(), status, "hash", 0.0, 0.0)
+
+
+class Users:
+    def __init__(self, *users: User) -> None:
+        self.by_name = {u.username: u for u in users}
+        self.calls = 0
+
+    async def authenticate(self, tenant: Tenant, username: str, password: str) -> User | None:
+        self.calls += 1
+        user = self.by_name.get(username)
+        return user if user is not None and user.active and password == PASSWORD else None
+
+    async def by_lid(self, tenant: Tenant, lid: str) -> User | None:
+        return next((u for u in self.by_name.values() if u.lid == lid), None)
+
+
+@dataclasses.dataclass
+class Factor:
+    """A second-factor provider: accepts codes matching `pattern`; `good` is the one right code."""
+
+    kind: str
+    pattern: str
+    good: str
+    step_up: bool = True
+    amr: tuple[str, ...] = (Amr.OTP,)
+    users: set[str] = dataclasses.field(default_factory=set)
+    verified: list[str] = dataclasses.field(default_factory=list)
+
+    def accepts(self, code: str) -> bool:
+        return re.fullmatch(self.pattern, code) is not None
+
+    async def enrolled(self, tenant: Tenant, user_lid: str) -> bool:
+        return user_lid in self.users
+
+    async def verify(self, tenant: Tenant, user_lid: str, code: str) -> bool:
+        self.verified.append(code)
+        return user_lid in self.users and code == self.good
+
+
+class AccountRecovery:
+    def __init__(self, user: User, code: str) -> None:
+        self.user, self.code, self.calls = user, code, 0
+
+    async def redeem(self, tenant: Tenant, username: str, code: str) -> User | None:
+        self.calls += 1
+        return self.user if (username, code) == (self.user.username, self.code) else None
+
+
+@dataclasses.dataclass
+class Opened:
+    owner_lid: str
+
+
+class Passkeys:
+    """The two halves of a passkey sign-in. A credential is {"owner": lid or None, "ok": bool}: no owner is
+    an unknown credential (refused by the first half), ok False a bad signature (by the second)."""
+
+    def __init__(self, users: Users) -> None:
+        self.users = users
+        self.calls: list[str] = []
+
+    async def open_authentication(self, tenant: Tenant, binding: str, credential: Mapping[str, Any]) -> Opened:
+        self.calls.append("open")
+        if credential["owner"] is None:
+            raise WebAuthnError("unknown credential")
+        return Opened(credential["owner"])
+
+    async def finish_authentication(self, tenant: Tenant, opened: Opened) -> PasskeySignIn:
+        self.calls.append("finish")
+        user = await self.users.by_lid(tenant, opened.owner_lid)
+        if user is None or not self.ok:
+            raise WebAuthnError("signature invalid")
+        return PasskeySignIn(user, (Amr.HARDWARE_KEY, Amr.USER_PRESENCE, Amr.MFA), ACR.mfa, "handle")
+
+    ok = True
+
+
+class World:
+    def __init__(self) -> None:
+        self.clock = FixedClock()
+        self.kv = MemoryKeyValueStore(self.clock)
+        self.metrics = Metrics()
+        self.limiter = SignInLimiter(
+            MemoryRateLimiter(), TenantKeyring(_PlainBox()), self.clock, self.metrics, limit=5, window=60
+        )
+        self.sessions = SessionService(self.kv, self.clock)
+        self.pending = PendingSignIns(self.kv)
+        self.alice = _user("alice")
+        self.bob = _user("bob")  # has a second factor
+        self.carol = _user("carol", UserStatus.DISABLED)
+        self.users = Users(self.alice, self.bob, self.carol)
+        self.totp = Factor("totp", r"[0-9]{6}", TOTP_CODE, users={self.bob.lid, self.carol.lid})
+        self.recovery = Factor(
+            "recovery_code", r"[A-Z]{5}-[A-Z]{5}", RECOVERY_CODE, step_up=False, users={self.bob.lid}
+        )
+        self.account_recovery = AccountRecovery(self.alice, "issued-code-0123456789")
+        self.passkeys = Passkeys(self.users)
+        self.svc = SignInService(
+            self.limiter,
+            self.users,
+            (self.totp, self.recovery),
+            self.account_recovery,
+            self.passkeys,
+            self.sessions,
+            self.pending,
+            ACR,
+        )
+
+    def browser(self, address: str | None = HERE, pre: str = "pre-1", session: str | None = None) -> Browser:
+        return Browser(address, pre, session)
+
+    async def password(self, username: str, password: str, **browser: Any) -> Any:
+        return await self.svc.password(TENANT, username, password, self.browser(**browser), RETURN_TO)
+
+
+@pytest.fixture
+def w() -> World:
+    return World()
+
+
+# -- password -------------------------------------------------------------------------------------------
+
+
+async def test_password_opens_a_session_and_ends_the_browsers_previous_one(w: World) -> None:
+    previous = await w.sessions.create(TENANT, w.alice, (Amr.PASSWORD,), ACR.password)
+    outcome = await w.password("alice", PASSWORD, session=previous.id)
+    assert isinstance(outcome, SignedIn) and outcome.return_to == RETURN_TO
+    session = outcome.session
+    assert session.user_lid == w.alice.lid and session.amr == ("pwd",) and session.acr == ACR.password
+    assert session.id != previous.id and await w.sessions.get(TENANT, session.id) is not None
+    assert await w.sessions.get(TENANT, previous.id) is None
+
+
+async def test_wrong_passwords_count_and_then_the_password_is_not_checked(w: World) -> None:
+    for _ in range(5):
+        assert await w.password("alice", "wrong") == Refused(Refusal.WRONG)
+    assert w.users.calls == 5
+    blocked = await w.password("alice", PASSWORD)  # the right one, but the account's bucket is empty
+    assert blocked == Throttled(12) and w.users.calls == 5
+    # The account is blocked from every address; the address for every account.
+    assert await w.password("alice", PASSWORD, address=ELSEWHERE) == Throttled(12)
+    assert await w.password("bob", PASSWORD) == Throttled(12)
+    w.clock.advance(12)
+    assert isinstance(await w.password("alice", PASSWORD, address=ELSEWHERE), SignedIn)
+
+
+async def test_a_missing_field_is_refused_without_counting(w: World) -> None:
+    for _ in range(6):
+        assert await w.password("alice", "") == Refused(Refusal.MISSING)
+        assert await w.password("", PASSWORD) == Refused(Refusal.MISSING)
+    assert w.users.calls == 0
+    assert isinstance(await w.password("alice", PASSWORD), SignedIn)
+
+
+async def test_a_right_password_refills_the_account_but_not_the_client(w: World) -> None:
+    for _ in range(4):
+        await w.password("alice", "wrong")
+    assert isinstance(await w.password("alice", PASSWORD), SignedIn)
+    # The client has one token left; the account has five again.
+    assert await w.password("alice", "wrong") == Refused(Refusal.WRONG)
+    assert await w.password("alice", "wrong") == Throttled(12)
+    for _ in range(4):
+        assert await w.password("alice", "wrong", address=ELSEWHERE) == Refused(Refusal.WRONG)
+
+
+async def test_a_user_with_a_second_factor_gets_the_second_step_not_a_session(w: World) -> None:
+    assert await w.password("bob", PASSWORD) == SecondFactorNeeded()
+    pending = await w.pending.recall(TENANT, "pre-1")
+    assert pending is not None and pending.user_lid == w.bob.lid and pending.return_to == RETURN_TO
+    assert await w.sessions.list_for_user(TENANT, w.bob.lid) == []
+    assert await w.svc.second_factor_enrolled(TENANT, w.bob.lid)
+    assert not await w.svc.second_factor_enrolled(TENANT, w.alice.lid)
+
+
+# -- second factor --------------------------------------------------------------------------------------
+
+
+async def test_each_code_goes_to_the_provider_whose_format_takes_it(w: World) -> None:
+    for code, factor in ((f" {TOTP_CODE[:3]} {TOTP_CODE[3:]} ", w.totp), (RECOVERY_CODE, w.recovery)):
+        previous = await w.sessions.create(TENANT, w.alice, (Amr.PASSWORD,), ACR.password)
+        assert await w.password("bob", PASSWORD) == SecondFactorNeeded()
+        outcome = await w.svc.second_factor(TENANT, code, w.browser(session=previous.id))
+        assert isinstance(outcome, SignedIn) and outcome.return_to == RETURN_TO
+        assert outcome.session.amr == ("pwd", "otp", "mfa") and outcome.session.acr == ACR.mfa
+        assert factor.verified == [code.replace(" ", "")]
+        assert await w.sessions.get(TENANT, previous.id) is None
+        # The pending step is finished: the same browser cannot use it twice.
+        again = await w.svc.second_factor(TENANT, code, w.browser())
+        assert again == Refused(Refusal.EXPIRED)
+
+
+async def test_second_factor_refusals(w: World) -> None:
+    assert await w.svc.second_factor(TENANT, TOTP_CODE, w.browser()) == Refused(Refusal.EXPIRED)
+    assert await w.password("bob", PASSWORD) == SecondFactorNeeded()
+    assert await w.svc.second_factor(TENANT, "  ", w.browser()) == Refused(Refusal.MISSING)
+    assert await w.svc.second_factor(TENANT, "654321", w.browser()) == Refused(Refusal.WRONG)
+    # A code no provider's format takes is wrong, and no provider is asked.
+    assert await w.svc.second_factor(TENANT, "hello", w.browser()) == Refused(Refusal.WRONG)
+    assert w.totp.verified == ["654321"] and w.recovery.verified == []
+    # Another browser (pre-session) has no pending step.
+    assert await w.svc.second_factor(TENANT, TOTP_CODE, w.browser(pre="pre-2")) == Refused(Refusal.EXPIRED)
+    # A right code for a user who is no longer active.
+    await w.pending.remember(TENANT, "pre-3", w.carol.lid, None)
+    assert await w.svc.second_factor(TENANT, TOTP_CODE, w.browser(pre="pre-3")) == Refused(Refusal.WRONG)
+
+
+async def test_wrong_second_factor_codes_count_against_the_user_and_the_client(w: World) -> None:
+    assert await w.password("bob", PASSWORD) == SecondFactorNeeded()
+    for _ in range(5):
+        assert await w.svc.second_factor(TENANT, "000000", w.browser()) == Refused(Refusal.WRONG)
+    assert await w.svc.second_factor(TENANT, TOTP_CODE, w.browser()) == Throttled(12)
+    assert len(w.totp.verified) == 5  # not asked while throttled
+    # The user's bucket (by ΛID), from another address too.
+    await w.pending.remember(TENANT, "pre-2", w.bob.lid, None)
+    assert await w.svc.second_factor(TENANT, TOTP_CODE, w.browser(ELSEWHERE, "pre-2")) == Throttled(12)
+    w.clock.advance(12)
+    assert isinstance(await w.svc.second_factor(TENANT, TOTP_CODE, w.browser(ELSEWHERE, "pre-2")), SignedIn)
+
+
+# -- account recovery -----------------------------------------------------------------------------------
+
+
+async def test_account_recovery_opens_a_recovery_session(w: World) -> None:
+    browser = w.browser()
+    assert await w.svc.account_recovery(TENANT, "alice", "  ", browser) == Refused(Refusal.MISSING)
+    assert await w.svc.account_recovery(TENANT, "alice", "wrong-code-0123456789", browser) == Refused(Refusal.WRONG)
+    outcome = await w.svc.account_recovery(TENANT, " alice ", " issued-code-0123456789 ", browser)
+    assert isinstance(outcome, SignedIn) and outcome.return_to is None
+    assert outcome.session.amr == () and outcome.session.acr == ACR.recovery
+
+
+async def test_wrong_account_recovery_codes_count_and_then_no_code_is_redeemed(w: World) -> None:
+    for _ in range(5):
+        await w.svc.account_recovery(TENANT, "Alice", "wrong-code-0123456789", w.browser(ELSEWHERE))
+    outcome = await w.svc.account_recovery(TENANT, "alice", "issued-code-0123456789", w.browser())
+    assert outcome == Throttled(12) and w.account_recovery.calls == 5  # the username's bucket
+
+
+# -- passkey --------------------------------------------------------------------------------------------
+
+
+async def test_a_passkey_opens_a_session_with_its_amr_and_acr(w: World) -> None:
+    previous = await w.sessions.create(TENANT, w.alice, (Amr.PASSWORD,), ACR.password)
+    outcome = await w.svc.passkey(TENANT, {"owner": w.alice.lid}, w.browser(session=previous.id), RETURN_TO)
+    assert isinstance(outcome, SignedIn) and outcome.return_to == RETURN_TO
+    assert outcome.session.amr == ("hwk", "user", "mfa") and outcome.session.acr == ACR.mfa
+    assert await w.sessions.get(TENANT, previous.id) is None
+    assert w.passkeys.calls == ["open", "finish"]
+
+
+async def test_an_unknown_credential_counts_against_the_client_only(w: World) -> None:
+    for _ in range(5):
+        outcome = await w.svc.passkey(TENANT, {"owner": None}, w.browser())
+        assert outcome == Refused(Refusal.WRONG, "unknown credential")
+    assert await w.svc.passkey(TENANT, {"owner": w.alice.lid}, w.browser()) == Throttled(12)
+    assert isinstance(await w.svc.passkey(TENANT, {"owner": w.alice.lid}, w.browser(ELSEWHERE)), SignedIn)
+
+
+async def test_a_throttled_client_uses_the_ceremony_up_but_nothing_is_verified(w: World) -> None:
+    for _ in range(5):
+        await w.password("nobody", "wrong")  # one bucket per address, whatever the way in
+    w.passkeys.calls.clear()
+    assert await w.svc.passkey(TENANT, {"owner": w.alice.lid}, w.browser()) == Throttled(12)
+    assert w.passkeys.calls == ["open"]
+
+
+async def test_a_failed_passkey_counts_against_the_client(w: World) -> None:
+    w.passkeys.ok = False
+    for _ in range(5):
+        outcome = await w.svc.passkey(TENANT, {"owner": w.alice.lid}, w.browser())
+        assert outcome == Refused(Refusal.WRONG, "signature invalid")
+    w.passkeys.ok = True
+    assert await w.svc.passkey(TENANT, {"owner": w.alice.lid}, w.browser()) == Throttled(12)
+    assert isinstance(await w.svc.passkey(TENANT, {"owner": w.alice.lid}, w.browser(ELSEWHERE)), SignedIn)
+
+
+# -- step-up --------------------------------------------------------------------------------------------
+
+
+async def test_step_up_raises_the_session_with_a_factor_that_confirms_step_ups(w: World) -> None:
+    session = await w.sessions.create(TENANT, w.bob, (Amr.PASSWORD,), ACR.password)
+    assert await w.svc.step_up(TENANT, session, RECOVERY_CODE, HERE) == Refused(Refusal.WRONG)
+    assert w.recovery.verified == []  # recovery codes do not confirm step-ups
+    outcome = await w.svc.step_up(TENANT, session, TOTP_CODE, HERE)
+    assert isinstance(outcome, Elevated) and outcome.session.sid == session.sid
+    assert outcome.session.amr == ("pwd", "otp", "mfa") and outcome.session.acr == ACR.mfa
+
+
+async def test_wrong_step_up_codes_count_against_the_user(w: World) -> None:
+    session = await w.sessions.create(TENANT, w.bob, (Amr.PASSWORD,), ACR.password)
+    for i in range(5):
+        assert await w.svc.step_up(TENANT, session, "000000", f"192.0.2.{i}") == Refused(Refusal.WRONG)
+    assert await w.svc.step_up(TENANT, session, TOTP_CODE, ELSEWHERE) == Throttled(12)
+    assert len(w.totp.verified) == 5
+
+
+# -- one bucket per address, one record per attempt -----------------------------------------------------
+
+
+async def test_one_client_bucket_per_address_across_every_entry(w: World) -> None:
+    for _ in range(5):
+        await w.password("nobody", "wrong")
+    session = await w.sessions.create(TENANT, w.bob, (Amr.PASSWORD,), ACR.password)
+    browser = w.browser()
+    assert await w.svc.account_recovery(TENANT, "alice", "issued-code-0123456789", browser) == Throttled(12)
+    assert await w.svc.step_up(TENANT, session, TOTP_CODE, HERE) == Throttled(12)
+    await w.pending.remember(TENANT, "pre-1", w.bob.lid, None)
+    assert await w.svc.second_factor(TENANT, TOTP_CODE, browser) == Throttled(12)
+    # An unnamed peer is one client too.
+    for i in range(5):
+        assert await w.password(f"nobody{i}", "wrong", address=None) == Refused(Refusal.WRONG)
+    assert await w.password("alice", PASSWORD, address=None) == Throttled(12)
+
+
+async def test_one_record_per_attempt_without_secrets(w: World, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="lukhas_id")
+    await w.password("alice", "a wrong password")
+    signed = await w.password("alice", PASSWORD)
+    await w.password("bob", PASSWORD)
+    await w.svc.second_factor(TENANT, TOTP_CODE, w.browser())
+    for _ in range(5):
+        await w.password("alice", "a wrong password", address=ELSEWHERE)
+    await w.password("alice", "a wrong password", address=ELSEWHERE)
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 10
+    assert messages[0] == "sign-in refused: tenant acme, password, wrong"
+    assert isinstance(signed, SignedIn)
+    assert messages[1] == f"sign-in: tenant acme, password, session sid {signed.session.sid}, amr pwd"
+    assert messages[2] == "sign-in: tenant acme, password accepted, second factor needed"
+    assert messages[3].startswith("sign-in: tenant acme, totp, session sid ") and messages[3].endswith("pwd,otp,mfa")
+    assert messages[-1] == "sign-in rate limited: tenant acme, password"
+    logged = "\n".join(messages) + repr([vars(r) for r in caplog.records])
+    for secret in (PASSWORD, "a wrong password", TOTP_CODE, HERE, ELSEWHERE, "alice", "bob", signed.session.id):
+        assert secret not in logged
