@@ -436,6 +436,38 @@ async def test_failed_passkey_sign_ins_are_rate_limited_per_client(h: Harness) -
     assert "lid_session" not in blocked.headers.get("set-cookie", "")
 
 
+async def test_failed_passkey_sign_ins_count_against_the_account_too(h: Harness) -> None:
+    """Failures with a known credential count against its owner (5 a minute per user, as the password
+    form), from any address; a blocked account's passkey sign-in is 429 like its password form."""
+    tenant = await h.tenant()
+    await h.c.users.create(tenant, "alice", password=PASSWORD)
+    await h.c.users.create(tenant, "bob", password=PASSWORD)
+    alice, bob = authenticator(), authenticator()
+    for user, a in (("alice", alice), ("bob", bob)):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=h.app), base_url=BASE) as http:
+            await password_sign_in(h, http, user)
+            await register_passkey(h, http, a)
+    path, complete = "/webauthn/authenticate/begin", "/webauthn/authenticate/complete"
+
+    async def passkey_sign_in(address: str, a: SoftAuthenticator, **knobs: Any) -> httpx.Response:
+        transport = httpx.ASGITransport(app=h.app, client=(address, 40000))
+        async with httpx.AsyncClient(transport=transport, base_url=BASE) as http:
+            token = await csrf_token(http)
+            begin = await post(http, path, {}, token)
+            return await post(http, complete, a.assertion(begin.json(), **knobs), token)
+
+    for i in range(5):  # five clients, one failure each: no client is near its limit
+        resp = await passkey_sign_in(f"192.0.2.{i}", alice, origin="https://evil.example")
+        assert resp.status_code == 400 and resp.json()["error"] == "webauthn_failed"
+    blocked = await passkey_sign_in("198.51.100.7", alice)  # a good assertion, from a sixth client
+    assert blocked.status_code == 429 and blocked.json()["error"] == "rate_limited"
+    assert 0 < int(blocked.headers["retry-after"]) <= 60
+    assert "lid_session" not in blocked.headers.get("set-cookie", "")
+    # That client, and other accounts, are not blocked.
+    other = await passkey_sign_in("198.51.100.7", bob)
+    assert other.status_code == 200, other.text
+
+
 async def test_direct_attestation_with_configured_trust_anchors(backend: dict[str, object], tmp_path: Path) -> None:
     # LUKHAS_ID_WEBAUTHN_ATTESTATION_ROOTS wired end to end: a statement chaining to the configured root
     # registers; one from another CA, or self attestation, is refused and counted.

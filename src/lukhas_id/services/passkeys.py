@@ -33,8 +33,8 @@ cannot sign in. `amr`/`acr` follow domain/authn.py: a user-verified passkey is M
 
 A sign-in comes in two halves: `open_authentication` takes the ceremony state and finds the credential
 and its owner (one round trip to each store), `finish_authentication` verifies the assertion and records
-the use. services/sign_in.py applies the sign-in rate limit around them; `complete_authentication` runs
-both.
+the use. Between them services/sign_in.py applies the rate limit of the owner's account, so the
+signature of a blocked account's passkey is never checked; `complete_authentication` runs both.
 
 Known credentials: what a credential's row says that never changes after registration (its id, public
 key, owner, backup eligibility, registration time) is kept per process after a sign-in with it (an LRU
@@ -360,8 +360,8 @@ class PasskeyService:
         find its credential with the owner. Raises WebAuthnError, in this order: no ceremony, a malformed
         assertion, an unknown credential (or one the ceremony did not offer).
 
-        What it returns names the account the sign-in is for (`owner_lid`); `finish_authentication` checks
-        the signature.
+        What it returns names the account the sign-in is for (`owner_lid`), so that the caller can apply
+        the account's rate limit (services/sign_in.py) before `finish_authentication` checks the signature.
         """
         try:
             return await self._open(tenant, binding, credential)

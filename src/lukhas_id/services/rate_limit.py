@@ -35,8 +35,8 @@ Limitations:
   processes, configure Redis (LUKHAS_ID_REDIS_URL), where one atomic script serves them all.
 - Clients behind one address (a NAT, or a proxy that is not configured as trusted) share its bucket;
   the per-account limit is what bounds guesses at one account whatever the client does.
-- Someone who knows a username can keep that account's bucket empty (a 12 s wait per try for its owner,
-  never a lock-out).
+- Someone who knows a username, or a passkey's credential id, can keep that account's bucket empty (a
+  12 s wait per try for its owner, never a lock-out).
 """
 
 from __future__ import annotations

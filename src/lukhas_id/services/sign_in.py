@@ -8,7 +8,7 @@ administrator-issued code, docs/recovery.md), `passkey` (WebAuthn, services/pass
 
 1. names the rate-limit buckets (services/rate_limit.py SignInLimiter): the client's network address,
    and the account: by username before the user is known (password, account recovery), by ΛID once it
-   is (second factor, step-up); a passkey counts against the client only;
+   is (second factor, step-up, and a passkey's owner);
 2. refuses with `Throttled` while either bucket is empty, without checking the factor;
 3. checks the factor; a failure takes a token from both buckets and is `Refused`; a right password
    refills the account's bucket;
@@ -24,8 +24,10 @@ TOTP; anything that reads as a recovery code: that); a code no provider accepts 
 the second step when any provider says it is enrolled.
 
 A passkey sign-in comes in two halves (PasskeyService.open_authentication, finish_authentication): the
-client's bucket is checked while the ceremony state and the credential are fetched, so a throttled
-attempt costs no more than one round trip; a failure of either half counts against the client.
+client's bucket is checked while the ceremony state and the credential are fetched, then the bucket of
+the credential's owner before the signature is checked, so a blocked account cannot sign in with a
+passkey either, and a failed passkey counts against its owner as well as the client. An assertion for no
+known credential (or one the ceremony did not offer) counts against the client only.
 
 Outcomes are plain values; the edges (web/routes/login.py, webauthn.py, account.py) render them.
 
@@ -328,10 +330,14 @@ class SignInService:
             return self._record(tenant, "passkey", Refused(Refusal.WRONG, opened.reason))
         if isinstance(opened, BaseException):
             raise opened
+        account = self._limiter.account(tenant, opened.owner_lid, lid=True)
+        wait = await self._limiter.retry_after(tenant, account=account, client=None)
+        if wait is not None:
+            return self._record(tenant, "passkey", Throttled(wait))
         try:
             signed_in = await self._passkeys.finish_authentication(tenant, opened)
         except WebAuthnError as exc:
-            await self._limiter.failed(tenant, account=None, client=client)
+            await self._limiter.failed(tenant, account=account, client=client)
             return self._record(tenant, "passkey", Refused(Refusal.WRONG, exc.reason))
         session = await self._open(tenant, browser, signed_in.user, signed_in.amr, signed_in.acr)
         return self._record(tenant, "passkey", SignedIn(session, return_to))

@@ -327,13 +327,23 @@ async def test_a_throttled_client_uses_the_ceremony_up_but_nothing_is_verified(w
     assert w.passkeys.calls == ["open"]
 
 
-async def test_a_failed_passkey_counts_against_the_client(w: World) -> None:
+async def test_failed_passkeys_count_against_their_owner_whose_passkeys_then_wait(w: World) -> None:
+    """The rider: a known credential's failures count against its owner's account, from any address, and
+    a blocked account is refused before the signature is checked."""
     w.passkeys.ok = False
-    for _ in range(5):
-        outcome = await w.svc.passkey(TENANT, {"owner": w.alice.lid}, w.browser())
+    for i in range(5):
+        outcome = await w.svc.passkey(TENANT, {"owner": w.alice.lid}, w.browser(f"192.0.2.{i}"))
         assert outcome == Refused(Refusal.WRONG, "signature invalid")
     w.passkeys.ok = True
-    assert await w.svc.passkey(TENANT, {"owner": w.alice.lid}, w.browser()) == Throttled(12)
+    w.passkeys.calls.clear()
+    assert await w.svc.passkey(TENANT, {"owner": w.alice.lid}, w.browser(ELSEWHERE)) == Throttled(12)
+    assert w.passkeys.calls == ["open"]  # not verified
+    # The same bucket as the user's second factor (by ΛID); other accounts are not affected.
+    await w.pending.remember(TENANT, "pre-9", w.alice.lid, None)
+    assert await w.svc.second_factor(TENANT, TOTP_CODE, w.browser(ELSEWHERE, "pre-9")) == Throttled(12)
+    w.users.by_name["bob"] = w.bob
+    assert isinstance(await w.svc.passkey(TENANT, {"owner": w.bob.lid}, w.browser(ELSEWHERE)), SignedIn)
+    w.clock.advance(12)
     assert isinstance(await w.svc.passkey(TENANT, {"owner": w.alice.lid}, w.browser(ELSEWHERE)), SignedIn)
 
 

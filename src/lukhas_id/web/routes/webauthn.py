@@ -19,8 +19,8 @@ never cached (Cache-Control: no-store).
   200 ``{"redirect": "{issuer}/oauth2/authorize/resume?interaction=..."}`` or ``{"redirect":
   "{issuer}/account"}``, with a new session cookie and a new pre-session cookie, exactly as the
   password sign-in (web/routes/login.py) sets them. The sign-in is services/sign_in.py `passkey`: a
-  failure counts against the sign-in rate limit of the client's address (429 rate_limited with
-  Retry-After once it is spent).
+  failure counts against the client's address and, when the credential is known, against its owner's
+  account; while either is spent the answer is 429 rate_limited with Retry-After.
 """
 
 from __future__ import annotations
