@@ -1,4 +1,4 @@
-"""Shared fixtures: real PostgreSQL and Redis when reachable.
+"""Shared fixtures: real PostgreSQL and Redis when reachable, and migrated databases made once per session.
 
 Outside CI a missing service skips the test with a one-line reason; with CI=true it fails.
 """
@@ -9,9 +9,12 @@ import os
 import socket
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+
+from tests.support.databases import PostgresSchemas, SqliteTemplate
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 PG_URL = os.environ.get("LUKHAS_ID_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -72,6 +75,38 @@ def pg_schema_url(postgres_url: str) -> Iterator[str]:
     sep = "&" if "?" in dsn else "?"
     yield f"{dsn}{sep}search_path={schema}"
     asyncio.run(run(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> SqliteTemplate:
+    """A SQLite database migrated once per session; `copy_to`/`url_in` give a test its own copy."""
+    return SqliteTemplate.build(tmp_path_factory.mktemp("sqlite-template"))
+
+
+@pytest.fixture
+def sqlite_migrated_url(sqlite_template: SqliteTemplate, tmp_path: Path) -> str:
+    """The URL of a migrated SQLite file of this test's own (tmp_path/lukhas-id.db)."""
+    return sqlite_template.url_in(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def pg_schemas(postgres_url: str) -> Iterator[PostgresSchemas]:
+    pool = PostgresSchemas(postgres_url)
+    try:
+        yield pool
+    finally:
+        pool.close()
+
+
+@pytest.fixture
+def pg_migrated_url(pg_schemas: PostgresSchemas) -> Iterator[str]:
+    """A PostgreSQL URL whose connections use a migrated, empty schema of this test's own.
+
+    The schema is one of a session's pool, emptied when the test is over (tests/support/databases.py);
+    use `pg_schema_url` for a schema that has never been migrated.
+    """
+    with pg_schemas.lend() as url:
+        yield url
 
 
 @pytest.fixture

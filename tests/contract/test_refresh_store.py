@@ -53,14 +53,14 @@ class Harness:
     ]
 )
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str, str]:
-    """(name, url, redis prefix). Synchronous, because `pg_schema_url` cannot run inside an event loop."""
+    """(name, url, redis prefix). Synchronous, because `pg_migrated_url` cannot run inside an event loop."""
     name: str = request.param
     if name == "redis":
         return name, request.getfixturevalue("redis_url"), request.getfixturevalue("redis_prefix")
     if name == "sqlite":
-        return name, f"sqlite:///{tmp_path / 'refresh.db'}", ""
+        return name, str(request.getfixturevalue("sqlite_migrated_url")), ""
     if name == "postgres":
-        return name, str(request.getfixturevalue("pg_schema_url")), ""
+        return name, str(request.getfixturevalue("pg_migrated_url")), ""
     return name, "", ""
 
 
@@ -83,7 +83,6 @@ async def h(backend: tuple[str, str, str]) -> AsyncIterator[Harness]:
         return
     database = Database.from_url(url)
     try:
-        await database.upgrade()
         yield Harness(name, SqlRefreshTokenStore(database), clock)
     finally:
         await database.dispose()

@@ -69,14 +69,13 @@ async def test_a_missing_parameter_is_an_error_not_a_null(sql_database: Database
 
 
 @pytest.mark.postgres
-async def test_a_released_connection_is_not_sent_a_reset_query(pg_schema_url: str) -> None:
+async def test_a_released_connection_is_not_sent_a_reset_query(pg_migrated_url: str) -> None:
     """One round trip per statement: asyncpg's default reset at release (RESET ALL and friends) is not sent."""
     from sqlalchemy import text
 
     name = f"lid-direct-{secrets.token_hex(4)}"
-    database = Database.from_url(f"{pg_schema_url}&application_name={name}")
+    database = Database.from_url(f"{pg_migrated_url}&application_name={name}")
     try:
-        await database.upgrade()
         await seed(database, "t1")
         await add(database, user("t1", "USR-1", "alice"))
         for _ in range(3):

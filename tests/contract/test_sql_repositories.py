@@ -571,12 +571,11 @@ async def test_apply_rotation_rejects_ambiguous_or_foreign_steps(sql_database: D
     assert await repo.list("t1") == []
 
 
-async def test_concurrent_rotations_exactly_one_wins(sql_database_url: str) -> None:
-    async with opened(sql_database_url) as setup:
-        await setup.upgrade()
+async def test_concurrent_rotations_exactly_one_wins(migrated_sql_url: str) -> None:
+    async with opened(migrated_sql_url) as setup:
         await seed_tenants(setup)
         await SqlSigningKeyRepository(setup).add(key("k0", KeyState.ACTIVE, created_at=0))
-    async with opened(sql_database_url) as a, opened(sql_database_url) as b:
+    async with opened(migrated_sql_url) as a, opened(migrated_sql_url) as b:
         repos = SqlSigningKeyRepository(a), SqlSigningKeyRepository(b)
         active = "k0"
         for round_ in range(1, 6):

@@ -66,9 +66,9 @@ async def test_is_revoked_is_a_single_statement(sql_token_state: Env) -> None:
     assert seen[0].lstrip().upper().startswith("SELECT")
 
 
-async def test_two_databases_share_revocations(sql_database_url: str, sql_database: Database) -> None:
-    # sql_database has migrated the schema; a second process opens its own Database on the same URL.
-    other = Database.from_url(sql_database_url)
+async def test_two_databases_share_revocations(migrated_sql_url: str, sql_database: Database) -> None:
+    # A second process opens its own Database on the same URL.
+    other = Database.from_url(migrated_sql_url)
     try:
         a, b = SqlTokenStateStore(sql_database), SqlTokenStateStore(other)
         now = int(FixedClock().now()) + 10**8  # far in the future relative to the system clock

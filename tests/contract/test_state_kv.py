@@ -46,9 +46,9 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str] |
     if request.param == "memory":
         return None
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'kv.db'}", "sql"
+        return str(request.getfixturevalue("sqlite_migrated_url")), "sql"
     if request.param == "postgres":
-        return str(request.getfixturevalue("pg_schema_url")), "sql"
+        return str(request.getfixturevalue("pg_migrated_url")), "sql"
     return request.getfixturevalue("redis_url"), request.getfixturevalue("redis_prefix")
 
 
@@ -65,7 +65,6 @@ async def h(backend: tuple[str, str] | None) -> AsyncIterator[Harness]:
             return
         database = Database.from_url(backend[0])
         try:
-            await database.upgrade()
             yield Harness(SqlKeyValueStore(database, clock), advance_clock)
         finally:
             await database.dispose()

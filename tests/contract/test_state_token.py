@@ -82,14 +82,14 @@ async def redis_env(redis_url: str, redis_prefix: str) -> AsyncIterator[tuple[re
     ]
 )
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    """The adapter to test. Synchronous, because `pg_schema_url` cannot run inside an event loop."""
+    """The adapter to test. Synchronous, because `pg_migrated_url` cannot run inside an event loop."""
     name: str = request.param
     if name == "redis":
         return Backend(name, request.getfixturevalue("redis_url"), request.getfixturevalue("redis_prefix"))
     if name == "sqlite":
-        return Backend(name, f"sqlite:///{tmp_path / 'token-state.db'}")
+        return Backend(name, str(request.getfixturevalue("sqlite_migrated_url")))
     if name == "postgres":
-        return Backend(name, str(request.getfixturevalue("pg_schema_url")))
+        return Backend(name, str(request.getfixturevalue("pg_migrated_url")))
     return Backend(name)
 
 
@@ -115,7 +115,6 @@ async def h(backend: Backend) -> AsyncIterator[Harness]:
         return
     database = Database.from_url(backend.url)
     try:
-        await database.upgrade()
         yield Harness(backend.name, SqlTokenStateStore(database, clock), clock.now, advance_clock)
     finally:
         await database.dispose()

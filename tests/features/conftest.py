@@ -11,16 +11,18 @@ import pytest_asyncio
 from lukhas_id.adapters.crypto.kek import new_kek_b64
 from lukhas_id.clock import FixedClock, SystemClock
 from lukhas_id.settings import Settings
-from tests.support.harness import BASE, Harness, prepare_database, running
+from tests.support.harness import BASE, Harness, running
 
 
 @pytest.fixture(params=["embedded", "production"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, object]:
+    """Settings of a deployment whose database is migrated already (a copy of the session's template)."""
     if request.param == "embedded":
+        request.getfixturevalue("sqlite_migrated_url")  # tmp_path/lukhas-id.db, the embedded database's file
         return {"var_dir": tmp_path}
     return {
         "var_dir": tmp_path,
-        "database_url": request.getfixturevalue("pg_schema_url"),
+        "database_url": request.getfixturevalue("pg_migrated_url"),
         "redis_url": request.getfixturevalue("redis_url"),
         "kek": new_kek_b64(),
     }
@@ -31,9 +33,10 @@ def settings(backend: dict[str, object]) -> Settings:
     return Settings(public_url=BASE, **backend)  # type: ignore[arg-type]
 
 
-@pytest_asyncio.fixture
-async def prepared(settings: Settings) -> Settings:
-    return await prepare_database(settings)
+@pytest.fixture
+def prepared(settings: Settings) -> Settings:
+    """The settings of a deployment whose database is at head (`backend` copies a migrated one)."""
+    return settings
 
 
 @pytest_asyncio.fixture

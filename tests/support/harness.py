@@ -117,7 +117,8 @@ async def prepare_database(settings: Settings) -> Settings:
     if not settings.embedded_database:
         db = Database.from_url(settings.effective_database_url)
         try:
-            await db.upgrade()
+            if not await db.is_current():
+                await db.upgrade()
         finally:
             await db.dispose()
     return settings
