@@ -14,11 +14,30 @@ from urllib.parse import urlparse
 
 import pytest
 
+import lukhas_id.jose.jwt
+import lukhas_id.services.keys
+from lukhas_id.adapters.sql.database import Database
+from lukhas_id.jose.keys import generate_private_key, load_private_key, public_jwk
 from tests.support.databases import PostgresSchemas, SqliteTemplate
+from tests.support.keys import KeyPool
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 PG_URL = os.environ.get("LUKHAS_ID_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("LUKHAS_ID_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+MEMORY_FS = Path("/dev/shm")  # noqa: S108 - a tmpfs on Linux, for the tests' own files
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Tests' temporary directories go to a tmpfs when there is one (and no other place was asked for).
+
+    The SQLite files of the embedded deployment commit there without a disk flush, which is most of
+    a SQLite commit's time on a disk; nothing tested depends on durability.
+    """
+    if config.option.basetemp is None and "PYTEST_DEBUG_TEMPROOT" not in os.environ:
+        if MEMORY_FS.is_dir() and os.access(MEMORY_FS, os.W_OK | os.X_OK):
+            os.environ["PYTEST_DEBUG_TEMPROOT"] = str(MEMORY_FS)
 
 
 def _reachable(url: str, default_port: int) -> bool:
@@ -75,6 +94,30 @@ def pg_schema_url(postgres_url: str) -> Iterator[str]:
     sep = "&" if "?" in dsn else "?"
     yield f"{dsn}{sep}search_path={schema}"
     asyncio.run(run(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _head_revision_read_once() -> Iterator[None]:
+    """The migration scripts' head, read from disk once per session instead of at each app start."""
+    head = Database.from_url("sqlite://").head_revision()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Database, "head_revision", lambda self: head)
+        yield
+
+
+@pytest.fixture(scope="session")
+def key_pool() -> KeyPool:
+    return KeyPool(generate_private_key)
+
+
+@pytest.fixture(autouse=True)
+def _pooled_signing_keys(key_pool: KeyPool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """KeyService makes its keys from the session's pool (tests/support/keys.py); jose/ itself is untouched."""
+    key_pool.restart()
+    remembered_jwk = key_pool.parsed(public_jwk, "jwk")
+    monkeypatch.setattr(lukhas_id.services.keys, "generate_private_key", key_pool.generate)
+    monkeypatch.setattr(lukhas_id.services.keys, "public_jwk", lambda der, alg: dict(remembered_jwk(der, alg)))
+    monkeypatch.setattr(lukhas_id.jose.jwt, "load_private_key", key_pool.parsed(load_private_key, "private"))
 
 
 @pytest.fixture(scope="session")
