@@ -18,10 +18,10 @@ import lukhas_id.jose.jwt
 import lukhas_id.services.keys
 from lukhas_id.adapters.sql.database import Database
 from lukhas_id.jose.keys import generate_private_key, load_private_key, public_jwk
+from tests.support.ci import IN_CI
 from tests.support.databases import PostgresSchemas, SqliteTemplate
 from tests.support.keys import KeyPool
 
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 PG_URL = os.environ.get("LUKHAS_ID_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("LUKHAS_ID_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 

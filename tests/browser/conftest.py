@@ -8,21 +8,18 @@ tests skip outside CI with a one-line reason and fail with CI=true, like the Pos
 from __future__ import annotations
 
 import os
-import subprocess
 import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
 import pytest
 
-from tests.conftest import IN_CI
-from tests.e2e.conftest import CLI, Deployment, Server, free_port, stop
+from tests.support.browser_rp import Callback
+from tests.support.ci import IN_CI
+from tests.support.servers import Deployment, IdP, free_port, stop
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext
@@ -79,45 +76,6 @@ def browser(chromium: str, tmp_path: Path) -> Iterator[BrowserContext]:
             context.close()
 
 
-@dataclass
-class IdP:
-    """An embedded deployment whose public URL (the default tenant's issuer) is http://localhost:PORT.
-
-    Register clients and users with `deployment.cli` first, then `start()` the server: a client whose
-    ID token algorithm is new to the tenant, registered while the server runs, gets 503 from the token
-    endpoint until the server reloads its cached key set (up to 30 s).
-    """
-
-    deployment: Deployment
-    port: int
-    log: Path
-    server: Server | None = None
-
-    @property
-    def issuer(self) -> str:
-        return self.deployment.public_url
-
-    def start(self) -> None:
-        assert self.server is None
-        with self.log.open("wb") as out:
-            proc = subprocess.Popen(
-                [*CLI, "serve", "--port", str(self.port)], env=self.deployment.env, stdout=out, stderr=subprocess.STDOUT
-            )
-        self.server = Server(self.issuer, proc, self.log)
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                raise AssertionError(f"server exited: {self.log.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"server did not become ready: {self.log.read_text()[-2000:]}")
-            time.sleep(0.1)
-
-
 @pytest.fixture
 def idp(tmp_path: Path) -> Iterator[IdP]:
     port = free_port()
@@ -130,26 +88,6 @@ def idp(tmp_path: Path) -> Iterator[IdP]:
     finally:
         if deployment.server is not None:
             stop(deployment.server)
-
-
-@dataclass
-class Callback:
-    """The relying party on 127.0.0.1: its redirect URI http://localhost:PORT/cb and its post-logout
-    redirect URI http://localhost:PORT/logged-out; records each query of each."""
-
-    port: int
-    hits: list[dict[str, list[str]]] = field(default_factory=list)
-    arrived: threading.Event = field(default_factory=threading.Event)
-    logout_hits: list[dict[str, list[str]]] = field(default_factory=list)
-    logged_out: threading.Event = field(default_factory=threading.Event)
-
-    @property
-    def redirect_uri(self) -> str:
-        return f"http://localhost:{self.port}/cb"
-
-    @property
-    def post_logout_redirect_uri(self) -> str:
-        return f"http://localhost:{self.port}/logged-out"
 
 
 @pytest.fixture

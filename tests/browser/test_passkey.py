@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.browser.conftest import Callback, IdP
-from tests.browser.test_sign_in import RelyingParty, create_user
+from tests.support.browser_rp import Callback, RelyingParty, create_user
+from tests.support.servers import IdP
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, Page

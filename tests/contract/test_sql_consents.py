@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lukhas_id.adapters.sql import Database
 from lukhas_id.adapters.sql.consents import SqlConsentRepository
-from tests.contract.test_sql_users import add, seed, user
+from tests.support.sql_seed import add, seed, user
 
 
 async def test_grant_get_accumulate_withdraw(sql_database: Database) -> None:

@@ -15,7 +15,7 @@ from lukhas_id.adapters.sql.direct import _rowcount
 from lukhas_id.adapters.sql.errors import store_error
 from lukhas_id.adapters.sql.models import TenantRow, UserRow
 from lukhas_id.errors import StoreUnavailable, is_unavailable
-from tests.contract.test_sql_users import add, seed, user
+from tests.support.sql_seed import add, seed, user
 
 _U = UserRow.__table__.c
 BY_LID = select(UserRow.__table__).where(_U.tenant_id == bindparam("t"), _U.lid == bindparam("lid"))

@@ -18,7 +18,7 @@ from lukhas_id.adapters.sql.models import PasskeyRow
 from lukhas_id.adapters.sql.passkeys import SqlPasskeyRepository
 from lukhas_id.domain.passkey import Passkey
 from lukhas_id.errors import AlreadyExists, KeyUnavailable, NotFound
-from tests.contract.test_sql_users import add, seed, user
+from tests.support.sql_seed import add, seed, user
 
 
 def passkey(tid: str = "t1", lid: str = "USR-1", handle: str = "h1", **changes: Any) -> Passkey:

@@ -19,7 +19,7 @@ from lukhas_id.adapters.sql import Database, SqlTokenStateStore
 from lukhas_id.adapters.sql.models import NotBeforeMarkerRow, OpaqueTokenRow, RevokedJtiRow
 from lukhas_id.clock import FixedClock
 from lukhas_id.domain.token import MarkerKind
-from tests.contract.test_state_token import T1, put_short_and_long_lived, record
+from tests.support.token_state import T1, put_short_and_long_lived, record
 
 TABLES = (OpaqueTokenRow, RevokedJtiRow, NotBeforeMarkerRow)
 

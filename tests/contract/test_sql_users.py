@@ -3,7 +3,6 @@ UserService over it: sign-in, re-hashing, timing-safe unknown users, disabling."
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import pytest
@@ -14,53 +13,18 @@ from lukhas_id.adapters.sql import (
     Database,
     SqlClientRepository,
     SqlPrincipalRepository,
-    SqlTenantRepository,
     SqlUserRepository,
 )
 from lukhas_id.clock import FixedClock
 from lukhas_id.domain.client import Client, ClientAuthMethod, ClientStatus, GrantType, SubjectType, TokenFormat
-from lukhas_id.domain.principal import Principal, PrincipalStatus, PrincipalType
-from lukhas_id.domain.tenant import Tenant
-from lukhas_id.domain.user import InvalidUser, User, UsernameTaken, UserStatus, WeakPassword, username_key
+from lukhas_id.domain.principal import PrincipalStatus, PrincipalType
+from lukhas_id.domain.user import InvalidUser, UsernameTaken, UserStatus, WeakPassword
 from lukhas_id.errors import AlreadyExists, NotFound
 from lukhas_id.services.users import UserService
+from tests.support.sql_seed import add, principal, seed, tenant, user
 
 PASSWORD = "correct horse battery staple"
 FAST = Argon2Params(memory_kib=1024, time_cost=1)
-
-
-def tenant(tid: str = "t1") -> Tenant:
-    return Tenant(id=tid, name=f"name-{tid}", id_secret_enc=b"enc", access_token_alg="ES256", created_at=1000.0)
-
-
-def principal(tid: str = "t1", lid: str = "USR-1", ptype: PrincipalType = PrincipalType.USER) -> Principal:
-    return Principal(tid, lid, ptype, f"display {lid}", PrincipalStatus.ACTIVE, 1000.0)
-
-
-def user(tid: str = "t1", lid: str = "USR-1", username: str = "Alice", **changes: Any) -> User:
-    base = User(
-        tenant_id=tid,
-        lid=lid,
-        username=username,
-        username_key=username_key(username),
-        email="alice@example.com",
-        email_verified=False,
-        display_name=f"display {lid}",
-        status=UserStatus.ACTIVE,
-        password_hash="$argon2id$v=19$m=1024,t=1,p=1$c2FsdA$aGFzaA",
-        created_at=1000.0,
-        updated_at=1000.0,
-    )
-    return dataclasses.replace(base, **changes)
-
-
-async def seed(db: Database, *tids: str) -> None:
-    for tid in tids or ("t1",):
-        await SqlTenantRepository(db).create(tenant(tid))
-
-
-async def add(db: Database, u: User) -> None:
-    await SqlUserRepository(db).create(u, principal(u.tenant_id, u.lid))
 
 
 # --- repository ------------------------------------------------------------------------------------

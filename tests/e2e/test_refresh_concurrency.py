@@ -26,7 +26,7 @@ from lukhas_id.adapters.sql.models import ClientRow
 from lukhas_id.domain.principal import PrincipalType
 from lukhas_id.ports.state import KeyValueStore
 from lukhas_id.services.codes import AuthorizationCodes, CodeGrant
-from tests.e2e.conftest import Deployment, start_server, stop
+from tests.support.servers import Deployment, start_server, stop
 
 REDIRECT = "https://rp.example.com/cb"
 ROUNDS = 4

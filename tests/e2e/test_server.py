@@ -14,7 +14,7 @@ import jwt
 import pytest
 from authlib.integrations.requests_client import OAuth2Session as OAuth2Client
 
-from tests.e2e.conftest import Deployment, free_port, start_server, stop
+from tests.support.servers import Deployment, free_port, start_server, stop
 
 pytestmark = pytest.mark.e2e
 

@@ -1,6 +1,6 @@
 """The account page: profile, active sessions with "sign out everywhere", consents with "withdraw" (CSRF).
 
-Both deployments; browsers sign in through the pages (tests/features/test_logout.py's helper).
+Both deployments; browsers sign in through the pages (tests/support/sign_in.py).
 """
 
 from __future__ import annotations
@@ -8,9 +8,14 @@ from __future__ import annotations
 import httpx
 
 from lukhas_id.domain.tenant import Tenant
-from tests.features.test_authorization_http import authorize_url, hidden, pkce, rp_params
-from tests.features.test_logout import assert_cookie_cleared, assert_page, assert_signed_out, sign_in_rp
 from tests.support.harness import BASE, Harness
+from tests.support.rp import authorize_url, hidden, pkce_pair, rp_params
+from tests.support.sign_in import (
+    assert_cookie_cleared,
+    assert_page,
+    assert_signed_out,
+    sign_in_rp,
+)
 
 
 def browser(h: Harness) -> httpx.AsyncClient:
@@ -91,7 +96,7 @@ async def test_withdraw_consent_then_authorize_asks_again(h: Harness) -> None:
     for tenant_name in (None, "acme"):
         s = await sign_in_rp(h, tenant_name)
         # Consented: prompt=none gets a code.
-        ok = await h.http.get(authorize_url(s.client, pkce()[1], base=s.base, prompt="none"))
+        ok = await h.http.get(authorize_url(s.client, pkce_pair()[1], base=s.base, prompt="none"))
         assert "code" in rp_params(ok.headers["location"])
         page = await h.http.get(f"{s.base}/account")
         assert "Example RP" in page.text
@@ -101,7 +106,7 @@ async def test_withdraw_consent_then_authorize_asks_again(h: Harness) -> None:
         assert done.status_code == 303 and done.headers["location"] == f"{BASE}{s.base}/account"
         page = await h.http.get(f"{s.base}/account")
         assert "Example RP" not in page.text and "You have not allowed any application" in page.text
-        again = await h.http.get(authorize_url(s.client, pkce()[1], base=s.base, prompt="none"))
+        again = await h.http.get(authorize_url(s.client, pkce_pair()[1], base=s.base, prompt="none"))
         assert rp_params(again.headers["location"])["error"] == "consent_required"
         # Still signed in: withdrawing a consent is not a sign-out.
         assert await h.c.sessions.get(s.tenant, s.session_cookie) is not None

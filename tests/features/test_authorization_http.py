@@ -6,31 +6,17 @@ independent relying-party library comes with the next increment; this drives the
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import re
 import secrets
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlsplit
 
-import httpx
 import jwt
 
 from lukhas_id.domain.client import Client, GrantType
 from tests.support.harness import BASE, Harness, basic
-
-REDIRECT = "https://rp.example.com/cb"
-STATE = "xyz &=é"
-
-
-def hidden(html: str, name: str) -> str:
-    match = re.search(rf'name="{name}" value="([^"]*)"', html)
-    assert match, f"no hidden field {name}"
-    return match.group(1)
-
-
-def pkce() -> tuple[str, str]:
-    verifier = secrets.token_urlsafe(48)
-    return verifier, base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+from tests.support.rp import REDIRECT, STATE, authorize_url, hidden, path_of, pkce_pair, rp_params
+from tests.support.sign_in import (
+    sign_in,
+)
 
 
 async def setup(h: Harness, tenant_name: str | None = None) -> tuple[Client, str, str, str]:
@@ -48,50 +34,9 @@ async def setup(h: Harness, tenant_name: str | None = None) -> tuple[Client, str
     return client, secret, username, password
 
 
-def authorize_url(client: Client, challenge: str, base: str = "", **extra: str) -> str:
-    params = {
-        "response_type": "code",
-        "client_id": client.client_id,
-        "redirect_uri": REDIRECT,
-        "scope": "openid profile",
-        "state": STATE,
-        "nonce": "n-1",
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-        **extra,
-    }
-    return f"{base}/oauth2/authorize?{urlencode(params)}"
-
-
-def path_of(location: str) -> str:
-    parts = urlsplit(location)
-    assert f"{parts.scheme}://{parts.netloc}" == BASE
-    return parts.path + (f"?{parts.query}" if parts.query else "")
-
-
-def rp_params(location: str) -> dict[str, str]:
-    parts = urlsplit(location)
-    assert f"{parts.scheme}://{parts.netloc}{parts.path}" == REDIRECT
-    return {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-
-
-async def sign_in(http: httpx.AsyncClient, login_location: str, username: str, password: str) -> httpx.Response:
-    page = await http.get(path_of(login_location))
-    assert page.status_code == 200
-    form = {
-        "username": username,
-        "password": password,
-        "csrf_token": hidden(page.text, "csrf_token"),
-        "return_to": hidden(page.text, "return_to"),
-    }
-    signed = await http.post(urlsplit(login_location).path, data=form)
-    assert signed.status_code == 303, signed.text
-    return signed
-
-
 async def test_sign_in_consent_code_tokens_userinfo(h: Harness) -> None:
     client, secret, username, password = await setup(h)
-    verifier, challenge = pkce()
+    verifier, challenge = pkce_pair()
     first = await h.http.get(authorize_url(client, challenge))
     assert first.status_code == 303
     assert path_of(first.headers["location"]).startswith("/login?return_to=")
@@ -131,15 +76,15 @@ async def test_sign_in_consent_code_tokens_userinfo(h: Harness) -> None:
     assert info.status_code == 200
     assert info.json()["sub"] == id_claims["sub"] and info.json()["name"] == "Ada"
     # Signed in and consented: the next request goes straight back with a code.
-    again = await h.http.get(authorize_url(client, pkce()[1]))
+    again = await h.http.get(authorize_url(client, pkce_pair()[1]))
     assert again.status_code == 303 and "code" in rp_params(again.headers["location"])
 
 
 async def test_errors_about_client_or_redirect_uri_are_a_page_never_a_redirect(h: Harness) -> None:
     client, _, _, _ = await setup(h)
     for url in (
-        authorize_url(client, pkce()[1], redirect_uri="https://evil.example.com/cb"),
-        authorize_url(client, pkce()[1], client_id="cl_nobody"),
+        authorize_url(client, pkce_pair()[1], redirect_uri="https://evil.example.com/cb"),
+        authorize_url(client, pkce_pair()[1], client_id="cl_nobody"),
         "/oauth2/authorize",
     ):
         resp = await h.http.get(url)
@@ -151,19 +96,19 @@ async def test_errors_about_client_or_redirect_uri_are_a_page_never_a_redirect(h
 
 async def test_other_errors_redirect_with_state_and_iss(h: Harness) -> None:
     client, _, _, _ = await setup(h)
-    resp = await h.http.get(authorize_url(client, pkce()[1], code_challenge_method="plain"))
+    resp = await h.http.get(authorize_url(client, pkce_pair()[1], code_challenge_method="plain"))
     assert resp.status_code == 303
     q = rp_params(resp.headers["location"])
     assert q["error"] == "invalid_request" and q["state"] == STATE and q["iss"] == BASE
-    resp = await h.http.get(authorize_url(client, pkce()[1], response_type="token"))
+    resp = await h.http.get(authorize_url(client, pkce_pair()[1], response_type="token"))
     assert rp_params(resp.headers["location"])["error"] == "unsupported_response_type"
-    resp = await h.http.get(authorize_url(client, pkce()[1], prompt="none"))
+    resp = await h.http.get(authorize_url(client, pkce_pair()[1], prompt="none"))
     assert rp_params(resp.headers["location"])["error"] == "login_required"
 
 
 async def test_consent_without_csrf_is_403_and_deny_is_access_denied(h: Harness) -> None:
     client, _, username, password = await setup(h)
-    first = await h.http.get(authorize_url(client, pkce()[1]))
+    first = await h.http.get(authorize_url(client, pkce_pair()[1]))
     signed = await sign_in(h.http, first.headers["location"], username, password)
     consent = await h.http.get(path_of(signed.headers["location"]))
     interaction = hidden(consent.text, "interaction")
@@ -179,18 +124,18 @@ async def test_consent_without_csrf_is_403_and_deny_is_access_denied(h: Harness)
 
 async def test_a_session_of_one_tenant_does_not_sign_in_at_another(h: Harness) -> None:
     client_a, _, username, password = await setup(h, "acme")
-    first = await h.http.get(authorize_url(client_a, pkce()[1], base="/t/acme"))
+    first = await h.http.get(authorize_url(client_a, pkce_pair()[1], base="/t/acme"))
     signed = await sign_in(h.http, first.headers["location"], username, password)
     consent = await h.http.get(path_of(signed.headers["location"]))
     assert consent.status_code == 200  # signed in at acme
     client_b, _, _, _ = await setup(h, "globex")
-    resp = await h.http.get(authorize_url(client_b, pkce()[1], base="/t/globex", prompt="none"))
+    resp = await h.http.get(authorize_url(client_b, pkce_pair()[1], base="/t/globex", prompt="none"))
     assert rp_params(resp.headers["location"])["error"] == "login_required"
 
 
 async def test_post_to_the_authorization_endpoint(h: Harness) -> None:
     client, _, _, _ = await setup(h)
-    url = authorize_url(client, pkce()[1])
+    url = authorize_url(client, pkce_pair()[1])
     query = urlsplit(url).query
     resp = await h.http.post(
         "/oauth2/authorize", content=query, headers={"content-type": "application/x-www-form-urlencoded"}

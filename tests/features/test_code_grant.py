@@ -9,86 +9,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import secrets
-import time
-from dataclasses import dataclass, replace
 
 import jwt
 import pytest
 
 from lukhas_id import ids
 from lukhas_id.clock import FixedClock
-from lukhas_id.domain.client import Client, GrantType, SubjectType
+from lukhas_id.domain.client import GrantType, SubjectType
 from lukhas_id.domain.principal import PrincipalType
-from lukhas_id.domain.tenant import Tenant
-from lukhas_id.services.codes import CodeGrant
 from tests.support.harness import BASE, Harness, basic
-
-REDIRECT = "https://rp.example.com/cb"
-
-
-def pkce_pair() -> tuple[str, str]:
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    return verifier, challenge
-
-
-@dataclass
-class RP:
-    client: Client
-    secret: str | None
-    tenant: Tenant
-
-
-async def rp(
-    h: Harness, *, public: bool = False, subject_type: SubjectType = SubjectType.PUBLIC, alg: str = "RS256"
-) -> RP:
-    tenant = await h.tenant()
-    client, secret = await h.c.clients.create(
-        tenant,
-        name="relying party",
-        grant_types=frozenset({GrantType.AUTHORIZATION_CODE}),
-        scopes=frozenset({"openid", "profile", "email", "offline_access"}),
-        # A pairwise client's sector is its one redirect host (OIDC Core §8.1).
-        redirect_uris=(REDIRECT,) if subject_type is SubjectType.PAIRWISE else (REDIRECT, "http://127.0.0.1/cb"),
-        public=public,
-        subject_type=subject_type,
-        id_token_signed_response_alg=alg,
-    )
-    return RP(client, secret, tenant)
-
-
-async def mint(h: Harness, rp: RP, challenge: str, **overrides: object) -> tuple[str, CodeGrant]:
-    grant = CodeGrant(
-        tenant_id=rp.tenant.id,
-        client_id=rp.client.client_id,
-        redirect_uri=REDIRECT,
-        redirect_uri_sent=True,
-        user_lid=ids.generate(PrincipalType.USER),
-        scope=("openid", "profile"),
-        code_challenge=challenge,
-        nonce="n-0S6_WzA2Mj",
-        auth_time=int(time.time()) - 5,
-        amr=("pwd",),
-        acr="urn:lukhas-id:acr:password",
-        sid="sid-1",
-    )
-    grant = replace(grant, **overrides)  # type: ignore[arg-type]
-    return await h.c.codes.issue(grant), grant
-
-
-async def redeem(h: Harness, rp: RP, code: str, verifier: str | None, **form: str) -> tuple[int, dict[str, object]]:
-    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT, **form}
-    if verifier is not None:
-        data["code_verifier"] = verifier
-    headers = {}
-    if rp.secret is None:
-        data["client_id"] = rp.client.client_id
-    else:
-        headers = basic(rp.client.client_id, rp.secret)
-    data = {k: v for k, v in data.items() if v is not None}
-    resp = await h.http.post("/oauth2/token", data=data, headers=headers)
-    return resp.status_code, resp.json()
+from tests.support.rp import mint, pkce_pair, redeem, rp
 
 
 @pytest.mark.parametrize("public", [False, True], ids=["confidential", "public"])

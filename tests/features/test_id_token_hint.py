@@ -18,8 +18,11 @@ from lukhas_id.clock import FixedClock
 from lukhas_id.domain.client import Client, GrantType, SubjectType
 from lukhas_id.domain.tenant import Tenant
 from lukhas_id.services.id_tokens import ID_TOKEN_TTL
-from tests.features.test_authorization_http import REDIRECT, authorize_url, hidden, path_of, pkce, rp_params, sign_in
 from tests.support.harness import BASE, Harness, basic
+from tests.support.rp import REDIRECT, authorize_url, hidden, path_of, pkce_pair, rp_params
+from tests.support.sign_in import (
+    sign_in,
+)
 
 
 @dataclass
@@ -56,7 +59,7 @@ async def sign_in_at(h: Harness, rp: Rp, http: httpx.AsyncClient | None = None) 
     http = http or h.http
     account = Account(f"ada{secrets.token_hex(3)}", secrets.token_urlsafe(18))
     await h.c.users.create(rp.tenant, account.username, password=account.password, display_name="Ada")
-    verifier, challenge = pkce()
+    verifier, challenge = pkce_pair()
     first = await http.get(authorize_url(rp.client, challenge, base=rp.base, prompt="login"))
     signed = await sign_in(http, first.headers["location"], account.username, account.password)
     consent = await http.get(path_of(signed.headers["location"]))
@@ -81,7 +84,9 @@ async def sign_in_at(h: Harness, rp: Rp, http: httpx.AsyncClient | None = None) 
 
 
 async def authorize(h: Harness, rp: Rp, hint: str, http: httpx.AsyncClient | None = None, **extra: str) -> str:
-    resp = await (http or h.http).get(authorize_url(rp.client, pkce()[1], base=rp.base, id_token_hint=hint, **extra))
+    resp = await (http or h.http).get(
+        authorize_url(rp.client, pkce_pair()[1], base=rp.base, id_token_hint=hint, **extra)
+    )
     assert resp.status_code in (302, 303), resp.text
     return str(resp.headers["location"])
 

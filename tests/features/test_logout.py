@@ -1,116 +1,35 @@
 """RP-Initiated Logout 1.0 over HTTP: id_token_hint, post_logout_redirect_uri, state, confirmation with CSRF.
 
-Both deployments; the browser signs in through the pages (as in test_authorization_http.py) and the RP
+Both deployments; the browser signs in through the pages (tests/support/sign_in.py) and the RP
 gets a real ID token to use as the hint.
 """
 
 from __future__ import annotations
 
 import json
-import secrets
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-import httpx
-
 from lukhas_id.clock import FixedClock
-from lukhas_id.domain.client import Client, GrantType
+from lukhas_id.domain.client import GrantType
 from lukhas_id.domain.tenant import Tenant
 from lukhas_id.services.id_tokens import ID_TOKEN_TTL
-from tests.features.test_authorization_http import REDIRECT, authorize_url, hidden, path_of, pkce, rp_params, sign_in
 from tests.support.cli import make_cli
-from tests.support.harness import BASE, Harness, basic
+from tests.support.harness import BASE, Harness
+from tests.support.rp import REDIRECT, hidden
+from tests.support.sign_in import (
+    BYE,
+    assert_cookie_cleared,
+    assert_page,
+    assert_signed_out,
+    sign_in_rp,
+)
 
-BYE = "https://rp.example.com/bye"
 STATE = "after logout &=é"
-
-
-@dataclass
-class SignedIn:
-    tenant: Tenant
-    client: Client
-    base: str
-    id_token: str
-    session_cookie: str
-    secret: str
-
-
-def cookie_name(h: Harness, tenant: Tenant) -> str:
-    return "lid_session" if tenant.name == h.settings.default_tenant else f"lid_session_t_{tenant.name}"
-
-
-async def sign_in_rp(
-    h: Harness,
-    tenant_name: str | None = None,
-    http: httpx.AsyncClient | None = None,
-    again: SignedIn | None = None,
-) -> SignedIn:
-    """A new user signs in at the RP through the pages (consenting) and the RP redeems the code; with
-    `again`, at the same RP (prompt=login: a new session even if the browser has one)."""
-    http = http or h.http
-    tenant = again.tenant if again is not None else await h.tenant(tenant_name)
-    base = h.base(tenant.name)
-    client, secret = (again.client, again.secret) if again is not None else (None, "")
-    if client is None:
-        client, made = await h.c.clients.create(
-            tenant,
-            name="Example RP",
-            grant_types=frozenset({GrantType.AUTHORIZATION_CODE}),
-            scopes=frozenset({"openid", "profile"}),
-            redirect_uris=(REDIRECT,),
-            post_logout_redirect_uris=(BYE,),
-        )
-        assert made is not None
-        secret = made
-    username, password = f"ada{secrets.token_hex(3)}", secrets.token_urlsafe(18)
-    await h.c.users.create(tenant, username, password=password, display_name="Ada")
-    verifier, challenge = pkce()
-    first = await http.get(authorize_url(client, challenge, base=base, prompt="login"))
-    signed = await sign_in(http, first.headers["location"], username, password)
-    consent = await http.get(path_of(signed.headers["location"]))
-    assert consent.status_code == 200, consent.text
-    decided = await http.post(
-        f"{base}/oauth2/consent",
-        data={
-            "csrf_token": hidden(consent.text, "csrf_token"),
-            "interaction": hidden(consent.text, "interaction"),
-            "decision": "allow",
-        },
-    )
-    code = rp_params(decided.headers["location"])["code"]
-    tokens = await http.post(
-        f"{base}/oauth2/token",
-        data={"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT, "code_verifier": verifier},
-        headers=basic(client.client_id, secret),
-    )
-    assert tokens.status_code == 200, tokens.text
-    session_cookie = http.cookies.get(cookie_name(h, tenant))
-    assert session_cookie
-    return SignedIn(tenant, client, base, tokens.json()["id_token"], session_cookie, secret)
 
 
 def logout_url(base: str = "", **params: str) -> str:
     return f"{base}/oauth2/logout" + (f"?{urlencode(params)}" if params else "")
-
-
-async def assert_signed_out(h: Harness, s: SignedIn, http: httpx.AsyncClient | None = None) -> None:
-    http = http or h.http
-    assert await h.c.sessions.get(s.tenant, s.session_cookie) is None
-    resp = await http.get(authorize_url(s.client, pkce()[1], base=s.base, prompt="none"))
-    assert rp_params(resp.headers["location"])["error"] == "login_required"
-
-
-def assert_cookie_cleared(h: Harness, resp: httpx.Response, tenant: Tenant) -> None:
-    cleared = [c for c in resp.headers.get_list("set-cookie") if c.startswith(f"{cookie_name(h, tenant)}=")]
-    assert cleared and "Max-Age=0" in cleared[0] and "HttpOnly" in cleared[0], cleared
-
-
-def assert_page(resp: httpx.Response, status: int) -> None:
-    assert resp.status_code == status, resp.text
-    assert "location" not in resp.headers
-    assert resp.headers["content-type"].startswith("text/html")
-    assert "frame-ancestors 'none'" in resp.headers["content-security-policy"]
 
 
 async def test_valid_hint_and_registered_uri_redirect_with_state(h: Harness) -> None:

@@ -17,8 +17,8 @@ from lukhas_id.adapters.sql.models import ClientRow
 from lukhas_id.clock import FixedClock
 from lukhas_id.domain.client import GrantType
 from lukhas_id.protocol.oauth2.request import OAuthRequest
-from tests.features.test_code_grant import REDIRECT, RP, mint, pkce_pair, redeem
 from tests.support.harness import Harness, basic
+from tests.support.rp import REDIRECT, RP, mint, pkce_pair, redeem
 
 OFFLINE = ("openid", "profile", "offline_access")
 

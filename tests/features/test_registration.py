@@ -12,9 +12,9 @@ import pytest
 from lukhas_id.clock import FixedClock
 from lukhas_id.domain.client import ClientStatus
 from lukhas_id.settings import Settings
-from tests.features.test_code_grant import REDIRECT, RP, mint, pkce_pair
 from tests.support.cli import make_cli
 from tests.support.harness import BASE, Harness, basic, running
+from tests.support.rp import REDIRECT, RP, mint, pkce_pair
 
 RP_METADATA: dict[str, Any] = {
     "redirect_uris": [REDIRECT],

@@ -14,8 +14,8 @@ from lukhas_id.clock import FixedClock
 from lukhas_id.domain.client import GrantType, TokenFormat
 from lukhas_id.domain.tenant import Tenant
 from lukhas_id.domain.user import User
-from tests.features.test_authorization_http import REDIRECT, authorize_url, hidden, path_of, pkce, rp_params
 from tests.support.harness import BASE, Harness, basic
+from tests.support.rp import REDIRECT, authorize_url, hidden, path_of, pkce_pair, rp_params
 
 MFA = "urn:lukhas:acr:mfa"
 JSON = {"accept": "application/json"}
@@ -131,7 +131,7 @@ async def test_acr_values_force_the_second_factor_and_reach_the_id_token(hc: Har
     client_id, secret = await _rp(hc, tenant)
     client = await hc.c.clients.get(tenant.id, client_id)
     assert client is not None
-    verifier, challenge = pkce()
+    verifier, challenge = pkce_pair()
     first = await hc.http.get(authorize_url(client, challenge, acr_values=f"urn:lukhas:acr:passkey {MFA}"))
     assert first.status_code == 303 and "/login?return_to=" in first.headers["location"]
     return_to = first.headers["location"].split("return_to=")[1]
@@ -151,7 +151,7 @@ async def test_acr_values_force_the_second_factor_and_reach_the_id_token(hc: Har
     assert claims["acr"] == MFA and {"pwd", "otp", "mfa"} <= set(claims["amr"])
 
     # A session that already meets the level is not asked again; prompt=none works.
-    again = await hc.http.get(authorize_url(client, pkce()[1], acr_values=MFA, prompt="none"))
+    again = await hc.http.get(authorize_url(client, pkce_pair()[1], acr_values=MFA, prompt="none"))
     assert "code" in rp_params(again.headers["location"])
 
 
@@ -162,16 +162,16 @@ async def test_acr_values_the_user_cannot_meet_end_in_unmet_authentication_requi
     assert client is not None
     # Signed in with a password only: prompt=none at the mfa level is login_required.
     await _password(hc, user, password)
-    quiet = await hc.http.get(authorize_url(client, pkce()[1], acr_values=MFA, prompt="none"))
+    quiet = await hc.http.get(authorize_url(client, pkce_pair()[1], acr_values=MFA, prompt="none"))
     assert rp_params(quiet.headers["location"])["error"] == "login_required"
-    first = await hc.http.get(authorize_url(client, pkce()[1], acr_values=MFA))
+    first = await hc.http.get(authorize_url(client, pkce_pair()[1], acr_values=MFA))
     return_to = first.headers["location"].split("return_to=")[1]
     signed = await _password(hc, user, password, return_to)  # no second factor to offer
     back = await hc.http.get(path_of(signed.headers["location"]))
     params = rp_params(back.headers["location"])
     assert params["error"] == "unmet_authentication_requirements" and params["iss"] == BASE
     # An acr value this server does not define is not a requirement (OIDC: voluntary).
-    other = await hc.http.get(authorize_url(client, pkce()[1], acr_values="urn:other:gold"))
+    other = await hc.http.get(authorize_url(client, pkce_pair()[1], acr_values="urn:other:gold"))
     assert "code" in rp_params(other.headers["location"])
 
 
@@ -273,7 +273,7 @@ async def test_administrator_recovery_code_gives_a_session_that_can_only_add_a_p
     client_id, _ = await _rp(hc, tenant)
     client = await hc.c.clients.get(tenant.id, client_id)
     assert client is not None
-    quiet = await hc.http.get(authorize_url(client, pkce()[1], prompt="none"))
+    quiet = await hc.http.get(authorize_url(client, pkce_pair()[1], prompt="none"))
     assert rp_params(quiet.headers["location"])["error"] == "login_required"
     # The code was single use.
     hc.http.cookies.clear()
@@ -329,7 +329,7 @@ async def test_introspection_tells_how_the_user_authenticated(
     client_id, secret = await _rp(hc, tenant, token_format)
     client = await hc.c.clients.get(tenant.id, client_id)
     assert client is not None
-    verifier, challenge = pkce()
+    verifier, challenge = pkce_pair()
     first = await hc.http.get(authorize_url(client, challenge))
     step = await _password(hc, user, password, first.headers["location"].split("return_to=")[1])
     signed_in_at = int(clock.now())
