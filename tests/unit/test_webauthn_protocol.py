@@ -1256,7 +1256,15 @@ async def test_account_helpers() -> None:
 
 
 def test_garbled_responses_only_ever_raise_webauthn_errors() -> None:
-    """Bad input is a clear refusal, never another exception (the web edge would answer 500)."""
+    """Bad input is a clear refusal, never another exception (the web edge would answer 500), and never
+    an acceptance: every response whose verified bytes were changed is refused.
+
+    What the verifier reads: the registration's clientDataJSON and attestationObject; the assertion's
+    clientDataJSON, authenticatorData, signature and userHandle. A registration response also carries
+    `authenticatorData` and `publicKey`, copies of what the attestation object holds for the browser's
+    convenience (WebAuthn L3 §5.2.1): the server ignores them, so changing them must change nothing. A
+    mutation that happens to give back the same bytes must be accepted, as the original is.
+    """
     import random
 
     rng = random.Random(7)  # deterministic
@@ -1265,29 +1273,63 @@ def test_garbled_responses_only_ever_raise_webauthn_errors() -> None:
     good_registration = a.register(options, fmt="packed", ca=AttestationCA(), keep=False)
     auth_options, auth_state = authentication_options(RP, allow=[], user_handle=None)
     good_assertion = a.assertion(auth_options)
+    read = {
+        "r": {"clientDataJSON", "attestationObject"},
+        "a": {"clientDataJSON", "authenticatorData", "signature", "userHandle"},
+    }
+    ignored = {"r": {"authenticatorData", "publicKey"}, "a": set()}
+
+    def verify(kind: str, credential: dict[str, Any]) -> object:
+        if kind == "r":
+            return verify_registration(DIRECT, state, credential)
+        return verify_assertion(RP, auth_state, parse_assertion(credential), stored(new))
+
+    expected = {"r": verify("r", good_registration), "a": verify("a", good_assertion)}
     deep = b64u(b"[" * 5000 + b"]" * 5000)
-    cases: list[tuple[str, dict[str, Any]]] = [
-        ("r", {**good_registration, "response": {**good_registration["response"], "clientDataJSON": deep}}),
-        ("a", {**good_assertion, "response": {**good_assertion["response"], "clientDataJSON": deep}}),
+    # (kind, member, changed, credential)
+    cases: list[tuple[str, str, bool, dict[str, Any]]] = [
+        (
+            "r",
+            "clientDataJSON",
+            True,
+            {**good_registration, "response": {**good_registration["response"], "clientDataJSON": deep}},
+        ),
+        (
+            "a",
+            "clientDataJSON",
+            True,
+            {**good_assertion, "response": {**good_assertion["response"], "clientDataJSON": deep}},
+        ),
     ]
     for _ in range(300):
         kind, good = rng.choice([("r", good_registration), ("a", good_assertion)])
         member = rng.choice([m for m in good["response"] if isinstance(good["response"][m], str)])
-        raw = bytearray(unb64u(good["response"][member]))
+        original = unb64u(good["response"][member])
+        raw = bytearray(original)
         for _ in range(rng.randint(1, 4)):
             if raw and rng.random() < 0.7:
                 raw[rng.randrange(len(raw))] = rng.randrange(256)
             else:
                 del raw[rng.randrange(len(raw) + 1) :]
-        cases.append((kind, {**good, "response": {**good["response"], member: b64u(bytes(raw))}}))
-    for kind, credential in cases:
+        changed = bytes(raw) != original
+        cases.append((kind, member, changed, {**good, "response": {**good["response"], member: b64u(bytes(raw))}}))
+    refused = accepted_unchanged = ignored_members = 0
+    for kind, member, changed, credential in cases:
+        assert member in read[kind] | ignored[kind], member  # every member the responses carry is classified
+        must_refuse = changed and member in read[kind]
         try:
-            if kind == "r":
-                verify_registration(DIRECT, state, credential)
-            else:
-                verify_assertion(RP, auth_state, parse_assertion(credential), stored(new))
+            result = verify(kind, credential)
         except WebAuthnError:
-            pass
+            assert must_refuse, f"refused an unchanged or ignored {member} ({kind})"
+            refused += 1
+            continue
+        assert not must_refuse, f"accepted a garbled {member} ({kind})"
+        assert result == expected[kind]  # an ignored member changes nothing either
+        if changed:
+            ignored_members += 1
+        else:
+            accepted_unchanged += 1
+    assert refused > 200 and ignored_members > 0 and accepted_unchanged > 0  # every path was taken
 
 
 def test_cached_fido2_type_hints_give_the_same_hints_and_install_once() -> None:
