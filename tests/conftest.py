@@ -19,6 +19,7 @@ import lukhas_id.services.keys
 from lukhas_id.adapters.sql.database import Database
 from lukhas_id.jose.keys import generate_private_key, load_private_key, public_jwk
 from tests.support.ci import IN_CI
+from tests.support.cli import FORK_SERVER
 from tests.support.databases import PostgresSchemas, SqliteTemplate
 from tests.support.keys import KeyPool
 
@@ -103,6 +104,13 @@ def _head_revision_read_once() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(Database, "head_revision", lambda self: head)
         yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fork_server_stopped_at_the_end() -> Iterator[None]:
+    """The CLI's fork server (tests/support/cli.py) exits with the session, before coverage is combined."""
+    yield
+    FORK_SERVER.close()
 
 
 @pytest.fixture(scope="session")

@@ -1,13 +1,24 @@
-"""Run the real `lukhas-id` command in a subprocess against a private var directory."""
+"""Run the real `lukhas-id` command in a process of its own against a private var directory.
+
+Each run is a new process, forked from a server that has imported the CLI once
+(tests/support/forkserver.py); with LUKHAS_ID_TEST_CLI_SUBPROCESS=1 each run starts a new Python instead.
+"""
 
 from __future__ import annotations
 
+import atexit
 import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
+
+from tests.support.forkserver import ForkServer
+
+FORK_SERVER = ForkServer()
+atexit.register(FORK_SERVER.close)
+FRESH_PYTHON = os.environ.get("LUKHAS_ID_TEST_CLI_SUBPROCESS") == "1"
 
 Run = Callable[..., "subprocess.CompletedProcess[str]"]
 
@@ -23,16 +34,21 @@ def make_cli(var_dir: Path, *, never_printed: Iterable[str] = ()) -> Run:
     secrets = tuple(never_printed)
 
     def run(*args: str, ok: bool = True, extra: dict[str, str] | None = None, stdin: str | None = None) -> Any:
-        proc = subprocess.run(
-            [sys.executable, "-m", "lukhas_id", *args],
-            env={**env, **(extra or {})},
-            capture_output=True,
-            text=True,
-            timeout=60,
-            input=stdin if stdin is not None else "",
-            # No controlling terminal: a hidden prompt reads standard input instead of /dev/tty.
-            start_new_session=True,
-        )
+        run_env = {**env, **(extra or {})}
+        text_in = stdin if stdin is not None else ""
+        # No controlling terminal (a session of its own): a hidden prompt reads standard input, not /dev/tty.
+        if FRESH_PYTHON:
+            proc = subprocess.run(
+                [sys.executable, "-m", "lukhas_id", *args],
+                env=run_env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                input=text_in,
+                start_new_session=True,
+            )
+        else:
+            proc = FORK_SERVER.run(args, env=run_env, stdin=text_in, timeout=60)
         for secret in secrets:
             assert secret not in proc.stdout and secret not in proc.stderr
         if ok:
