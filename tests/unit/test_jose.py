@@ -9,7 +9,6 @@ import hmac
 import json
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import jwt as pyjwt
 import orjson
@@ -33,6 +32,7 @@ from lukhas_id.jose import (
     verify,
 )
 from lukhas_id.jose.purposes import RULES
+from tests.support.paths import REPO
 
 NOW = 1_800_000_000.0
 ISS = "https://id.example.com/t/acme"
@@ -40,7 +40,7 @@ AUD = "https://api.example.com"
 AT = TokenPurpose.ACCESS_TOKEN
 REQUIRED = ("iss", "exp", "aud", "sub", "client_id", "iat", "jti")
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "k", "oth"}
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO
 
 
 def b64(data: bytes) -> str:

@@ -12,8 +12,9 @@ from lukhas_id.errors import ConfigurationError
 from lukhas_id.settings import CONFIG_FILE_ENV, load_settings, mask_url, masked
 from lukhas_id.settings.reference import render
 from tests.support.authenticator import AttestationCA
+from tests.support.paths import REPO
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
+DOCS = REPO / "docs" / "configuration.md"
 
 
 @pytest.fixture(autouse=True)
