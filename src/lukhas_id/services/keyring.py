@@ -1,4 +1,4 @@
-"""Per-tenant secret keys for keyed hashes: CSRF tokens, rate-limit fingerprints, passkey handles, codes."""
+"""Per-tenant secret keys for keyed hashes: CSRF tokens, rate-limit keys, passkey handles, codes."""
 
 from __future__ import annotations
 

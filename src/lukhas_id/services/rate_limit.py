@@ -240,9 +240,10 @@ class ClientAuthLimiter(_BucketLimiter):
 
     Why the pair: what is guessed is one client's secret, so its guesses are what is bounded; keying on
     the address alone would let 20 bad requests a minute lock every client out of the tenant when the
-    address is a shared one (a NAT, or the reverse proxy in front of ΛiD: ΛiD does not read forwarded-for
-    headers, so behind a proxy every address is the proxy's). With the pair, a guesser at one client from
-    behind the same proxy as that client can still make it wait; other clients are not affected.
+    address is a shared one (a NAT, or a reverse proxy in front of ΛiD that is not listed in
+    `trusted_proxies`, so that every address is the proxy's). With the pair, a guesser at one client from
+    behind the same address as that client can still make it wait; other clients are not affected. Behind
+    the listed proxies the address is the one they forwarded (protocol/forwarded.py).
 
     The check is a lookup in this process's memory, so requests pay no round trip to the store for it;
     the bucket itself is shared (Redis with several processes). Another process learns of the block at
