@@ -180,7 +180,7 @@ async def test_postgres_connection_lost_mid_statement_is_unavailable(postgres_ur
         if lane == "asyncpg":
             return await database.fetch_first(select(text("pg_sleep(30)")), {})
         if lane == "unit of work":
-            async with database.unit() as session:
+            async with database.unit(), database.read() as session:
                 return await session.execute(text(sql))
         async with database.statement() as conn:
             return await conn.execute(text(sql))

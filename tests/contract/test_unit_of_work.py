@@ -103,3 +103,16 @@ async def test_a_failing_subscriber_does_not_stop_the_others(sql_database: Datab
     async with uow() as work:
         work.emit(event("SVC-1"))
     assert [e.principal for e in seen] == ["SVC-1"]
+
+
+async def test_a_unit_that_touches_no_sql_opens_no_transaction() -> None:
+    """A use case whose change is in Redis (a revocation) emits through a unit that never reaches the
+    database: here one that could not be reached at all."""
+    database = Database.from_url("postgresql://postgres@127.0.0.1:9/unreachable")
+    sink = RecordingSink()
+    try:
+        async with SqlUnitOfWork(database, sink)() as work:
+            work.emit(event("SVC-1"))
+    finally:
+        await database.dispose()
+    assert [e.principal for e in sink.events] == ["SVC-1"]

@@ -204,6 +204,16 @@ def _alembic_config() -> Config:
     return cfg
 
 
+class _Unit:
+    """An open unit of work: the task that owns it, and its session once a statement needed one."""
+
+    __slots__ = ("session", "task")
+
+    def __init__(self, task: object) -> None:
+        self.task = task
+        self.session: AsyncSession | None = None
+
+
 class Database:
     """An async engine and its session factories; made once at start, closed with `dispose()`.
 
@@ -220,7 +230,7 @@ class Database:
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         # The session of the unit of work running in this task, if any (`unit`), and the task that owns it:
         # tasks it starts inherit the variable but never share the session (a session is not concurrent).
-        self._unit: contextvars.ContextVar[tuple[AsyncSession, object] | None] = contextvars.ContextVar(
+        self._unit: contextvars.ContextVar[_Unit | None] = contextvars.ContextVar(
             f"lukhas_id_unit_{id(self)}", default=None
         )
         self._statement_engine: AsyncEngine
@@ -267,30 +277,50 @@ class Database:
         """The URL with its password masked."""
         return mask_url(self._engine.url)
 
-    def _joined(self) -> AsyncSession | None:
-        """The session of the unit of work this task opened, if any."""
-        current = self._unit.get()
-        if current is None or current[1] is not asyncio.current_task():
+    def _open_unit(self) -> _Unit | None:
+        """The unit of work this task opened, if any."""
+        unit = self._unit.get()
+        if unit is None or unit.task is not asyncio.current_task():
             return None
-        return current[0]
+        return unit
+
+    async def _joined(self) -> AsyncSession | None:
+        """The session of the unit of work this task opened, begun at its first use; None outside one."""
+        unit = self._open_unit()
+        if unit is None:
+            return None
+        if unit.session is None:
+            session = self._write_sessions()
+            await session.begin()
+            unit.session = session
+        return unit.session
 
     @contextlib.asynccontextmanager
-    async def unit(self) -> AsyncIterator[AsyncSession]:
-        """The session of a unit of work (adapters/sql/unit_of_work.py): every `transaction`, `read`,
-        `statement`, `fetch_first` and `execute` on this Database in the task that opened it joins it until
+    async def unit(self) -> AsyncIterator[None]:
+        """A unit of work (adapters/sql/unit_of_work.py): every `transaction`, `read`, `statement`,
+        `fetch_first` and `execute` on this Database in the task that opened it joins one transaction until
         the block ends (tasks started inside get transactions of their own); committed on exit, rolled back
-        on an exception. Units do not nest."""
-        if self._joined() is not None:
+        on an exception. The transaction begins at the first statement: a unit that touches no SQL costs
+        no round trip. Units do not nest."""
+        if self._open_unit() is not None:
             raise RuntimeError("units of work do not nest")
+        unit = _Unit(asyncio.current_task())
+        token = self._unit.set(unit)
         try:
-            async with self._write_sessions() as session, session.begin():
-                token = self._unit.set((session, asyncio.current_task()))
-                try:
-                    yield session
-                finally:
-                    self._unit.reset(token)
+            try:
+                yield
+            except BaseException:
+                if unit.session is not None:
+                    await unit.session.rollback()
+                raise
+            if unit.session is not None:
+                await unit.session.commit()
         except Exception as exc:
             raise_store_error(exc)
+        finally:
+            self._unit.reset(token)
+            if unit.session is not None:
+                await unit.session.close()
 
     @contextlib.asynccontextmanager
     async def transaction(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
@@ -300,8 +330,8 @@ class Database:
         `write=False` for read-only work, which then never waits for writers (WAL). Inside a unit of
         work it is a savepoint of the unit's transaction.
         """
-        unit = self._joined()
         try:
+            unit = await self._joined()
             if unit is not None:
                 async with unit.begin_nested():
                     yield unit
@@ -319,8 +349,8 @@ class Database:
         PostgreSQL: autocommit, so each SELECT is one round trip. SQLite: a deferred read transaction.
         Inside a unit of work: the unit's session (its reads see its writes).
         """
-        unit = self._joined()
         try:
+            unit = await self._joined()
             if unit is not None:
                 yield unit
                 return
@@ -336,8 +366,8 @@ class Database:
         PostgreSQL: autocommit, so the statement is one round trip. SQLite: a short transaction.
         Inside a unit of work: the unit's connection, in a savepoint (committed with the unit).
         """
-        unit = self._joined()
         try:
+            unit = await self._joined()
             if unit is not None:
                 async with unit.begin_nested():  # a refused statement leaves the unit usable
                     yield await unit.connection()
@@ -355,7 +385,7 @@ class Database:
 
         PostgreSQL: on asyncpg directly (adapters/sql/direct.py), for the hottest statements; `relaxed` as
         for `execute`. SQLite: as `statement` does."""
-        if self._direct is not None and self._joined() is None:
+        if self._direct is not None and self._open_unit() is None:
             return await self._direct.fetch_first(statement, params, relaxed=relaxed)
         async with self.statement() as conn:
             row = (await conn.execute(statement, params)).first()
@@ -369,7 +399,7 @@ class Database:
         can lose the last moments of such writes, never corrupt them: use it only where losing a recent
         write is harmless (e.g. a passkey's signature counter). SQLite: as `statement` does (`relaxed` has
         no meaning there)."""
-        if self._direct is not None and self._joined() is None:
+        if self._direct is not None and self._open_unit() is None:
             return await self._direct.execute(statement, params, relaxed=relaxed)
         async with self.statement() as conn:
             result = await conn.execute(statement, params)
