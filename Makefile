@@ -38,9 +38,10 @@ $(BROWSER): | $(BIN)/python
 	@if [ -x $(CHROMIUM) ]; then touch $@; else echo "make: no $(CHROMIUM) (needs root and apt-get): browser tests will not run" >&2; fi
 
 # With line coverage of src/lukhas_id, the processes the tests start included; the report ends the run, which
-# fails below 90 % ([tool.coverage.*] in pyproject.toml).
+# fails below 90 % ([tool.coverage.*] in pyproject.toml). Two workers; the tests that start servers run one
+# after another on one of them (tests/conftest.py).
 test: $(STAMP) $(BROWSER)
-	$(BIN)/python -m pytest -q --cov --cov-report=term
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --cov --cov-report=term
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -41,6 +41,15 @@ def pytest_configure(config: pytest.Config) -> None:
             os.environ["PYTEST_DEBUG_TEMPROOT"] = str(MEMORY_FS)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """On several workers (`make test`: -n 2 --dist loadgroup), the tests that start real servers and
+    browsers run one after another on one worker, not side by side."""
+    for item in items:
+        starts_servers = {"deployment", "idp"} & set(getattr(item, "fixturenames", ()))
+        if starts_servers or item.get_closest_marker("e2e") is not None:
+            item.add_marker(pytest.mark.xdist_group("servers"))
+
+
 def _reachable(url: str, default_port: int) -> bool:
     parsed = urlparse(url)
     try:
