@@ -414,6 +414,8 @@ def build_people(
         sessions,
         pending_sign_ins,
         settings.acr_names,
+        uow=identity.uow,
+        clock=clock,
     )
     return People(
         sessions=sessions,

@@ -9,7 +9,7 @@ import asyncio
 
 import pytest
 
-from lukhas_id.adapters.events.in_process import InProcessSink, RecordingSink
+from lukhas_id.adapters.events.in_process import InProcessSink, InProcessUnitOfWork, RecordingSink
 from lukhas_id.adapters.sql import Database, SqlPrincipalRepository, SqlTenantRepository
 from lukhas_id.adapters.sql.unit_of_work import SqlUnitOfWork
 from lukhas_id.domain.events import EventType, IdentityEvent
@@ -116,3 +116,16 @@ async def test_a_unit_that_touches_no_sql_opens_no_transaction() -> None:
     finally:
         await database.dispose()
     assert [e.principal for e in sink.events] == ["SVC-1"]
+
+
+async def test_the_in_process_unit_publishes_after_the_block_and_drops_on_failure() -> None:
+    sink = RecordingSink()
+    uow = InProcessUnitOfWork(sink)
+    with pytest.raises(Boom):
+        async with uow() as work:
+            work.emit(event("SVC-1"))
+            raise Boom
+    async with uow() as work:
+        work.emit(event("SVC-2"))
+        assert sink.events == []
+    assert [e.principal for e in sink.events] == ["SVC-2"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 
 import pytest
 
@@ -10,6 +11,7 @@ from lukhas_id.domain.client import ClientStatus, GrantType
 from lukhas_id.domain.events import EventType, IdentityEvent
 from lukhas_id.errors import AlreadyExists
 from tests.support.harness import Harness
+from tests.support.rp import hidden
 
 
 def recorder(h: Harness) -> list[IdentityEvent]:
@@ -75,3 +77,21 @@ async def test_revocation_emits_an_event_without_the_token(h: Harness, caplog: p
     # The log subscriber writes the line the service used to write.
     lines = [r for r in caplog.records if r.name == "lukhas_id.events" and r.getMessage() == "token revoked"]
     assert len(lines) == 1 and token not in repr(vars(lines[0]))
+
+
+async def test_a_password_sign_in_over_http_emits_its_events(h: Harness) -> None:
+    """Wired in the composition root: the sign-in service's record is an event, on both deployments."""
+    seen = recorder(h)
+    tenant = await h.tenant()
+    password = secrets.token_urlsafe(18)
+    user = await h.c.users.create(tenant, "ada-events", password=password, display_name="Ada")
+    page = await h.http.get("/login")
+    form = {"username": "ada-events", "csrf_token": hidden(page.text, "csrf_token")}
+    wrong = await h.http.post("/login", data={**form, "password": "not it"})
+    assert wrong.status_code == 200
+    signed = await h.http.post("/login", data={**form, "password": password})
+    assert signed.status_code == 303, signed.text
+    kinds = [e.type for e in seen]
+    assert kinds == [EventType.SIGN_IN_REFUSED, EventType.USER_SIGNED_IN]
+    assert seen[1].principal == user.lid and seen[1].metadata["amr"] == "pwd"
+    assert all("ada-events" not in repr(e) and password not in repr(e) for e in seen)

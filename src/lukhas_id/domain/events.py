@@ -25,6 +25,11 @@ class EventType(StrEnum):
     REFRESH_FAMILY_REVOKED = "refresh_token.family_revoked"  # noqa: S105
     REFRESH_REUSE_DETECTED = "refresh_token.reuse_detected"  # noqa: S105
     SIGNING_KEY_ROTATED = "signing_key.rotated"
+    USER_SIGNED_IN = "user.signed_in"
+    USER_STEPPED_UP = "user.stepped_up"
+    SIGN_IN_SECOND_FACTOR_NEEDED = "sign_in.second_factor_needed"
+    SIGN_IN_REFUSED = "sign_in.refused"
+    SIGN_IN_THROTTLED = "sign_in.throttled"
 
 
 # The line the log subscriber writes for each event type (the wording of the log lines before events).
@@ -38,6 +43,11 @@ LOG_TEXT: Final[Mapping[EventType, str]] = MappingProxyType(
         EventType.REFRESH_FAMILY_REVOKED: "refresh token family revoked",
         EventType.REFRESH_REUSE_DETECTED: "refresh token reuse: family revoked",
         EventType.SIGNING_KEY_ROTATED: "signing key rotated",
+        EventType.USER_SIGNED_IN: "sign-in",
+        EventType.USER_STEPPED_UP: "sign-in: step-up",
+        EventType.SIGN_IN_SECOND_FACTOR_NEEDED: "sign-in: second factor needed",
+        EventType.SIGN_IN_REFUSED: "sign-in refused",
+        EventType.SIGN_IN_THROTTLED: "sign-in rate limited",
     }
 )
 # Events that an operator should notice (logged as warnings).

@@ -49,11 +49,14 @@ from typing import Any, Final, Protocol, TypeVar
 
 import orjson
 
+from lukhas_id.clock import Clock
 from lukhas_id.domain.authn import AcrNames, Amr
+from lukhas_id.domain.events import EventType, IdentityEvent
 from lukhas_id.domain.session import Session
 from lukhas_id.domain.tenant import Tenant
 from lukhas_id.domain.user import User
 from lukhas_id.ports.state import KeyValueStore
+from lukhas_id.ports.unit_of_work import UnitOfWork
 from lukhas_id.protocol.webauthn import WebAuthnError
 from lukhas_id.services.passkeys import OpenedAssertion, PasskeySignIn
 from lukhas_id.services.rate_limit import SignInLimiter
@@ -232,7 +235,12 @@ class SignInService:
         sessions: SessionService,
         pending: PendingSignIns,
         acr: AcrNames,
+        *,
+        uow: UnitOfWork,
+        clock: Clock,
     ) -> None:
+        self._uow = uow
+        self._clock = clock
         self._limiter = limiter
         self._users = users
         self.second_factors = tuple(second_factors)
@@ -249,65 +257,65 @@ class SignInService:
     ) -> PasswordOutcome:
         """The sign-in form: a username and a password."""
         if not username or not password:
-            return self._record(tenant, "password", Refused(Refusal.MISSING))
+            return await self._record(tenant, "password", Refused(Refusal.MISSING))
         account = self._limiter.account(tenant, username)
         client = self._limiter.client(tenant, browser.address)
         wait = await self._limiter.retry_after(tenant, account=account, client=client)
         if wait is not None:
-            return self._record(tenant, "password", Throttled(wait))
+            return await self._record(tenant, "password", Throttled(wait))
         user = await self._users.authenticate(tenant, username, password)
         if user is None:
             await self._limiter.failed(tenant, account=account, client=client)
-            return self._record(tenant, "password", Refused(Refusal.WRONG))
+            return await self._record(tenant, "password", Refused(Refusal.WRONG))
         await self._limiter.succeeded(tenant, account=account)
         if await self.second_factor_enrolled(tenant, user.lid):
             await self._pending.remember(tenant, browser.pre_session, user.lid, return_to)
-            return self._record(tenant, "password", SecondFactorNeeded())
+            return await self._record(tenant, "password", SecondFactorNeeded())
         session = await self._open(tenant, browser, user, (Amr.PASSWORD,), self._acr.password)
-        return self._record(tenant, "password", SignedIn(session, return_to))
+        return await self._record(tenant, "password", SignedIn(session, return_to))
 
     async def second_factor(self, tenant: Tenant, code: str, browser: Browser) -> Outcome:
         """The second step after a right password: a code of a second-factor provider (spaces ignored)."""
         pending = await self._pending.recall(tenant, browser.pre_session)
         if pending is None:
-            return self._record(tenant, "second_factor", Refused(Refusal.EXPIRED))
+            return await self._record(tenant, "second_factor", Refused(Refusal.EXPIRED))
         code = "".join(code.split())
         if not code:
-            return self._record(tenant, "second_factor", Refused(Refusal.MISSING))
+            return await self._record(tenant, "second_factor", Refused(Refusal.MISSING))
         account = self._limiter.account(tenant, pending.user_lid, lid=True)
         client = self._limiter.client(tenant, browser.address)
         wait = await self._limiter.retry_after(tenant, account=account, client=client)
         if wait is not None:
-            return self._record(tenant, "second_factor", Throttled(wait))
+            return await self._record(tenant, "second_factor", Throttled(wait))
         factor = self._provider(code)
         ok = factor is not None and await factor.verify(tenant, pending.user_lid, code)
         user = await self._users.by_lid(tenant, pending.user_lid) if ok else None
         if factor is None or user is None or not user.active:
             await self._limiter.failed(tenant, account=account, client=client)
-            return self._record(tenant, factor.kind if factor else "second_factor", Refused(Refusal.WRONG))
+            return await self._record(tenant, factor.kind if factor else "second_factor", Refused(Refusal.WRONG))
         if not await self._pending.finish(tenant, browser.pre_session):
-            return self._record(tenant, factor.kind, Refused(Refusal.FINISHED))
+            return await self._record(tenant, factor.kind, Refused(Refusal.FINISHED))
         amr = (Amr.PASSWORD, *factor.amr, Amr.MFA)
         session = await self._open(tenant, browser, user, amr, self._acr.mfa)
-        return self._record(tenant, factor.kind, SignedIn(session, pending.return_to))
+        return await self._record(tenant, factor.kind, SignedIn(session, pending.return_to))
 
     async def account_recovery(self, tenant: Tenant, username: str, code: str, browser: Browser) -> Outcome:
         """An administrator's account recovery code: a recovery session (AuthLevel.RECOVERY, no `amr`),
         which may only add a passkey (docs/recovery.md)."""
         username, code = username.strip(), code.strip()
         if not username or not code:
-            return self._record(tenant, "account_recovery", Refused(Refusal.MISSING))
+            return await self._record(tenant, "account_recovery", Refused(Refusal.MISSING))
         account = self._limiter.account(tenant, username)
         client = self._limiter.client(tenant, browser.address)
         wait = await self._limiter.retry_after(tenant, account=account, client=client)
         if wait is not None:
-            return self._record(tenant, "account_recovery", Throttled(wait))
+            return await self._record(tenant, "account_recovery", Throttled(wait))
         user = await self._account_recovery.redeem(tenant, username, code)
         if user is None:
             await self._limiter.failed(tenant, account=account, client=client)
-            return self._record(tenant, "account_recovery", Refused(Refusal.WRONG))
+            return await self._record(tenant, "account_recovery", Refused(Refusal.WRONG))
         session = await self._open(tenant, browser, user, (), self._acr.recovery)
-        return self._record(tenant, "account_recovery", SignedIn(session, None))
+        return await self._record(tenant, "account_recovery", SignedIn(session, None))
 
     async def passkey(
         self, tenant: Tenant, credential: Mapping[str, Any], browser: Browser, return_to: str | None = None
@@ -324,23 +332,23 @@ class SignInService:
         if isinstance(wait, BaseException):
             raise wait
         if wait is not None:
-            return self._record(tenant, "passkey", Throttled(wait))
+            return await self._record(tenant, "passkey", Throttled(wait))
         if isinstance(opened, WebAuthnError):
             await self._limiter.failed(tenant, account=None, client=client)
-            return self._record(tenant, "passkey", Refused(Refusal.WRONG, opened.reason))
+            return await self._record(tenant, "passkey", Refused(Refusal.WRONG, opened.reason))
         if isinstance(opened, BaseException):
             raise opened
         account = self._limiter.account(tenant, opened.owner_lid, lid=True)
         wait = await self._limiter.retry_after(tenant, account=account, client=None)
         if wait is not None:
-            return self._record(tenant, "passkey", Throttled(wait))
+            return await self._record(tenant, "passkey", Throttled(wait))
         try:
             signed_in = await self._passkeys.finish_authentication(tenant, opened)
         except WebAuthnError as exc:
             await self._limiter.failed(tenant, account=account, client=client)
-            return self._record(tenant, "passkey", Refused(Refusal.WRONG, exc.reason))
+            return await self._record(tenant, "passkey", Refused(Refusal.WRONG, exc.reason))
         session = await self._open(tenant, browser, signed_in.user, signed_in.amr, signed_in.acr)
-        return self._record(tenant, "passkey", SignedIn(session, return_to))
+        return await self._record(tenant, "passkey", SignedIn(session, return_to))
 
     async def step_up(self, tenant: Tenant, session: Session, code: str, address: str | None) -> StepUpOutcome:
         """ "Confirm it's you" on the account page: a code of a provider that confirms step-ups raises the
@@ -350,13 +358,13 @@ class SignInService:
         client = self._limiter.client(tenant, address)
         wait = await self._limiter.retry_after(tenant, account=account, client=client)
         if wait is not None:
-            return self._record(tenant, "step_up", Throttled(wait))
+            return await self._record(tenant, "step_up", Throttled(wait))
         factor = self._provider(code, step_up=True)
         if factor is None or not await factor.verify(tenant, session.user_lid, code):
             await self._limiter.failed(tenant, account=account, client=client)
-            return self._record(tenant, "step_up", Refused(Refusal.WRONG))
+            return await self._record(tenant, "step_up", Refused(Refusal.WRONG))
         elevated = await self._sessions.elevate(tenant, session, (*factor.amr, Amr.MFA), self._acr.mfa)
-        return self._record(tenant, f"step_up {factor.kind}", Elevated(elevated))
+        return await self._record(tenant, f"step_up {factor.kind}", Elevated(elevated))
 
     async def second_factor_enrolled(self, tenant: Tenant, user_lid: str) -> bool:
         """Whether the user has a second factor (any provider), so that a password alone is not enough."""
@@ -380,24 +388,26 @@ class SignInService:
             await self._sessions.end(tenant, browser.session)
         return await self._sessions.create(tenant, user, amr, acr)
 
-    @staticmethod
-    def _record(tenant: Tenant, method: str, outcome: _O) -> _O:
-        """The one record of a sign-in attempt (the future event): tenant, method, outcome; a session's
-        public `sid` and `amr`. Never a username, address, code, password or session id."""
+    async def _record(self, tenant: Tenant, method: str, outcome: _O) -> _O:
+        """The one record of a sign-in attempt: an event (domain/events.py) through the unit of work, whose
+        log subscriber writes the line. It names the tenant, the method and the outcome, and for a session
+        the user's ΛID, its public `sid` and `amr`; never a username, address, code, password or session id."""
+        metadata = {"method": method}
+        principal: str | None = None
         if isinstance(outcome, SignedIn | Elevated):
             session = outcome.session
-            log.info(
-                "sign-in: tenant %s, %s, session sid %s, amr %s",
-                tenant.name,
-                method,
-                session.sid,
-                ",".join(session.amr),
-            )
+            kind = EventType.USER_SIGNED_IN if isinstance(outcome, SignedIn) else EventType.USER_STEPPED_UP
+            principal = session.user_lid
+            metadata |= {"sid": session.sid, "amr": ",".join(session.amr), "acr": session.acr}
         elif isinstance(outcome, SecondFactorNeeded):
-            log.info("sign-in: tenant %s, %s accepted, second factor needed", tenant.name, method)
+            kind = EventType.SIGN_IN_SECOND_FACTOR_NEEDED
         elif isinstance(outcome, Throttled):
-            log.info("sign-in rate limited: tenant %s, %s", tenant.name, method)
+            kind = EventType.SIGN_IN_THROTTLED
         else:
-            detail = f": {outcome.detail}" if outcome.detail else ""
-            log.info("sign-in refused: tenant %s, %s, %s%s", tenant.name, method, outcome.reason.value, detail)
+            kind = EventType.SIGN_IN_REFUSED
+            metadata["reason"] = outcome.reason.value
+            if outcome.detail:
+                metadata["detail"] = outcome.detail
+        async with self._uow() as work:
+            work.emit(IdentityEvent(kind, tenant.id, principal, self._clock.now(), metadata=metadata))
         return outcome

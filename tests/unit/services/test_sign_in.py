@@ -12,10 +12,12 @@ from typing import Any
 
 import pytest
 
+from lukhas_id.adapters.events.in_process import InProcessSink, InProcessUnitOfWork, RecordingSink
 from lukhas_id.adapters.memory.rate_limit import MemoryRateLimiter
 from lukhas_id.adapters.memory.state import MemoryKeyValueStore
 from lukhas_id.clock import FixedClock
 from lukhas_id.domain.authn import AcrNames, Amr
+from lukhas_id.domain.events import EventType, IdentityEvent
 from lukhas_id.domain.principal import PrincipalType
 from lukhas_id.domain.tenant import Tenant
 from lukhas_id.domain.user import User, UserStatus
@@ -158,6 +160,8 @@ class World:
         )
         self.account_recovery = AccountRecovery(self.alice, "issued-code-0123456789")
         self.passkeys = Passkeys(self.users)
+        self.events = RecordingSink()
+        self.uow = InProcessUnitOfWork(self.events)
         self.svc = SignInService(
             self.limiter,
             self.users,
@@ -167,6 +171,8 @@ class World:
             self.sessions,
             self.pending,
             ACR,
+            uow=self.uow,
+            clock=self.clock,
         )
 
     def browser(self, address: str | None = HERE, pre: str = "pre-1", session: str | None = None) -> Browser:
@@ -386,7 +392,18 @@ async def test_one_client_bucket_per_address_across_every_entry(w: World) -> Non
 
 
 async def test_one_record_per_attempt_without_secrets(w: World, caplog: pytest.LogCaptureFixture) -> None:
+    """One event per attempt (its log subscriber writes the line), naming no username, address, secret or
+    session id; a signed-in event names the user's ΛID, the session's public sid and its amr."""
     caplog.set_level(logging.INFO, logger="lukhas_id")
+    sink = InProcessSink()  # the production fan-out: its log subscriber, and a recorder
+    seen: list[IdentityEvent] = []
+
+    async def record(event: IdentityEvent) -> None:
+        seen.append(event)
+
+    sink.subscribe(record)
+    w.uow = InProcessUnitOfWork(sink)
+    w.svc._uow = w.uow
     await w.password("alice", "a wrong password")
     signed = await w.password("alice", PASSWORD)
     await w.password("bob", PASSWORD)
@@ -394,14 +411,23 @@ async def test_one_record_per_attempt_without_secrets(w: World, caplog: pytest.L
     for _ in range(5):
         await w.password("alice", "a wrong password", address=ELSEWHERE)
     await w.password("alice", "a wrong password", address=ELSEWHERE)
-    messages = [r.getMessage() for r in caplog.records]
-    assert len(messages) == 10
-    assert messages[0] == "sign-in refused: tenant acme, password, wrong"
     assert isinstance(signed, SignedIn)
-    assert messages[1] == f"sign-in: tenant acme, password, session sid {signed.session.sid}, amr pwd"
-    assert messages[2] == "sign-in: tenant acme, password accepted, second factor needed"
-    assert messages[3].startswith("sign-in: tenant acme, totp, session sid ") and messages[3].endswith("pwd,otp,mfa")
-    assert messages[-1] == "sign-in rate limited: tenant acme, password"
-    logged = "\n".join(messages) + repr([vars(r) for r in caplog.records])
+    assert [e.type for e in seen] == [
+        EventType.SIGN_IN_REFUSED,
+        EventType.USER_SIGNED_IN,
+        EventType.SIGN_IN_SECOND_FACTOR_NEEDED,
+        EventType.USER_SIGNED_IN,
+        *[EventType.SIGN_IN_REFUSED] * 5,
+        EventType.SIGN_IN_THROTTLED,
+    ]
+    assert seen[0].metadata == {"method": "password", "reason": "wrong"} and seen[0].principal is None
+    assert seen[1].principal == w.alice.lid
+    assert seen[1].metadata == {"method": "password", "sid": signed.session.sid, "amr": "pwd", "acr": ACR.password}
+    assert seen[3].principal == w.bob.lid and seen[3].metadata["amr"] == "pwd,otp,mfa"
+    assert all(e.tenant_id == TENANT.id for e in seen)
+    messages = [r.getMessage() for r in caplog.records if r.name == "lukhas_id.events"]
+    assert messages[:4] == ["sign-in refused", "sign-in", "sign-in: second factor needed", "sign-in"]
+    assert messages[-1] == "sign-in rate limited" and len(messages) == 10
+    logged = "\n".join(messages) + repr([vars(r) for r in caplog.records]) + repr(seen)
     for secret in (PASSWORD, "a wrong password", TOTP_CODE, HERE, ELSEWHERE, "alice", "bob", signed.session.id):
         assert secret not in logged

@@ -9,10 +9,12 @@ already committed.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from lukhas_id.domain.events import LOG_TEXT, WARNINGS, IdentityEvent
+from lukhas_id.ports.unit_of_work import EventSink
 
 log = logging.getLogger("lukhas_id.events")
 
@@ -49,3 +51,28 @@ class RecordingSink:
 
     async def publish(self, events: Sequence[IdentityEvent]) -> None:
         self.events.extend(events)
+
+
+class _Work:
+    __slots__ = ("events",)
+
+    def __init__(self) -> None:
+        self.events: list[IdentityEvent] = []
+
+    def emit(self, event: IdentityEvent) -> None:
+        self.events.append(event)
+
+
+class InProcessUnitOfWork:
+    """The unit of work without a database (ports/unit_of_work.py), for services tested without SQL: events
+    published after the block, dropped when it raises."""
+
+    def __init__(self, sink: EventSink) -> None:
+        self._sink = sink
+
+    @contextlib.asynccontextmanager
+    async def __call__(self) -> AsyncIterator[_Work]:
+        work = _Work()
+        yield work
+        if work.events:
+            await self._sink.publish(work.events)
