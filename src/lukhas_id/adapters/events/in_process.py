@@ -53,7 +53,9 @@ class RecordingSink:
         self.events.extend(events)
 
 
-class _Work:
+class RecordedWork:
+    """The `Work` of a unit of work: the events emitted in it, in order (published after it commits)."""
+
     __slots__ = ("events",)
 
     def __init__(self) -> None:
@@ -71,8 +73,8 @@ class InProcessUnitOfWork:
         self._sink = sink
 
     @contextlib.asynccontextmanager
-    async def __call__(self) -> AsyncIterator[_Work]:
-        work = _Work()
+    async def __call__(self) -> AsyncIterator[RecordedWork]:
+        work = RecordedWork()
         yield work
         if work.events:
             await self._sink.publish(work.events)

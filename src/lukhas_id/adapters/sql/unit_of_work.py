@@ -10,19 +10,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
+from lukhas_id.adapters.events.in_process import RecordedWork
 from lukhas_id.adapters.sql.database import Database
-from lukhas_id.domain.events import IdentityEvent
 from lukhas_id.ports.unit_of_work import EventSink
-
-
-class _Work:
-    __slots__ = ("events",)
-
-    def __init__(self) -> None:
-        self.events: list[IdentityEvent] = []
-
-    def emit(self, event: IdentityEvent) -> None:
-        self.events.append(event)
 
 
 class SqlUnitOfWork:
@@ -31,8 +21,8 @@ class SqlUnitOfWork:
         self._sink = sink
 
     @contextlib.asynccontextmanager
-    async def __call__(self) -> AsyncIterator[_Work]:
-        work = _Work()
+    async def __call__(self) -> AsyncIterator[RecordedWork]:
+        work = RecordedWork()
         async with self._database.unit():
             yield work
         if work.events:
