@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 import base64
+from urllib.parse import quote
 
+import httpx
 import jwt
 import pytest
 
+from lukhas_id.clock import SystemClock
 from lukhas_id.domain.client import Client, GrantType
 from lukhas_id.domain.tenant import Tenant
 from lukhas_id.errors import ErrorCode, OAuthError
@@ -15,7 +18,8 @@ from lukhas_id.protocol.oauth2.grants import Confirmation, GrantContext, IssuedT
 from lukhas_id.protocol.oauth2.request import HttpMessage, OAuthRequest
 from lukhas_id.services.oauth_endpoints import OAuthEndpoints, PolicyCheck, SenderConstraint
 from lukhas_id.services.revocation import RevocationService
-from tests.support.harness import BASE, Harness, RegisteredClient
+from lukhas_id.settings import Settings
+from tests.support.harness import BASE, Harness, RegisteredClient, running
 
 FORM = {"content-type": ("application/x-www-form-urlencoded",)}
 
@@ -160,3 +164,29 @@ def test_token_type_is_set_in_one_place() -> None:
     assert token_response(issued, Confirmation(x5t_s256="x"))["token_type"] == "Bearer"
     assert token_response(issued, Confirmation(jkt="k"))["token_type"] == "DPoP"
     assert "scope" not in token_response(IssuedTokens("at", 60), None)
+
+
+async def test_the_client_certificate_header_is_read_only_from_a_trusted_proxy(prepared: Settings) -> None:
+    """LUKHAS_ID_CLIENT_CERT_HEADER: the certificate a TLS-terminating proxy forwards (URL-encoded PEM)
+    reaches the request only when the peer is a trusted proxy; from anyone else the header is ignored."""
+    settings = prepared.model_copy(update={"trusted_proxies": ("192.0.2.10",), "client_cert_header": "x-client-cert"})
+    pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    async with running(settings, SystemClock()) as h:
+        rc = await h.client()
+        seen: list[OAuthRequest] = []
+
+        async def record(tenant: Tenant, client: Client, request: OAuthRequest) -> Confirmation | None:
+            seen.append(request)
+            return None
+
+        h.c.oauth = endpoints(h, sender=(record,))
+        for peer in ("192.0.2.10", "203.0.113.5"):
+            transport = httpx.ASGITransport(app=h.app, client=(peer, 4711))
+            async with httpx.AsyncClient(transport=transport, base_url=BASE) as http:
+                resp = await http.post(
+                    "/oauth2/token",
+                    data={"grant_type": "client_credentials"},
+                    headers={**rc.auth, "x-client-cert": quote(pem)},
+                )
+            assert resp.status_code == 200, resp.text
+    assert [r.client_cert for r in seen] == [pem, None]

@@ -67,6 +67,12 @@ def _trusted(address: IpAddress, proxies: Sequence[IpNetwork]) -> bool:
     return any(address in network for network in proxies)
 
 
+def is_trusted_proxy(peer: str | None, proxies: Sequence[IpNetwork]) -> bool:
+    """Whether the peer that opened the connection is one of the trusted proxies."""
+    address = _address(peer) if peer is not None else None
+    return address is not None and _trusted(address, proxies)
+
+
 def client_address(
     peer: str | None,
     proxies: Sequence[IpNetwork],

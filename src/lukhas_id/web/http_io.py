@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import unquote
@@ -12,7 +11,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope
 
 from lukhas_id.errors import ErrorCode, OAuthError
-from lukhas_id.protocol.forwarded import IpNetwork, client_address, parse_networks
+from lukhas_id.protocol.forwarded import IpNetwork, client_address, is_trusted_proxy, parse_networks
 from lukhas_id.protocol.oauth2.request import HttpMessage
 from lukhas_id.settings import Settings
 
@@ -79,17 +78,6 @@ def peer_address(scope: Scope, edge: EdgeConfig) -> str | None:
     return client_address(peer, edge.proxies, forwarded=forwarded, x_forwarded=x_forwarded)
 
 
-def _from_trusted_proxy(scope: Scope, edge: EdgeConfig) -> bool:
-    client = scope.get("client")
-    if not client:
-        return False
-    try:
-        address = ipaddress.ip_address(str(client[0]))
-    except ValueError:
-        return False
-    return any(address in network for network in edge.proxies)
-
-
 async def read_message(scope: Scope, receive: Receive, edge: EdgeConfig, tenant: str | None, path: str) -> HttpMessage:
     """The neutral request (protocol/oauth2/request.py) of an ASGI request: the one place where an HTTP
     request becomes protocol input, for the fast path and for Starlette routes alike. The body is read
@@ -107,7 +95,8 @@ async def read_message(scope: Scope, receive: Receive, edge: EdgeConfig, tenant:
         elif cert_header is not None and name == cert_header:
             cert = value
     client_cert = None
-    if cert is not None and edge.proxies and _from_trusted_proxy(scope, edge):
+    client = scope.get("client")
+    if cert is not None and client and is_trusted_proxy(str(client[0]), edge.proxies):
         client_cert = unquote(cert.decode("latin-1")) or None
     body = await read_body(receive, declared, edge.max_body)
     return HttpMessage(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lukhas_id.protocol.forwarded import client_address, forwarded_for, parse_networks
+from lukhas_id.protocol.forwarded import client_address, forwarded_for, is_trusted_proxy, parse_networks
 
 PROXIES = parse_networks(["10.0.0.0/8", "2001:db8:1::/48"])
 
@@ -49,3 +49,9 @@ def test_networks_must_be_addresses_or_blocks() -> None:
     assert [str(n) for n in parse_networks(["127.0.0.1", "10.1.2.3/8"])] == ["127.0.0.1/32", "10.0.0.0/8"]
     with pytest.raises(ValueError):
         parse_networks(["proxy.example"])
+
+
+def test_is_trusted_proxy() -> None:
+    assert is_trusted_proxy("10.1.2.3", PROXIES) and is_trusted_proxy("2001:db8:1::5", PROXIES)
+    assert not is_trusted_proxy("203.0.113.5", PROXIES)
+    assert not is_trusted_proxy("not-an-address", PROXIES) and not is_trusted_proxy(None, PROXIES)
