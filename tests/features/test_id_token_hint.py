@@ -18,9 +18,10 @@ from lukhas_id.clock import FixedClock
 from lukhas_id.domain.client import Client, GrantType, SubjectType
 from lukhas_id.domain.tenant import Tenant
 from lukhas_id.services.id_tokens import ID_TOKEN_TTL
-from tests.support.harness import BASE, Harness, basic
-from tests.support.rp import REDIRECT, authorize_url, hidden, path_of, pkce_pair, rp_params
+from tests.support.harness import BASE, Harness
+from tests.support.rp import REDIRECT, authorize_url, path_of, pkce_pair, rp_params
 from tests.support.sign_in import (
+    consent_and_redeem,
     sign_in,
 )
 
@@ -59,27 +60,8 @@ async def sign_in_at(h: Harness, rp: Rp, http: httpx.AsyncClient | None = None) 
     http = http or h.http
     account = Account(f"ada{secrets.token_hex(3)}", secrets.token_urlsafe(18))
     await h.c.users.create(rp.tenant, account.username, password=account.password, display_name="Ada")
-    verifier, challenge = pkce_pair()
-    first = await http.get(authorize_url(rp.client, challenge, base=rp.base, prompt="login"))
-    signed = await sign_in(http, first.headers["location"], account.username, account.password)
-    consent = await http.get(path_of(signed.headers["location"]))
-    assert consent.status_code == 200, consent.text
-    decided = await http.post(
-        f"{rp.base}/oauth2/consent",
-        data={
-            "csrf_token": hidden(consent.text, "csrf_token"),
-            "interaction": hidden(consent.text, "interaction"),
-            "decision": "allow",
-        },
-    )
-    code = rp_params(decided.headers["location"])["code"]
-    tokens = await http.post(
-        f"{rp.base}/oauth2/token",
-        data={"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT, "code_verifier": verifier},
-        headers=basic(rp.client.client_id, rp.secret),
-    )
-    assert tokens.status_code == 200, tokens.text
-    account.id_token = tokens.json()["id_token"]
+    tokens = await consent_and_redeem(http, rp.base, rp.client, rp.secret, account.username, account.password)
+    account.id_token = tokens["id_token"]
     return account
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -74,6 +75,17 @@ async def sign_in_rp(
         secret = made
     username, password = f"ada{secrets.token_hex(3)}", secrets.token_urlsafe(18)
     await h.c.users.create(tenant, username, password=password, display_name="Ada")
+    tokens = await consent_and_redeem(http, base, client, secret, username, password)
+    session_cookie = http.cookies.get(cookie_name(h, tenant))
+    assert session_cookie
+    return SignedIn(tenant, client, base, tokens["id_token"], session_cookie, secret)
+
+
+async def consent_and_redeem(
+    http: httpx.AsyncClient, base: str, client: Client, secret: str, username: str, password: str
+) -> dict[str, Any]:
+    """Authorize (prompt=login), sign in with the password, consent, and redeem the code with PKCE as the
+    RP would; the token response."""
     verifier, challenge = pkce_pair()
     first = await http.get(authorize_url(client, challenge, base=base, prompt="login"))
     signed = await sign_in(http, first.headers["location"], username, password)
@@ -94,9 +106,7 @@ async def sign_in_rp(
         headers=basic(client.client_id, secret),
     )
     assert tokens.status_code == 200, tokens.text
-    session_cookie = http.cookies.get(cookie_name(h, tenant))
-    assert session_cookie
-    return SignedIn(tenant, client, base, tokens.json()["id_token"], session_cookie, secret)
+    return tokens.json()  # type: ignore[no-any-return]
 
 
 async def assert_signed_out(h: Harness, s: SignedIn, http: httpx.AsyncClient | None = None) -> None:
