@@ -9,9 +9,9 @@ already committed.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from types import TracebackType
 
 from lukhas_id.domain.events import LOG_TEXT, WARNINGS, IdentityEvent
 from lukhas_id.ports.unit_of_work import EventSink
@@ -23,6 +23,8 @@ Subscriber = Callable[[IdentityEvent], Awaitable[None]]
 
 async def log_event(event: IdentityEvent) -> None:
     level = logging.WARNING if event.type in WARNINGS else logging.INFO
+    if not log.isEnabledFor(level):
+        return
     extra = {"event": event.type.value, "tenant": event.tenant_id, "principal": event.principal, **event.metadata}
     log.log(level, LOG_TEXT[event.type], extra={k: v for k, v in extra.items() if v is not None})
 
@@ -72,9 +74,24 @@ class InProcessUnitOfWork:
     def __init__(self, sink: EventSink) -> None:
         self._sink = sink
 
-    @contextlib.asynccontextmanager
-    async def __call__(self) -> AsyncIterator[RecordedWork]:
-        work = RecordedWork()
-        yield work
-        if work.events:
-            await self._sink.publish(work.events)
+    def __call__(self) -> _PublishAfter:
+        return _PublishAfter(self._sink)
+
+
+class _PublishAfter:
+    """One in-process unit: the events are published when the block ends without an exception."""
+
+    __slots__ = ("_sink", "_work")
+
+    def __init__(self, sink: EventSink) -> None:
+        self._sink = sink
+        self._work = RecordedWork()
+
+    async def __aenter__(self) -> RecordedWork:
+        return self._work
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc is None and self._work.events:
+            await self._sink.publish(self._work.events)

@@ -33,6 +33,7 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 from typing import Any, Final
 
 from alembic import command
@@ -53,7 +54,7 @@ from sqlalchemy.sql.expression import Executable
 
 import lukhas_id.migrations
 from lukhas_id.adapters.sql.direct import DirectStatements
-from lukhas_id.adapters.sql.errors import raise_store_error
+from lukhas_id.adapters.sql.errors import raise_store_error, store_error
 
 SQLITE_DRIVER: Final = "sqlite+aiosqlite"
 POSTGRES_DRIVER: Final = "postgresql+asyncpg"
@@ -214,6 +215,45 @@ class _Unit:
         self.session: AsyncSession | None = None
 
 
+class _UnitScope:
+    """`Database.unit()`: a class rather than a generator-based context manager, since a unit is opened on
+    request paths (revocation) where an async generator's set-up and loop bookkeeping show."""
+
+    __slots__ = ("_database", "_token", "_unit")
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    async def __aenter__(self) -> None:
+        database = self._database
+        if database._open_unit() is not None:
+            raise RuntimeError("units of work do not nest")
+        self._unit = _Unit(asyncio.current_task())
+        self._token = database._unit.set(self._unit)
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        session = self._unit.session
+        try:
+            try:
+                if session is not None:
+                    if exc is None:
+                        await session.commit()
+                    else:
+                        await session.rollback()
+            except Exception as failure:
+                raise_store_error(failure)
+            if isinstance(exc, Exception):
+                typed = store_error(exc)
+                if typed is not None:
+                    raise typed from exc
+        finally:
+            self._database._unit.reset(self._token)
+            if session is not None:
+                await session.close()
+
+
 class Database:
     """An async engine and its session factories; made once at start, closed with `dispose()`.
 
@@ -295,32 +335,13 @@ class Database:
             unit.session = session
         return unit.session
 
-    @contextlib.asynccontextmanager
-    async def unit(self) -> AsyncIterator[None]:
+    def unit(self) -> _UnitScope:
         """A unit of work (adapters/sql/unit_of_work.py): every `transaction`, `read`, `statement`,
         `fetch_first` and `execute` on this Database in the task that opened it joins one transaction until
         the block ends (tasks started inside get transactions of their own); committed on exit, rolled back
         on an exception. The transaction begins at the first statement: a unit that touches no SQL costs
         no round trip. Units do not nest."""
-        if self._open_unit() is not None:
-            raise RuntimeError("units of work do not nest")
-        unit = _Unit(asyncio.current_task())
-        token = self._unit.set(unit)
-        try:
-            try:
-                yield
-            except BaseException:
-                if unit.session is not None:
-                    await unit.session.rollback()
-                raise
-            if unit.session is not None:
-                await unit.session.commit()
-        except Exception as exc:
-            raise_store_error(exc)
-        finally:
-            self._unit.reset(token)
-            if unit.session is not None:
-                await unit.session.close()
+        return _UnitScope(self)
 
     @contextlib.asynccontextmanager
     async def transaction(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
