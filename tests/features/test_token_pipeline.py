@@ -13,7 +13,7 @@ import pytest
 from lukhas_id.clock import SystemClock
 from lukhas_id.domain.client import Client, GrantType
 from lukhas_id.domain.tenant import Tenant
-from lukhas_id.errors import ErrorCode, OAuthError
+from lukhas_id.errors import ErrorCode, KeyUnavailable, OAuthError
 from lukhas_id.protocol.oauth2.grants import Confirmation, GrantContext, IssuedTokens, token_response
 from lukhas_id.protocol.oauth2.request import HttpMessage, OAuthRequest
 from lukhas_id.services.oauth_endpoints import OAuthEndpoints, PolicyCheck, SenderConstraint
@@ -151,6 +151,39 @@ async def test_the_policy_slot_sees_the_grant_and_can_refuse_it(h: Harness) -> N
     with pytest.raises(OAuthError) as refused:
         await endpoints(h, policy=(deny_agents,)).token(message(wrong, b"grant_type=client_credentials"))
     assert refused.value.code is ErrorCode.INVALID_CLIENT and len(decided) == 1
+
+
+async def test_no_signing_key_is_503_at_every_endpoint(h: Harness) -> None:
+    """KeyUnavailable from any step (here the policy slot of the token endpoint, and the token lookup of
+    introspection and revocation) is 503 temporarily_unavailable, never a 500."""
+    rc = await h.client()
+
+    async def no_key(*_: object) -> None:
+        raise KeyUnavailable("no key")
+
+    with pytest.raises(OAuthError) as refused:
+        await endpoints(h, policy=(no_key,)).token(message(rc, b"grant_type=client_credentials"))
+    assert (refused.value.code, refused.value.status) == (ErrorCode.TEMPORARILY_UNAVAILABLE, 503)
+
+    class KeylessTokens:
+        async def introspect(self, *_: object) -> None:
+            raise KeyUnavailable("no key")
+
+        async def revoke_access_token(self, *_: object) -> bool:
+            raise KeyUnavailable("no key")
+
+    c = h.c
+    keyless = OAuthEndpoints(
+        c.tenants,
+        c.client_authentication,
+        c.grant_handlers,
+        KeylessTokens(),  # type: ignore[arg-type]
+        RevocationService(KeylessTokens(), c.refresh),  # type: ignore[arg-type]
+    )
+    for call, path in ((keyless.introspect, "/oauth2/introspect"), (keyless.revoke, "/oauth2/revoke")):
+        with pytest.raises(OAuthError) as refused:
+            await call(message(rc, b"token=abc", path=path))
+        assert (refused.value.code, refused.value.status) == (ErrorCode.TEMPORARILY_UNAVAILABLE, 503), path
 
 
 def test_token_type_is_set_in_one_place() -> None:

@@ -22,8 +22,7 @@ a future gRPC edge, a test) hands an `HttpMessage` and gets `EndpointAnswer` or 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -59,12 +58,8 @@ class EndpointAnswer:
     body: dict[str, Any] | None
 
 
-@contextmanager
-def _no_signing_key_is_503() -> Iterator[None]:
-    try:
-        yield
-    except KeyUnavailable:
-        raise OAuthError(ErrorCode.TEMPORARILY_UNAVAILABLE, NO_SIGNING_KEY, 503) from None
+def _no_signing_key() -> OAuthError:
+    return OAuthError(ErrorCode.TEMPORARILY_UNAVAILABLE, NO_SIGNING_KEY, 503)
 
 
 class OAuthEndpoints:
@@ -94,31 +89,41 @@ class OAuthEndpoints:
 
     # --- the endpoints ------------------------------------------------------------------------------
 
+    # Each endpoint answers KeyUnavailable as 503 with a plain try (not a context manager: these run on
+    # every request, and the steps below are kept as cheap as calls can be).
+
     async def token(self, message: HttpMessage) -> EndpointAnswer:
-        with _no_signing_key_is_503():
+        try:
             tenant, request = await self._read(message)
             client = await self._authentication.authenticate(tenant, request, public_clients=True)
-            confirmation = await self._sender_constraint(tenant, client, request)
+            confirmation = await self._sender_constraint(tenant, client, request) if self._sender_constraints else None
             handler = self._select_grant(client, request)
             ctx = GrantContext(tenant, client, request, confirmation)
-            await self._check_policy(ctx, handler.grant_type)
+            if self._policy:
+                await self._check_policy(ctx, handler.grant_type)
             issued = await handler.handle(ctx)
             return EndpointAnswer(token_response(issued, confirmation))
+        except KeyUnavailable:
+            raise _no_signing_key() from None
 
     async def introspect(self, message: HttpMessage) -> EndpointAnswer:
         # RFC 7662 §2.1: the caller must be authenticated; public clients cannot introspect.
-        with _no_signing_key_is_503():
+        try:
             tenant, request = await self._read(message)
             caller = await self._authentication.authenticate(tenant, request, public_clients=False)
             return EndpointAnswer(await self._tokens.introspect(tenant, caller, request))
+        except KeyUnavailable:
+            raise _no_signing_key() from None
 
     async def revoke(self, message: HttpMessage) -> EndpointAnswer:
         # RFC 7009 §2.1: public clients may revoke their own tokens, identified by client_id.
-        with _no_signing_key_is_503():
+        try:
             tenant, request = await self._read(message)
             caller = await self._authentication.authenticate(tenant, request, public_clients=True)
             await self._revocation.revoke(tenant, caller, request)
             return EndpointAnswer(None)
+        except KeyUnavailable:
+            raise _no_signing_key() from None
 
     # --- the steps ----------------------------------------------------------------------------------
 

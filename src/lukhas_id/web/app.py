@@ -68,42 +68,50 @@ async def _maintenance(container: Container) -> None:
 # Headers every answer carries (JSON, pages, errors alike); a response that sets one keeps its own value.
 EDGE_HEADERS: Final = ((b"x-content-type-options", b"nosniff"),)
 
-SendFilter = Callable[[Scope, Send], Send]
+Headers = list[tuple[bytes, bytes]]
+# A cross-cutting change to every answer's headers, made as the answer starts: called with the request's
+# scope (where per-request values such as a trace id live), the time the request reached the app
+# (time.perf_counter) and the answer's headers, which it may extend.
+ResponseHook = Callable[[Scope, float, Headers], None]
 
 
-def edge_headers(scope: Scope, send: Send) -> Send:
-    """`send` that adds EDGE_HEADERS to the answer's start."""
-
-    async def with_headers(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            headers = list(message.get("headers", ()))
-            present = {name.lower() for name, _ in headers}
-            headers += [(name, value) for name, value in EDGE_HEADERS if name not in present]
-            message = {**message, "headers": headers}
-        await send(message)
-
-    return with_headers
+def edge_headers(scope: Scope, started: float, headers: Headers) -> None:
+    """Add EDGE_HEADERS that the answer does not set (ASGI response header names are lower-case)."""
+    for header in EDGE_HEADERS:
+        name = header[0]
+        for present, _ in headers:
+            if present == name:
+                break
+        else:
+            headers.append(header)
 
 
-def server_timing(scope: Scope, send: Send) -> Send:
-    """`send` that adds ``Server-Timing: app;dur=<ms>`` (from now to the response's start) to the answer."""
+def server_timing(scope: Scope, started: float, headers: Headers) -> None:
+    """Add ``Server-Timing: app;dur=<ms>``: from the request reaching the app to the answer's start."""
+    elapsed = (time.perf_counter() - started) * 1000
+    headers.append((b"server-timing", f"app;dur={elapsed:.3f}".encode()))
+
+
+def with_hooks(scope: Scope, send: Send, hooks: tuple[ResponseHook, ...]) -> Send:
+    """`send` that runs every hook on the answer's start: one wrapper for all of them."""
     started = time.perf_counter()
 
-    async def timed_send(message: Message) -> None:
+    async def hooked_send(message: Message) -> None:
         if message["type"] == "http.response.start":
-            elapsed = (time.perf_counter() - started) * 1000
-            headers = [*message.get("headers", []), (b"server-timing", f"app;dur={elapsed:.3f}".encode())]
+            headers = [*message.get("headers", ())]
+            for hook in hooks:
+                hook(scope, started, headers)
             message = {**message, "headers": headers}
         await send(message)
 
-    return timed_send
+    return hooked_send
 
 
 class LukhasApp(Starlette):
     """Starlette, plus two things applied before routing so that no endpoint escapes them:
 
-    - the cross-cutting filters (`filters`: the edge headers, Server-Timing when enabled; the trace id
-      comes here), wrapped around `send` for every HTTP request;
+    - the cross-cutting response hooks (`hooks`: the edge headers, Server-Timing when enabled; the trace
+      id comes here), run by one wrapper around `send` for every HTTP request;
     - the fast path: the POST endpoints the registry marks `fast` (token, introspection, revocation, the
       passkey ceremonies) are called directly with the tenant split off the path, skipping the router.
       Their handlers are the very ones the router also holds (web/registry.py), so only the dispatch
@@ -111,12 +119,11 @@ class LukhasApp(Starlette):
     """
 
     fast: dict[str, Handler]
-    filters: tuple[SendFilter, ...] = ()
+    hooks: tuple[ResponseHook, ...] = ()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            for wrap in self.filters:
-                send = wrap(scope, send)
+            send = with_hooks(scope, send, self.hooks)
             if scope["method"] == "POST":
                 tenant, path = split_tenant(scope["path"])
                 handler = self.fast.get(path)
@@ -173,7 +180,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     static = Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static")
     app = LukhasApp(routes=[*routes(specs), static], lifespan=lifespan, exception_handlers=handlers)
     app.fast = fast_table(specs)
-    app.filters = (edge_headers, server_timing) if settings.server_timing else (edge_headers,)
+    app.hooks = (edge_headers, server_timing) if settings.server_timing else (edge_headers,)
     app.state.lukhas_id = state
     app.state.endpoints = specs
     return app

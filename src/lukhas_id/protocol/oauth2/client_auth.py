@@ -178,9 +178,10 @@ def presented_credentials(
 ) -> PresentedCredentials | None:
     """The one method's credentials the request presented (not `none`); None when it presented none;
     invalid_request when it presented more than one (RFC 6749 §2.3)."""
-    offered = [a for a in authenticators if a.method is not ClientAuthMethod.NONE and a.offered(request)]
-    if not offered:
-        return None
-    if len(offered) > 1:
-        raise OAuthError(ErrorCode.INVALID_REQUEST, "more than one client authentication method")
-    return offered[0].presented(request)
+    found: ClientAuthenticator | None = None
+    for authenticator in authenticators:
+        if authenticator.method is not ClientAuthMethod.NONE and authenticator.offered(request):
+            if found is not None:
+                raise OAuthError(ErrorCode.INVALID_REQUEST, "more than one client authentication method")
+            found = authenticator
+    return found.presented(request) if found is not None else None

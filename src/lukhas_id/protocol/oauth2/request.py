@@ -124,6 +124,8 @@ def parse_form(body: bytes) -> dict[str, list[str]]:
 def check_form_content_type(message: HttpMessage) -> None:
     """RFC 6749 §3.2: the body is application/x-www-form-urlencoded; the only charset accepted is UTF-8."""
     content_type = message.header("content-type") or ""
+    if content_type == FORM_TYPE:
+        return
     mime, _, options = content_type.partition(";")
     if mime.strip().lower() != FORM_TYPE:
         raise OAuthError(ErrorCode.INVALID_REQUEST, f"Content-Type must be {FORM_TYPE}")
