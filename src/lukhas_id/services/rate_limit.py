@@ -170,7 +170,8 @@ class SignInLimiter(_BucketLimiter):
         caller uses one or the other for a given flow.
         """
         if lid:
-            material = b"l\x00" + str(parse(identifier)).encode("ascii")
+            parse(identifier)  # strict: a ΛID that parses is in its one canonical form
+            material = b"l\x00" + identifier.encode("ascii")
         else:
             try:
                 name = username_key(identifier)
