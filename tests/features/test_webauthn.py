@@ -468,6 +468,38 @@ async def test_failed_passkey_sign_ins_count_against_the_account_too(h: Harness)
     assert other.status_code == 200, other.text
 
 
+async def test_a_known_credentials_failures_block_its_owner_the_same_way(h: Harness) -> None:
+    """After one sign-in with a passkey, the service names the credential's owner before any I/O
+    (PasskeyService.known_owner), so the account's bucket is looked at with the client's: the account
+    is blocked after 5 failures all the same, and an unknown or malformed assertion names no one."""
+    tenant = await h.tenant()
+    user = await h.c.users.create(tenant, "carol", password=PASSWORD)
+    carol = authenticator()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=h.app), base_url=BASE) as http:
+        await password_sign_in(h, http, "carol")
+        await register_passkey(h, http, carol)
+    path, complete = "/webauthn/authenticate/begin", "/webauthn/authenticate/complete"
+
+    async def passkey_sign_in(address: str, **knobs: Any) -> httpx.Response:
+        transport = httpx.ASGITransport(app=h.app, client=(address, 40000))
+        async with httpx.AsyncClient(transport=transport, base_url=BASE) as http:
+            token = await csrf_token(http)
+            begin = await post(http, path, {}, token)
+            return await post(http, complete, carol.assertion(begin.json(), **knobs), token)
+
+    options = {"publicKey": {"challenge": b64u(b"c" * 32), "rpId": urlsplit(BASE).hostname}}
+    assert h.c.passkeys.known_owner(tenant, carol.assertion(options)) is None  # not signed in with yet
+    assert (await passkey_sign_in("192.0.2.50")).status_code == 200
+    assert h.c.passkeys.known_owner(tenant, carol.assertion(options)) == user.lid
+    assert h.c.passkeys.known_owner(tenant, {"id": "x", "rawId": "y"}) is None
+    for i in range(5):
+        resp = await passkey_sign_in(f"192.0.2.{i}", origin="https://evil.example")
+        assert resp.status_code == 400 and resp.json()["error"] == "webauthn_failed"
+    blocked = await passkey_sign_in("198.51.100.7")
+    assert blocked.status_code == 429 and blocked.json()["error"] == "rate_limited"
+    assert "lid_session" not in blocked.headers.get("set-cookie", "")
+
+
 async def test_direct_attestation_with_configured_trust_anchors(backend: dict[str, object], tmp_path: Path) -> None:
     # LUKHAS_ID_WEBAUTHN_ATTESTATION_ROOTS wired end to end: a statement chaining to the configured root
     # registers; one from another CA, or self attestation, is refused and counted.

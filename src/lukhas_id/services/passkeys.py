@@ -82,6 +82,7 @@ from lukhas_id.protocol.webauthn import (
     StoredCredential,
     WebAuthnError,
     authentication_options,
+    named_credential,
     parse_assertion,
     registration_options,
     verify_assertion,
@@ -354,6 +355,19 @@ class PasskeyService:
         )
         await self._save(tenant, "authentication", binding, state, None)
         return options
+
+    def known_owner(self, tenant: Tenant, credential: Mapping[str, Any]) -> str | None:
+        """The ΛID of the account that owns the credential an assertion names, when this process has signed
+        in with that credential before (see "Known credentials" above): no I/O. None otherwise, and for a
+        malformed assertion (`open_authentication` says why). A hint only: the sign-in service looks at
+        that account's limit together with the client's, and again if the credential's owner turns out to
+        be another account."""
+        try:
+            raw_id = named_credential(credential)
+        except WebAuthnError:
+            return None
+        known = self._known.get((tenant.id, self.credential_handle(tenant, raw_id)))
+        return known.user_lid if known is not None else None
 
     async def open_authentication(self, tenant: Tenant, binding: str, credential: Mapping[str, Any]) -> OpenedAssertion:
         """The first half of a passkey sign-in: take the ceremony state (single use), read the assertion and

@@ -24,10 +24,12 @@ TOTP; anything that reads as a recovery code: that); a code no provider accepts 
 the second step when any provider says it is enrolled.
 
 A passkey sign-in comes in two halves (PasskeyService.open_authentication, finish_authentication): the
-client's bucket is checked while the ceremony state and the credential are fetched, then the bucket of
-the credential's owner before the signature is checked, so a blocked account cannot sign in with a
-passkey either, and a failed passkey counts against its owner as well as the client. An assertion for no
-known credential (or one the ceremony did not offer) counts against the client only.
+client's bucket is checked while the ceremony state and the credential are fetched, and the bucket of
+the credential's owner before the signature is checked (together with the client's when the passkey
+service already knows the credential's owner, else once the credential is found), so a blocked account
+cannot sign in with a passkey either, and a failed passkey counts against its owner as well as the
+client. An assertion for no known credential (or one the ceremony did not offer) counts against the
+client only.
 
 Outcomes are plain values; the edges (web/routes/login.py, webauthn.py, account.py) render them.
 
@@ -174,6 +176,8 @@ class AccountRecoveryCodes(Protocol):
 
 class PasskeyCeremonies(Protocol):
     """The two halves of a passkey sign-in (services/passkeys.py PasskeyService)."""
+
+    def known_owner(self, tenant: Tenant, credential: Mapping[str, Any]) -> str | None: ...
 
     async def open_authentication(
         self, tenant: Tenant, binding: str, credential: Mapping[str, Any]
@@ -322,10 +326,13 @@ class SignInService:
     ) -> Outcome:
         """A passkey assertion (credential.toJSON()) for the ceremony bound to the browser's pre-session."""
         client = self._limiter.client(tenant, browser.address)
-        # The client's bucket is looked at while the ceremony and the credential are fetched; a throttled
-        # attempt still uses the ceremony up.
+        # The client's bucket is looked at while the ceremony and the credential are fetched, and with it
+        # the account's when the credential is one this process knows (no I/O to name its owner); a
+        # throttled attempt still uses the ceremony up.
+        owner = self._passkeys.known_owner(tenant, credential)
+        early = self._limiter.account(tenant, owner, lid=True) if owner is not None else None
         wait, opened = await asyncio.gather(
-            self._limiter.retry_after(tenant, account=None, client=client),
+            self._limiter.retry_after(tenant, account=early, client=client),
             self._passkeys.open_authentication(tenant, browser.pre_session, credential),
             return_exceptions=True,
         )
@@ -339,9 +346,10 @@ class SignInService:
         if isinstance(opened, BaseException):
             raise opened
         account = self._limiter.account(tenant, opened.owner_lid, lid=True)
-        wait = await self._limiter.retry_after(tenant, account=account, client=None)
-        if wait is not None:
-            return await self._record(tenant, "passkey", Throttled(wait))
+        if account != early:
+            wait = await self._limiter.retry_after(tenant, account=account, client=None)
+            if wait is not None:
+                return await self._record(tenant, "passkey", Throttled(wait))
         try:
             signed_in = await self._passkeys.finish_authentication(tenant, opened)
         except WebAuthnError as exc:

@@ -117,12 +117,17 @@ class Opened:
 
 
 class Passkeys:
-    """The two halves of a passkey sign-in. A credential is {"owner": lid or None, "ok": bool}: no owner is
-    an unknown credential (refused by the first half), ok False a bad signature (by the second)."""
+    """The two halves of a passkey sign-in. A credential is {"owner": lid or None, "known": lid}: no owner is
+    an unknown credential (refused by the first half); `ok` False is a bad signature (by the second);
+    "known" is the owner the service names before any I/O (a credential it has signed in with before)."""
 
     def __init__(self, users: Users) -> None:
         self.users = users
         self.calls: list[str] = []
+
+    def known_owner(self, tenant: Tenant, credential: Mapping[str, Any]) -> str | None:
+        known: str | None = credential.get("known")
+        return known
 
     async def open_authentication(self, tenant: Tenant, binding: str, credential: Mapping[str, Any]) -> Opened:
         self.calls.append("open")
@@ -351,6 +356,45 @@ async def test_failed_passkeys_count_against_their_owner_whose_passkeys_then_wai
     assert isinstance(await w.svc.passkey(TENANT, {"owner": w.bob.lid}, w.browser(ELSEWHERE)), SignedIn)
     w.clock.advance(12)
     assert isinstance(await w.svc.passkey(TENANT, {"owner": w.alice.lid}, w.browser(ELSEWHERE)), SignedIn)
+
+
+async def test_a_known_credentials_owner_is_checked_with_the_client_in_one_look(w: World) -> None:
+    """When the passkey service names the owner before any I/O, the owner's bucket is looked at together
+    with the client's (one limiter look per ceremony, not two), still before the signature is checked."""
+    looks: list[tuple[str | None, str | None]] = []
+    look = w.limiter.retry_after
+
+    async def counted(tenant: Tenant, *, account: str | None, client: str | None) -> int | None:
+        looks.append((account, client))
+        return await look(tenant, account=account, client=client)
+
+    w.limiter.retry_after = counted  # type: ignore[method-assign]
+    known = {"owner": w.alice.lid, "known": w.alice.lid}
+    assert isinstance(await w.svc.passkey(TENANT, known, w.browser()), SignedIn)
+    assert len(looks) == 1 and None not in looks[0]
+    looks.clear()
+    assert isinstance(await w.svc.passkey(TENANT, {"owner": w.alice.lid}, w.browser()), SignedIn)
+    assert len(looks) == 2  # the client's while the credential is fetched, then its owner's
+    # A blocked owner named up front: refused, the ceremony used up, nothing verified.
+    w.passkeys.ok = False
+    for i in range(5):
+        await w.svc.passkey(TENANT, known, w.browser(f"192.0.2.{i}"))
+    w.passkeys.ok = True
+    w.passkeys.calls.clear()
+    assert await w.svc.passkey(TENANT, known, w.browser(ELSEWHERE)) == Throttled(12)
+    assert w.passkeys.calls == ["open"]
+
+
+async def test_a_wrong_hint_still_checks_the_real_owner(w: World) -> None:
+    """The service's hint may be stale: the bucket of the credential's real owner is looked at all the same."""
+    w.passkeys.ok = False
+    for i in range(5):
+        await w.svc.passkey(TENANT, {"owner": w.alice.lid}, w.browser(f"192.0.2.{i}"))
+    w.passkeys.ok = True
+    w.passkeys.calls.clear()
+    stale = {"owner": w.alice.lid, "known": w.bob.lid}
+    assert await w.svc.passkey(TENANT, stale, w.browser(ELSEWHERE)) == Throttled(12)
+    assert w.passkeys.calls == ["open"]
 
 
 # -- step-up --------------------------------------------------------------------------------------------

@@ -26,7 +26,12 @@ per concern, each naming its steps:
 The names below are the package's interface; the services and the composition root import them from here.
 """
 
-from lukhas_id.protocol.webauthn.assertion import counter_increased, parse_assertion, verify_assertion
+from lukhas_id.protocol.webauthn.assertion import (
+    counter_increased,
+    named_credential,
+    parse_assertion,
+    verify_assertion,
+)
 from lukhas_id.protocol.webauthn.client_data import CREATE, GET
 from lukhas_id.protocol.webauthn.model import (
     ALLOWED_ALGORITHMS,
@@ -74,6 +79,7 @@ __all__ = [
     "authentication_options",
     "cache_fido2_type_hints",
     "counter_increased",
+    "named_credential",
     "parse_assertion",
     "registration_options",
     "verify_assertion",

@@ -37,6 +37,13 @@ from lukhas_id.protocol.webauthn.model import (
 )
 
 
+def named_credential(credential: Mapping[str, Any]) -> bytes:
+    """The id of the credential an assertion names (its `rawId`, checked as `parse_assertion` checks it),
+    without reading the rest; WebAuthnError when malformed."""
+    raw_id, _ = read_credential(credential, "authenticatorData")
+    return raw_id
+
+
 def parse_assertion(credential: Mapping[str, Any]) -> Assertion:
     """The assertion in a `credential.toJSON()` result (structure only; nothing is verified yet)."""
     raw_id, response = read_credential(credential, "authenticatorData")
