@@ -4,7 +4,8 @@ Starts ΛiD as `make bench` does (2 workers, PostgreSQL + Redis when reachable),
 (64 connections) and samples every worker with py-spy (`pip install py-spy` into the venv first) for the
 same time, then prints the functions with the most samples of their own (own time) and the lukhas_id
 functions with the most samples in total (own + callees). Scenarios: token_jwt (default), token_opaque,
-introspect_opaque, introspect_jwt, revoke_opaque. Env: BENCH_DURATION (seconds per scenario, default 10),
+introspect_opaque, introspect_jwt, revoke_opaque, passkey (one passkey sign-in ceremony after another, as
+scenario 9 of `make bench` runs them, instead of wrk). Env: BENCH_DURATION (seconds per scenario, default 10),
 PROFILE_RATE (samples/s, default 250). Raw collapsed stacks go to .cache/bench/profile/.
 """
 
@@ -19,14 +20,14 @@ import sys
 import time
 from pathlib import Path
 
-from bench import wrk
+from bench import passkeys, wrk
 from bench.http import mint_token
 from bench.lid import LidServer
 from bench.procs import BenchError, Interrupted, install_signal_handlers
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / ".cache" / "bench" / "profile"
-SCENARIOS = ("token_jwt", "token_opaque", "introspect_opaque", "introspect_jwt", "revoke_opaque")
+SCENARIOS = ("token_jwt", "token_opaque", "introspect_opaque", "introspect_jwt", "revoke_opaque", "passkey")
 TOP = 25
 
 
@@ -88,7 +89,61 @@ def summarize(stack_files: list[Path]) -> str:
     return "\n".join(lines)
 
 
+Spies = list[subprocess.Popen[bytes]]
+
+
+def _spy(lid: LidServer, scenario: str, duration: float, rate: int, work: Path) -> tuple[Spies, list[Path]]:
+    """py-spy recording every worker for `duration` seconds, and the files it writes."""
+    spies = []
+    files = []
+    for pid in lid.worker_pids():
+        out = work / f"{scenario}-{pid}.txt"
+        files.append(out)
+        spies.append(
+            subprocess.Popen(
+                [_py_spy(), "record", "--pid", str(pid), "--rate", str(rate), "--duration", str(round(duration))]
+                + ["--format", "raw", "--output", str(out)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+    time.sleep(0.5)
+    return spies, files
+
+
+def _stop(spies: Spies, duration: float) -> None:
+    for spy in spies:
+        try:
+            spy.wait(duration + 30)
+        except subprocess.TimeoutExpired:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(10)
+
+
+def profile_passkeys(lid: LidServer, duration: float, rate: int, work: Path) -> str:
+    """Passkey sign-in ceremonies one after another (bench/passkeys.py) for `duration` seconds."""
+    password = "bench-passkey-" + os.urandom(6).hex()
+    user = "pk-profile-" + os.urandom(3).hex()
+    lid.create_users([user], password, parallel=1)
+    signer = passkeys.enrol(lid.base, user, password)
+    passkeys.warm_up([signer], 50)
+    spies, files = _spy(lid, "passkey", duration, rate, work)
+    count = failed = 0
+    try:
+        deadline = time.monotonic() + duration
+        while time.monotonic() < deadline:
+            outcome = passkeys.ceremony(signer)
+            count += 1
+            failed += isinstance(outcome, str)
+    finally:
+        _stop(spies, duration)
+    head = f"== passkey: {count:,} ceremonies ({failed} failed) under py-spy ({rate}/s per worker)"
+    return head + "\n" + summarize([f for f in files if f.exists()])
+
+
 def profile(lid: LidServer, scenario: str, duration: float, rate: int, work: Path) -> str:
+    if scenario == "passkey":
+        return profile_passkeys(lid, duration, rate, work)
     assert lid.jwt is not None and lid.opaque is not None
     client = lid.opaque if scenario.endswith("opaque") else lid.jwt
     auth = wrk.basic_auth(client.client_id, client.client_secret)
@@ -111,29 +166,11 @@ def profile(lid: LidServer, scenario: str, duration: float, rate: int, work: Pat
         env.update({"BENCH_TOKENS": str(tokens), "BENCH_THREADS": str(wrk.THREADS)})
     lua = wrk.write_script(script, work / f"{scenario}.lua", authorization=auth)
     wrk.run(lua, url, label=f"{scenario} warm-up", duration=2, env=env)
-    spies = []
-    files = []
-    for pid in lid.worker_pids():
-        out = work / f"{scenario}-{pid}.txt"
-        files.append(out)
-        spies.append(
-            subprocess.Popen(
-                [_py_spy(), "record", "--pid", str(pid), "--rate", str(rate), "--duration", str(round(duration))]
-                + ["--format", "raw", "--output", str(out)],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
-    time.sleep(0.5)
+    spies, files = _spy(lid, scenario, duration, rate, work)
     try:
         result = wrk.run(lua, url, label=scenario, duration=duration, env=env)
     finally:
-        for spy in spies:
-            try:
-                spy.wait(duration + 30)
-            except subprocess.TimeoutExpired:
-                spy.send_signal(signal.SIGINT)
-                spy.wait(10)
+        _stop(spies, duration)
     head = (
         f"== {scenario}: {result.rps:,.0f} req/s, p50 {result.p50_ms} ms, p99 {result.p99_ms} ms under py-spy"
         f" ({rate}/s per worker; sampling slows the server)"
