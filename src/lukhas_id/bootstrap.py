@@ -290,18 +290,25 @@ def build_stores(settings: Settings, database: Database, clock: Clock, closers: 
 
 
 def build_identity(settings: Settings, database: Database, kek: Kek, clock: Clock) -> Identity:
+    events = InProcessSink()
+    uow = SqlUnitOfWork(database, events)
     keys = KeyService(
         SqlSigningKeyRepository(database),
         kek,
         clock,
+        uow,
         max_access_token_ttl=settings.max_access_token_ttl,
         jwks_max_age=settings.jwks_max_age,
     )
     tenants = TenantService(
-        SqlTenantRepository(database), keys, kek, clock, issuer=settings.issuer, default_tenant=settings.default_tenant
+        SqlTenantRepository(database),
+        keys,
+        kek,
+        clock,
+        uow,
+        issuer=settings.issuer,
+        default_tenant=settings.default_tenant,
     )
-    events = InProcessSink()
-    uow = SqlUnitOfWork(database, events)
     clients = ClientService(
         SqlClientRepository(database),
         clock,
@@ -310,7 +317,7 @@ def build_identity(settings: Settings, database: Database, kek: Kek, clock: Cloc
         default_ttl=settings.access_token_ttl,
         max_ttl=settings.max_access_token_ttl,
     )
-    users = UserService(SqlUserRepository(database), PasswordHasher(), clock, policy=check_password_policy)
+    users = UserService(SqlUserRepository(database), PasswordHasher(), clock, uow, policy=check_password_policy)
     return Identity(keys, tenants, clients, users, events, uow)
 
 

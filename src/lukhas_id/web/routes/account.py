@@ -172,7 +172,6 @@ def account(state: AppState) -> Endpoint:
                 await c.users.change_email(tenant, user_lid, one(params, "email"))
             except InvalidUser as exc:
                 raise PageError(400, str(exc)) from None
-            log.info("email changed (tenant %s, sid %s)", tenant.name, session.sid)
             return done(request, tenant)
         if action == "totp_disable":
             await c.totp.remove(tenant, user_lid)
