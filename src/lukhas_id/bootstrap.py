@@ -366,6 +366,7 @@ def build_people(
     attestation_roots: tuple[x509.Certificate, ...],
 ) -> People:
     kv, keys, tenants, clients, users = stores.kv, identity.keys, identity.tenants, identity.clients, identity.users
+    uow = identity.uow
     hints = IdTokenHints(keys, tenants, clock)
     consents = SqlConsentRepository(database)
     sessions = SessionService(kv, clock)
@@ -377,12 +378,13 @@ def build_people(
     totp = TotpService(
         SqlTotpRepository(database, kek),
         clock,
+        uow,
         metrics,
         settings.webauthn_rp_name,
         default_tenant=settings.default_tenant,
     )
-    recovery_codes = RecoveryCodeService(SqlRecoveryCodeRepository(database), keyring, clock, metrics)
-    account_recovery = AccountRecoveryService(kv, keyring, clock, metrics, users)
+    recovery_codes = RecoveryCodeService(SqlRecoveryCodeRepository(database), keyring, clock, uow, metrics)
+    account_recovery = AccountRecoveryService(kv, keyring, clock, uow, metrics, users)
     sign_in_limiter = SignInLimiter(
         stores.rate_limiter,
         keyring,
@@ -397,6 +399,7 @@ def build_people(
         keyring,
         users,
         clock,
+        uow,
         metrics,
         RelyingParty(
             id=settings.effective_rp_id,
@@ -421,7 +424,7 @@ def build_people(
         sessions,
         pending_sign_ins,
         settings.acr_names,
-        uow=identity.uow,
+        uow=uow,
         clock=clock,
     )
     return People(

@@ -165,7 +165,6 @@ def account(state: AppState) -> Endpoint:
         if action == "passkey_remove":
             if not await c.passkeys.delete(tenant, user_lid, one(params, "handle") or ""):
                 raise PageError(404, "you have no such passkey")
-            log.info("passkey removed (tenant %s, sid %s)", tenant.name, session.sid)
             return done(request, tenant)
         if action == "email_change":
             try:
@@ -176,7 +175,6 @@ def account(state: AppState) -> Endpoint:
         if action == "totp_disable":
             await c.totp.remove(tenant, user_lid)
             await c.recovery_codes.remove(tenant, user_lid)
-            log.info("authenticator app removed (tenant %s, sid %s)", tenant.name, session.sid)
             return done(request, tenant)
         if action == "recovery_regenerate":
             if not await c.totp.enrolled(tenant, user_lid):
@@ -199,7 +197,6 @@ def account(state: AppState) -> Endpoint:
             code = "".join((one(params, "code") or "").split())
             if not await c.totp.confirm(tenant, user_lid, code):
                 raise PageError(400, "that code is not correct; start the setup again and enter the current code")
-            log.info("authenticator app added (tenant %s, sid %s)", tenant.name, session.sid)
             return render(
                 request, tenant, "recovery_codes.html", codes=await c.recovery_codes.generate(tenant, user_lid)
             )
