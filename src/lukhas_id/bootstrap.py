@@ -371,10 +371,10 @@ def build_people(
     consents = SqlConsentRepository(database)
     sessions = SessionService(kv, clock)
     authorization = AuthorizationService(
-        kv, tokens.codes, clients, tenants, consents, clock, hints, tokens.id_tokens.subject, settings.acr_names
+        kv, tokens.codes, clients, tenants, consents, clock, uow, hints, tokens.id_tokens.subject, settings.acr_names
     )
     userinfo = UserInfoService(tokens.tokens, SqlUserRepository(database), clients, tokens.id_tokens, tenants)
-    logout = LogoutService(hints, clients, tenants, sessions, consents, SqlUserRepository(database), clock)
+    logout = LogoutService(hints, clients, tenants, sessions, consents, SqlUserRepository(database), clock, uow)
     totp = TotpService(
         SqlTotpRepository(database, kek),
         clock,

@@ -1,5 +1,5 @@
 """Identity events of what a user does to their account (domain/events.py), on both deployments: passkeys,
-the authenticator app, recovery codes and account recovery. Each use case emits
+the authenticator app, recovery codes, account recovery, signing out and consents. Each use case emits
 exactly its event from its service (the routes log nothing of their own), and none carries a username,
 an address, a code, a credential id, a session id or a token."""
 
@@ -22,9 +22,10 @@ from lukhas_id.domain.tenant import Tenant
 from lukhas_id.domain.user import User
 from lukhas_id.protocol.webauthn import WebAuthnError
 from tests.support.authenticator import SoftAuthenticator, b64u
-from tests.support.events import assert_clean, recorder
+from tests.support.events import assert_clean, of, recorder
 from tests.support.harness import BASE, Harness
-from tests.support.rp import hidden
+from tests.support.rp import authorize_url, hidden, pkce_pair, rp_params
+from tests.support.sign_in import BYE, sign_in_rp
 
 ORIGIN = BASE
 RP_ID = urlsplit(BASE).hostname or ""
@@ -174,6 +175,90 @@ async def test_account_recovery_issued_and_redeemed(h: Harness) -> None:
         (EventType.ACCOUNT_RECOVERY_REDEEMED, tenant.id, user.lid, {}),
     ]
     assert_clean(seen, user.username, code)
+
+
+async def test_signing_out_everywhere_and_signing_out(h: Harness, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="lukhas_id")
+    s = await sign_in_rp(h)
+    session = await h.c.sessions.get(s.tenant, s.session_cookie)
+    assert session is not None
+    seen = recorder(h)
+    # A second session of the same user (another browser), then "sign out everywhere" on the account page.
+    other = await h.c.sessions.create(s.tenant, await _user(h, s.tenant, session.user_lid), ["pwd"], "pwd")
+    page = await h.http.get("/account")
+    everywhere = await h.http.post(
+        "/account", data={"action": "signout_everywhere", "csrf_token": hidden(page.text, "csrf_token")}
+    )
+    assert everywhere.status_code == 200, everywhere.text
+    # Another user signs in in this browser and signs out at the logout endpoint.
+    again = await sign_in_rp(h, again=s)
+    second = await h.c.sessions.get(s.tenant, again.session_cookie)
+    assert second is not None
+    page = await h.http.get("/oauth2/logout")
+    done = await h.http.post("/oauth2/logout", data={"confirm": "yes", "csrf_token": hidden(page.text, "csrf_token")})
+    assert done.status_code == 200, done.text
+    ended = of(seen, EventType.SESSION_ENDED)
+    assert [(e.tenant_id, e.principal) for e in ended] == [
+        (s.tenant.id, session.user_lid),
+        (s.tenant.id, second.user_lid),
+    ]
+    assert [dict(e.metadata) for e in ended] == [
+        {"reason": "everywhere", "count": "2"},
+        {"reason": "logout", "sid": second.sid},
+    ]
+    # The routes write no line of their own: the subscriber writes one per event.
+    lines = [r for r in caplog.records if r.getMessage().startswith(("sign-out", "signed out"))]
+    assert [(r.name, r.getMessage()) for r in lines] == [("lukhas_id.events", "sign-out")] * 2
+    assert_clean(seen, s.session_cookie, again.session_cookie, other.id, s.id_token, again.id_token)
+
+
+async def _user(h: Harness, tenant: Tenant, lid: str) -> User:
+    user = await h.c.users.by_lid(tenant, lid)
+    assert user is not None
+    return user
+
+
+async def test_consent_granted_denied_and_withdrawn(h: Harness, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="lukhas_id")
+    seen = recorder(h)
+    s = await sign_in_rp(h)  # signs a new user in and allows the RP
+    session = await h.c.sessions.get(s.tenant, s.session_cookie)
+    assert session is not None
+    # Another application asks; the user denies it.
+    other, _ = await h.c.clients.create(
+        s.tenant,
+        name="Other RP",
+        grant_types=s.client.grant_types,
+        scopes=s.client.scopes,
+        redirect_uris=s.client.redirect_uris,
+        post_logout_redirect_uris=(BYE,),
+    )
+    consent = await h.http.get(authorize_url(other, pkce_pair()[1]))
+    assert consent.status_code == 200 and 'value="deny"' in consent.text, consent.text
+    denied = await h.http.post(
+        "/oauth2/consent",
+        data={
+            "csrf_token": hidden(consent.text, "csrf_token"),
+            "interaction": hidden(consent.text, "interaction"),
+            "decision": "deny",
+        },
+    )
+    assert rp_params(denied.headers["location"])["error"] == "access_denied"
+    page = await h.http.get("/account")
+    form = {"action": "withdraw", "csrf_token": hidden(page.text, "csrf_token"), "client_id": s.client.client_id}
+    assert (await h.http.post("/account", data=form)).status_code == 303
+    assert (await h.http.post("/account", data=form)).status_code == 303  # nothing left to withdraw: no event
+    consents = of(seen, EventType.CONSENT_GRANTED, EventType.CONSENT_DENIED, EventType.CONSENT_WITHDRAWN)
+    assert [(e.type, e.metadata["client_id"]) for e in consents] == [
+        (EventType.CONSENT_GRANTED, s.client.client_id),
+        (EventType.CONSENT_DENIED, other.client_id),
+        (EventType.CONSENT_WITHDRAWN, s.client.client_id),
+    ]
+    assert all(e.tenant_id == s.tenant.id and e.principal == session.user_lid for e in consents)
+    assert consents[0].metadata["scope"] == "openid profile" == consents[1].metadata["scope"]
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("consent")]
+    assert lines == ["consent allow", "consent deny", "consent withdrawn"]
+    assert_clean(seen, s.session_cookie, s.id_token)
 
 
 async def test_no_event_of_an_account_carries_the_users_own_values(hc: Harness, clock: FixedClock) -> None:

@@ -142,14 +142,12 @@ def account(state: AppState) -> Endpoint:
         if action in SENSITIVE:
             step_up.require(state, session)
         if action == "withdraw":
-            if await c.logout.withdraw(tenant, user_lid, one(params, "client_id") or ""):
-                log.info("consent withdrawn (tenant %s)", tenant.name)
+            await c.logout.withdraw(tenant, user_lid, one(params, "client_id") or "")
             return done(request, tenant)
         if action == "signout_everywhere":
             sids = await c.logout.end_everywhere(tenant, user_lid)
             for sid in sids:
                 await c.refresh.revoke_for_session(tenant, sid)
-            log.info("signed out everywhere: tenant %s, %d sessions", tenant.name, len(sids))
             return cookies.clear_session_cookie(state, pages.render("logged_out.html"), tenant)
         if action == "passkey_rename":
             name = (one(params, "name") or "").strip()
