@@ -290,18 +290,25 @@ def build_stores(settings: Settings, database: Database, clock: Clock, closers: 
 
 
 def build_identity(settings: Settings, database: Database, kek: Kek, clock: Clock) -> Identity:
+    events = InProcessSink()
+    uow = SqlUnitOfWork(database, events)
     keys = KeyService(
         SqlSigningKeyRepository(database),
         kek,
         clock,
+        uow,
         max_access_token_ttl=settings.max_access_token_ttl,
         jwks_max_age=settings.jwks_max_age,
     )
     tenants = TenantService(
-        SqlTenantRepository(database), keys, kek, clock, issuer=settings.issuer, default_tenant=settings.default_tenant
+        SqlTenantRepository(database),
+        keys,
+        kek,
+        clock,
+        uow,
+        issuer=settings.issuer,
+        default_tenant=settings.default_tenant,
     )
-    events = InProcessSink()
-    uow = SqlUnitOfWork(database, events)
     clients = ClientService(
         SqlClientRepository(database),
         clock,
@@ -310,7 +317,7 @@ def build_identity(settings: Settings, database: Database, kek: Kek, clock: Cloc
         default_ttl=settings.access_token_ttl,
         max_ttl=settings.max_access_token_ttl,
     )
-    users = UserService(SqlUserRepository(database), PasswordHasher(), clock, policy=check_password_policy)
+    users = UserService(SqlUserRepository(database), PasswordHasher(), clock, uow, policy=check_password_policy)
     return Identity(keys, tenants, clients, users, events, uow)
 
 
@@ -359,23 +366,25 @@ def build_people(
     attestation_roots: tuple[x509.Certificate, ...],
 ) -> People:
     kv, keys, tenants, clients, users = stores.kv, identity.keys, identity.tenants, identity.clients, identity.users
+    uow = identity.uow
     hints = IdTokenHints(keys, tenants, clock)
     consents = SqlConsentRepository(database)
     sessions = SessionService(kv, clock)
     authorization = AuthorizationService(
-        kv, tokens.codes, clients, tenants, consents, clock, hints, tokens.id_tokens.subject, settings.acr_names
+        kv, tokens.codes, clients, tenants, consents, clock, uow, hints, tokens.id_tokens.subject, settings.acr_names
     )
     userinfo = UserInfoService(tokens.tokens, SqlUserRepository(database), clients, tokens.id_tokens, tenants)
-    logout = LogoutService(hints, clients, tenants, sessions, consents, SqlUserRepository(database), clock)
+    logout = LogoutService(hints, clients, tenants, sessions, consents, SqlUserRepository(database), clock, uow)
     totp = TotpService(
         SqlTotpRepository(database, kek),
         clock,
+        uow,
         metrics,
         settings.webauthn_rp_name,
         default_tenant=settings.default_tenant,
     )
-    recovery_codes = RecoveryCodeService(SqlRecoveryCodeRepository(database), keyring, clock, metrics)
-    account_recovery = AccountRecoveryService(kv, keyring, clock, metrics, users)
+    recovery_codes = RecoveryCodeService(SqlRecoveryCodeRepository(database), keyring, clock, uow, metrics)
+    account_recovery = AccountRecoveryService(kv, keyring, clock, uow, metrics, users)
     sign_in_limiter = SignInLimiter(
         stores.rate_limiter,
         keyring,
@@ -390,6 +399,7 @@ def build_people(
         keyring,
         users,
         clock,
+        uow,
         metrics,
         RelyingParty(
             id=settings.effective_rp_id,
@@ -414,7 +424,7 @@ def build_people(
         sessions,
         pending_sign_ins,
         settings.acr_names,
-        uow=identity.uow,
+        uow=uow,
         clock=clock,
     )
     return People(

@@ -163,6 +163,7 @@ async def test_user_creation_draws_again_on_a_cross_tenant_collision(
         SqlUserRepository(sql_database),
         PasswordHasher(Argon2Params(memory_kib=1024, time_cost=1)),
         FixedClock(),
+        SqlUnitOfWork(sql_database, RecordingSink()),
         policy=check_password_policy,
     )
     user = await users.create(_tenant("t2"), "alice")

@@ -9,12 +9,14 @@ import pytest
 from sqlalchemy import text
 
 from lukhas_id.adapters.crypto.passwords import Argon2Params, PasswordHasher, check_password_policy
+from lukhas_id.adapters.events.in_process import RecordingSink
 from lukhas_id.adapters.sql import (
     Database,
     SqlClientRepository,
     SqlPrincipalRepository,
     SqlUserRepository,
 )
+from lukhas_id.adapters.sql.unit_of_work import SqlUnitOfWork
 from lukhas_id.clock import FixedClock
 from lukhas_id.domain.client import Client, ClientAuthMethod, ClientStatus, GrantType, SubjectType, TokenFormat
 from lukhas_id.domain.principal import PrincipalStatus, PrincipalType
@@ -257,7 +259,11 @@ class CountingHasher(PasswordHasher):
 
 def service(db: Database, hasher: PasswordHasher | None = None, clock: FixedClock | None = None) -> UserService:
     return UserService(
-        SqlUserRepository(db), hasher or PasswordHasher(FAST), clock or FixedClock(), policy=check_password_policy
+        SqlUserRepository(db),
+        hasher or PasswordHasher(FAST),
+        clock or FixedClock(),
+        SqlUnitOfWork(db, RecordingSink()),
+        policy=check_password_policy,
     )
 
 
@@ -386,7 +392,13 @@ async def test_rehash_never_overwrites_a_password_changed_meanwhile(sql_database
             await repo.set_password_hash("t1", created.lid, "$argon2id$newer", 9000.0)
             return await super().set_password_hash(*args, **kwargs)
 
-    users = UserService(ChangedMeanwhile(sql_database), stronger, FixedClock(), policy=check_password_policy)
+    users = UserService(
+        ChangedMeanwhile(sql_database),
+        stronger,
+        FixedClock(),
+        SqlUnitOfWork(sql_database, RecordingSink()),
+        policy=check_password_policy,
+    )
     assert await users.authenticate(tenant(), "alice", PASSWORD) is not None
     stored = await repo.get("t1", created.lid)
     assert stored is not None and stored.password_hash == "$argon2id$newer"

@@ -185,7 +185,12 @@ async def test_an_id_token_key_made_by_another_process_is_found_at_once(h: Harne
     party = await rp(h, alg="PS256")
     await h.c.keys.get(party.tenant.id)  # this process has a fresh cache without PS256 keys
     other = KeyService(
-        SqlSigningKeyRepository(h.c.database), h.c.kek, SystemClock(), max_access_token_ttl=3600, jwks_max_age=300
+        SqlSigningKeyRepository(h.c.database),
+        h.c.kek,
+        SystemClock(),
+        h.c.uow,
+        max_access_token_ttl=3600,
+        jwks_max_age=300,
     )
     await other.ensure(party.tenant.id, SigningAlg.PS256)
     verifier, challenge = pkce_pair()

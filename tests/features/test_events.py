@@ -8,20 +8,11 @@ import secrets
 import pytest
 
 from lukhas_id.domain.client import ClientStatus, GrantType
-from lukhas_id.domain.events import EventType, IdentityEvent
+from lukhas_id.domain.events import EventType
 from lukhas_id.errors import AlreadyExists
+from tests.support.events import recorder
 from tests.support.harness import Harness
 from tests.support.rp import hidden
-
-
-def recorder(h: Harness) -> list[IdentityEvent]:
-    seen: list[IdentityEvent] = []
-
-    async def record(event: IdentityEvent) -> None:
-        seen.append(event)
-
-    h.c.events.subscribe(record)
-    return seen
 
 
 async def test_client_lifecycle_events_follow_committed_changes(h: Harness) -> None:
@@ -81,10 +72,10 @@ async def test_revocation_emits_an_event_without_the_token(h: Harness, caplog: p
 
 async def test_a_password_sign_in_over_http_emits_its_events(h: Harness) -> None:
     """Wired in the composition root: the sign-in service's record is an event, on both deployments."""
-    seen = recorder(h)
     tenant = await h.tenant()
     password = secrets.token_urlsafe(18)
     user = await h.c.users.create(tenant, "ada-events", password=password, display_name="Ada")
+    seen = recorder(h)
     page = await h.http.get("/login")
     form = {"username": "ada-events", "csrf_token": hidden(page.text, "csrf_token")}
     wrong = await h.http.post("/login", data={**form, "password": "not it"})

@@ -11,27 +11,31 @@ session never has.
 
 Nothing secret is logged: not a code, nor a hash of one. Every failed redemption counts in
 ``metrics.second_factor_failures`` with the label account_recovery.
+
+Issuing and redeeming emit `account_recovery.issued` and `.redeemed` (the user's ΛID only). The codes
+live in the key-value store, so the change is made inside the unit of work: committed with its event
+where that store is the SQL database (the embedded deployment), and followed by its event where it is
+Redis, which no SQL transaction covers (ADR 0007).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
 import re
 import secrets
 from typing import Final
 
 from lukhas_id.clock import Clock
+from lukhas_id.domain.events import EventType, IdentityEvent
 from lukhas_id.domain.tenant import Tenant
 from lukhas_id.domain.user import User
 from lukhas_id.errors import LukhasIdError
 from lukhas_id.metrics import Metrics
 from lukhas_id.ports.state import KeyValueStore
+from lukhas_id.ports.unit_of_work import UnitOfWork
 from lukhas_id.services.keyring import TenantKeyring
 from lukhas_id.services.users import UserService
-
-log = logging.getLogger("lukhas_id.mfa")
 
 ACCOUNT_RECOVERY_TTL: Final = 600.0  # seconds
 ACCOUNT_RECOVERY_BYTES: Final = 16  # 128 bits
@@ -53,12 +57,14 @@ class AccountRecoveryService:
         kv: KeyValueStore,
         keyring: TenantKeyring,
         clock: Clock,
+        uow: UnitOfWork,
         metrics: Metrics,
         users: UserService,
         *,
         ttl: float = ACCOUNT_RECOVERY_TTL,
     ) -> None:
         self._kv = kv
+        self._uow = uow
         self._keyring = keyring
         self._clock = clock
         self._metrics = metrics
@@ -88,23 +94,25 @@ class AccountRecoveryService:
         digest = self._digest(tenant, code)
         expires_at = self._clock.now() + self.ttl
         user_key = self._user_key(tenant, user.lid)
-        previous = await self._kv.get(user_key)
-        if previous is not None:
-            await self._kv.delete(self._code_key(tenant, previous.decode("ascii", "replace")))
-        await self._kv.set(self._code_key(tenant, digest), f"{user.lid}\n{expires_at!r}".encode(), self.ttl)
-        # The user's current code: redeeming any other (an earlier one) fails, even in a race of issues.
-        await self._kv.set(user_key, digest.encode("ascii"), self.ttl)
-        log.info("account recovery code issued", extra={"tenant": tenant.name, "lid": user.lid})
+        async with self._uow() as work:
+            previous = await self._kv.get(user_key)
+            if previous is not None:
+                await self._kv.delete(self._code_key(tenant, previous.decode("ascii", "replace")))
+            await self._kv.set(self._code_key(tenant, digest), f"{user.lid}\n{expires_at!r}".encode(), self.ttl)
+            # The user's current code: redeeming any other (an earlier one) fails, even in a race of issues.
+            await self._kv.set(user_key, digest.encode("ascii"), self.ttl)
+            work.emit(IdentityEvent(EventType.ACCOUNT_RECOVERY_ISSUED, tenant.id, user.lid, self._clock.now()))
         return code
 
     async def redeem(self, tenant: Tenant, username: str, code: str) -> User | None:
         """The user when `code` is the current, unexpired, unused code issued for `username` (who must
         still be active); the code is spent by any presentation. None otherwise, counted in the metrics."""
-        user = await self._redeem(tenant, username, code.strip())
+        async with self._uow() as work:
+            user = await self._redeem(tenant, username, code.strip())
+            if user is not None:
+                work.emit(IdentityEvent(EventType.ACCOUNT_RECOVERY_REDEEMED, tenant.id, user.lid, self._clock.now()))
         if user is None:
             self._metrics.second_factor_failures.labels("account_recovery").inc()
-        else:
-            log.info("account recovery code redeemed", extra={"tenant": tenant.name, "lid": user.lid})
         return user
 
     async def _redeem(self, tenant: Tenant, username: str, code: str) -> User | None:

@@ -30,6 +30,9 @@ invalid_request: its `sub` can only be compared in that client's subject space, 
 OP answers only for the user it names: a session of another user counts as no session (back to the
 sign-in page, or login_required with prompt=none), and a fresh sign-in as another user ends the request
 with login_required.
+
+The user's answer on the consent page is an event: `consent.granted` in the unit of work that remembers
+the consent (SQL), `consent.denied` in a unit that carries only the event (nothing is stored).
 """
 
 from __future__ import annotations
@@ -43,9 +46,11 @@ import orjson
 from lukhas_id.clock import Clock
 from lukhas_id.domain.authn import AcrNames, AuthLevel, level_of
 from lukhas_id.domain.client import Client
+from lukhas_id.domain.events import EventType, IdentityEvent
 from lukhas_id.domain.tenant import Tenant
 from lukhas_id.ports.repositories import ConsentRepository
 from lukhas_id.ports.state import KeyValueStore
+from lukhas_id.ports.unit_of_work import UnitOfWork
 from lukhas_id.protocol.oauth2.authorize import (
     AuthorizationRequest,
     AuthorizeErrorCode,
@@ -108,11 +113,13 @@ class AuthorizationService:
         tenants: TenantService,
         consents: ConsentRepository,
         clock: Clock,
+        uow: UnitOfWork,
         hints: IdTokenHints,
         subject: Callable[[Tenant, Client, str], str],
         acr_names: AcrNames | None = None,
     ) -> None:
         self.acr_names = acr_names or AcrNames()
+        self._uow = uow
         self._hints = hints
         self._subject = subject  # the `sub` a client knows a user by (CodeGrantService.subject)
         self._kv = kv
@@ -202,12 +209,18 @@ class AuthorizationService:
         if params is None:
             raise LookupError("unknown or expired interaction")
         request, client = await self.parse(tenant, params)
+        now = self._clock.now()
+        metadata = {"client_id": client.client_id, "scope": " ".join(sorted(set(request.scope)))}
+        async with self._uow() as work:
+            if allow:
+                await self._consents.grant(
+                    tenant.id, signed_in.user_lid, client.client_id, frozenset(request.scope), now
+                )
+            kind = EventType.CONSENT_GRANTED if allow else EventType.CONSENT_DENIED
+            work.emit(IdentityEvent(kind, tenant.id, signed_in.user_lid, now, metadata=metadata))
         if not allow:
             err = request.error(AuthorizeErrorCode.ACCESS_DENIED, "the user denied the request")
             return Redirect(self.error_location(tenant, err))
-        await self._consents.grant(
-            tenant.id, signed_in.user_lid, client.client_id, frozenset(request.scope), self._clock.now()
-        )
         return Redirect(await self._issue_code(tenant, request, signed_in))
 
     async def _issue_code(self, tenant: Tenant, request: AuthorizationRequest, who: SignedIn) -> str:

@@ -5,18 +5,23 @@ seconds, and at once (at most once a second) when asked to verify a token signed
 know. A retired key stays published for `max_access_token_ttl` + a margin larger than the reload
 interval, so a process that still signs with a just-retired key never produces a token that outlives
 its key's publication.
+
+A rotation is one unit of work with its `signing_key.rotated` event (the line maintenance and the CLI
+log). Creating a tenant's first keys of an algorithm (`ensure`) emits nothing of its own: it runs at
+every start, inside the creation of a tenant (whose event says so) or of a client that first asks for
+that algorithm.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import logging
 from dataclasses import dataclass, replace
 
 import orjson
 
 from lukhas_id.clock import Clock
+from lukhas_id.domain.events import EventType, IdentityEvent
 from lukhas_id.domain.keys import KeyState, SigningAlg, SigningKey
 from lukhas_id.domain.tenant import Tenant
 from lukhas_id.errors import KeyUnavailable
@@ -24,8 +29,7 @@ from lukhas_id.jose.jwt import SigningKeyMaterial, VerificationKeySet
 from lukhas_id.jose.keys import generate_private_key, public_jwk
 from lukhas_id.ports.crypto import SecretBox
 from lukhas_id.ports.repositories import SigningKeyRepository
-
-log = logging.getLogger(__name__)
+from lukhas_id.ports.unit_of_work import UnitOfWork
 
 RELOAD_INTERVAL = 30.0
 # Retired keys stay published this long beyond the longest access token lifetime (> RELOAD_INTERVAL).
@@ -62,11 +66,13 @@ class KeyService:
         repo: SigningKeyRepository,
         box: SecretBox,
         clock: Clock,
+        uow: UnitOfWork,
         *,
         max_access_token_ttl: int,
         jwks_max_age: int,
     ) -> None:
         self._repo = repo
+        self._uow = uow
         self._box = box
         self._clock = clock
         self._max_ttl = max_access_token_ttl
@@ -198,12 +204,16 @@ class KeyService:
             )
         upsert.append(self._new_key(tenant_id, alg, KeyState.NEXT, now))
         removed = [k.kid for k in keys if k.state is KeyState.RETIRED and (k.remove_after or 0) <= now]
-        ok = await self._repo.apply_rotation(
-            tenant_id,
-            expect_active_kid=active.kid if active else None,
-            upsert=upsert,
-            remove_kids=removed,
-        )
+        async with self._uow() as work:
+            ok = await self._repo.apply_rotation(
+                tenant_id,
+                expect_active_kid=active.kid if active else None,
+                upsert=upsert,
+                remove_kids=removed,
+            )
+            if ok:
+                metadata = {"alg": alg.value, "kid": promoted.kid}
+                work.emit(IdentityEvent(EventType.SIGNING_KEY_ROTATED, tenant_id, None, now, metadata=metadata))
         self.invalidate(tenant_id)
         return RotationResult(
             rotated=ok,

@@ -18,6 +18,12 @@ Whether to ask the user first is decided by `names_session`: only a hint carryin
 browser's current session lets the edge sign out without a confirmation (the RP proves it holds an ID
 token of this very session, which a cross-site attacker does not have); anything else gets a
 CSRF-protected confirmation form (§2: MUST ask when there is no hint or it does not match).
+
+Events: ending a session emits `session.ended` (reason `logout` with the session's public `sid`, or
+`everywhere` with how many ended), withdrawing a consent `consent.withdrawn`. Sessions live in the
+key-value store (Redis in production), which no SQL transaction covers (ADR 0007): the session is ended
+first and its event follows in a unit of work that carries only the event. A consent is SQL: the
+withdrawal and its event commit together.
 """
 
 from __future__ import annotations
@@ -27,10 +33,12 @@ from typing import Final
 
 from lukhas_id.clock import Clock
 from lukhas_id.domain.client import Client, ClientStatus
+from lukhas_id.domain.events import EventType, IdentityEvent
 from lukhas_id.domain.session import Session
 from lukhas_id.domain.tenant import Tenant
 from lukhas_id.domain.user import User
 from lukhas_id.ports.repositories import ConsentRepository, UserRepository
+from lukhas_id.ports.unit_of_work import UnitOfWork
 from lukhas_id.protocol.oauth2.redirect_uri import add_params
 from lukhas_id.services.clients import ClientService
 from lukhas_id.services.id_token_hints import IdTokenHints, InvalidHint
@@ -98,7 +106,9 @@ class LogoutService:
         consents: ConsentRepository,
         users: UserRepository,
         clock: Clock,
+        uow: UnitOfWork,
     ) -> None:
+        self._uow = uow
         self._hints = hints
         self._clients = clients
         self._tenants = tenants
@@ -144,7 +154,10 @@ class LogoutService:
 
     async def end_session(self, tenant: Tenant, session_id: str) -> Session | None:
         """End the browser's session; what it was, or None when it had already ended (not an error)."""
-        return await self._sessions.end(tenant, session_id)
+        ended = await self._sessions.end(tenant, session_id)
+        if ended is not None:
+            await self._emit(EventType.SESSION_ENDED, tenant, ended.user_lid, reason="logout", sid=ended.sid)
+        return ended
 
     # --- the account page -------------------------------------------------------------------------
 
@@ -159,6 +172,7 @@ class LogoutService:
         """End every session of the user; the `sid`s of those that were live (for token revocation)."""
         sids = [s.sid for s in await self._sessions.list_for_user(tenant, user_lid)]
         await self._sessions.end_all_for_user(tenant, user_lid)
+        await self._emit(EventType.SESSION_ENDED, tenant, user_lid, reason="everywhere", count=str(len(sids)))
         return sids
 
     async def consents(self, tenant: Tenant, user_lid: str) -> list[RememberedConsent]:
@@ -173,4 +187,16 @@ class LogoutService:
         """Forget the user's consent to the client (the next authorization asks again)."""
         if len(client_id) > 256:
             return False
-        return await self._consents.withdraw(tenant.id, user_lid, client_id)
+        async with self._uow() as work:
+            withdrawn = await self._consents.withdraw(tenant.id, user_lid, client_id)
+            if withdrawn:
+                work.emit(self._event(EventType.CONSENT_WITHDRAWN, tenant, user_lid, client_id=client_id))
+        return withdrawn
+
+    def _event(self, kind: EventType, tenant: Tenant, user_lid: str, **metadata: str) -> IdentityEvent:
+        return IdentityEvent(kind, tenant.id, user_lid, self._clock.now(), metadata=metadata)
+
+    async def _emit(self, kind: EventType, tenant: Tenant, user_lid: str, **metadata: str) -> None:
+        """The event of a change already made in the key-value store (see the module docstring)."""
+        async with self._uow() as work:
+            work.emit(self._event(kind, tenant, user_lid, **metadata))

@@ -27,9 +27,10 @@ nothing: "no ceremony in progress".
 
 Sign-in policy: the signature counter rule of §7.2 step 22 is enforced; a counter that did not increase
 flags the credential `possibly_cloned` (it then never signs in again until removed and re-registered),
-counts `webauthn_clone_signals` and logs one line without personal data. The counter update is a
-compare-and-swap, so of two sign-ins with one counter value only one succeeds. A user who is not active
-cannot sign in. `amr`/`acr` follow domain/authn.py: a user-verified passkey is MFA.
+counts `webauthn_clone_signals` and emits `passkey.clone_suspected` (a warning) in the unit of work
+that flags it. The counter update is a compare-and-swap, so of two sign-ins with one counter value only
+one succeeds. A user who is not active cannot sign in. `amr`/`acr` follow domain/authn.py: a
+user-verified passkey is MFA.
 
 A sign-in comes in two halves: `open_authentication` takes the ceremony state and finds the credential
 and its owner (one round trip to each store), `finish_authentication` verifies the assertion and records
@@ -45,6 +46,11 @@ data, or a statement that wrote nothing: the credential removed, flagged or re-r
 deactivated, a counter that did not increase) forgets it and runs the full path: the credential read
 afresh and every check made again, which then gives the reason. So the kept data can make a sign-in
 cheaper, never let through one the full path would refuse.
+
+Events (domain/events.py): a registration, a rename and a removal are each one unit of work with their
+event (`passkey.registered`, `.renamed`, `.removed`), which names the owner by ΛID and the credential by
+its handle, never by its id. A refused registration changes nothing and emits nothing (the web edge logs
+the reason, and `webauthn_ceremonies` counts it).
 """
 
 from __future__ import annotations
@@ -53,7 +59,6 @@ import asyncio
 import dataclasses
 import hashlib
 import hmac
-import logging
 import secrets
 import unicodedata
 from collections import OrderedDict
@@ -64,6 +69,7 @@ import orjson
 
 from lukhas_id.clock import Clock
 from lukhas_id.domain.authn import AcrNames, passkey_amr
+from lukhas_id.domain.events import EventType, IdentityEvent
 from lukhas_id.domain.passkey import MAX_PASSKEY_NAME_LENGTH, MAX_PASSKEYS_PER_USER, Passkey
 from lukhas_id.domain.tenant import Tenant
 from lukhas_id.domain.user import InvalidUser, User, username_key
@@ -71,6 +77,7 @@ from lukhas_id.errors import AlreadyExists, LukhasIdError
 from lukhas_id.metrics import Metrics
 from lukhas_id.ports.authn import PasskeyRepository
 from lukhas_id.ports.state import KeyValueStore
+from lukhas_id.ports.unit_of_work import UnitOfWork
 from lukhas_id.protocol.webauthn import (
     Assertion,
     AttestationRefused,
@@ -89,8 +96,6 @@ from lukhas_id.protocol.webauthn import (
     verify_registration,
 )
 from lukhas_id.services.keyring import TenantKeyring
-
-log = logging.getLogger("lukhas_id")
 
 STATE_TTL: Final = 300.0
 DEFAULT_NAME: Final = "Passkey"
@@ -175,11 +180,13 @@ class PasskeyService:
         keyring: TenantKeyring,
         users: UserDirectory,
         clock: Clock,
+        uow: UnitOfWork,
         metrics: Metrics,
         rp: RelyingParty,
         acr_names: AcrNames,
     ) -> None:
         self._repo = repo
+        self._uow = uow
         self._kv = kv
         self._keyring = keyring
         self._users = users
@@ -279,7 +286,6 @@ class PasskeyService:
             self._count("registration", False)
             raise
         self._count("registration", True)
-        log.info("passkey registered: tenant %s", tenant.name)
         return passkey
 
     async def _register(
@@ -294,8 +300,6 @@ class PasskeyService:
         except AttestationRefused:
             self._metrics.webauthn_attestation_failures.inc()
             raise
-        if len(await self._repo.list_for_user(tenant.id, user.lid)) >= MAX_PASSKEYS_PER_USER:
-            raise WebAuthnError("too many passkeys")
         passkey = Passkey(
             tenant_id=tenant.id,
             user_lid=user.lid,
@@ -313,11 +317,19 @@ class PasskeyService:
             created_at=self._clock.now(),
             last_used_at=None,
         )
-        try:
-            await self._repo.add(passkey)  # §7.1 step 26: an id registered to anyone is refused
-        except AlreadyExists:
-            raise WebAuthnError("credential already registered") from None
+        async with self._uow() as work:
+            if len(await self._repo.list_for_user(tenant.id, user.lid)) >= MAX_PASSKEYS_PER_USER:
+                raise WebAuthnError("too many passkeys")
+            try:
+                await self._repo.add(passkey)  # §7.1 step 26: an id registered to anyone is refused
+            except AlreadyExists:
+                raise WebAuthnError("credential already registered") from None
+            work.emit(self._event(EventType.PASSKEY_REGISTERED, tenant, user.lid, passkey.handle))
         return passkey
+
+    def _event(self, kind: EventType, tenant: Tenant, user_lid: str, handle: str) -> IdentityEvent:
+        """A passkey event: the owner's ΛID and the credential's handle (a keyed hash, not its id)."""
+        return IdentityEvent(kind, tenant.id, user_lid, self._clock.now(), metadata={"handle": handle})
 
     # -- authentication -------------------------------------------------------------------------
 
@@ -460,9 +472,10 @@ class PasskeyService:
         try:
             verified = verify_assertion(self.rp, state, assertion, stored)
         except CounterNotIncreased:
-            await self._repo.flag_cloned(tenant.id, passkey.handle)
+            async with self._uow() as work:
+                await self._repo.flag_cloned(tenant.id, passkey.handle)
+                work.emit(self._event(EventType.PASSKEY_CLONE_SUSPECTED, tenant, passkey.user_lid, passkey.handle))
             self._metrics.webauthn_clone_signals.inc()
-            log.warning("passkey counter did not increase: tenant %s, possible cloned credential", tenant.name)
             raise
         if passkey.possibly_cloned:
             raise WebAuthnError("credential blocked: possible clone")
@@ -527,7 +540,17 @@ class PasskeyService:
 
     async def rename(self, tenant: Tenant, user_lid: str, handle: str, name: str) -> bool:
         """Rename the user's passkey; False when they have no such passkey. Raises InvalidPasskeyName."""
-        return await self._repo.rename(tenant.id, user_lid, handle, passkey_name(name))
+        label = passkey_name(name)
+        async with self._uow() as work:
+            renamed = await self._repo.rename(tenant.id, user_lid, handle, label)
+            if renamed:
+                work.emit(self._event(EventType.PASSKEY_RENAMED, tenant, user_lid, handle))
+        return renamed
 
     async def delete(self, tenant: Tenant, user_lid: str, handle: str) -> bool:
-        return await self._repo.delete(tenant.id, user_lid, handle)
+        """Remove the user's passkey; False when they have no such passkey."""
+        async with self._uow() as work:
+            deleted = await self._repo.delete(tenant.id, user_lid, handle)
+            if deleted:
+                work.emit(self._event(EventType.PASSKEY_REMOVED, tenant, user_lid, handle))
+        return deleted

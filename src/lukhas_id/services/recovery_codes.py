@@ -6,7 +6,9 @@ matter and the look-alikes O, I and L read as 0, 1, 1. Only HMAC-SHA256 of the n
 the tenant subkey "recovery-code" is stored; a new set replaces the previous one.
 
 Nothing secret is logged: not a code, nor a hash of one. Every failed check counts in
-``metrics.second_factor_failures`` with the label recovery_code.
+``metrics.second_factor_failures`` with the label recovery_code. Generating a set and removing one are
+each a unit of work with their event (`recovery_codes.generated`, `.removed`), which carries how many
+codes, never a code.
 
 RecoveryCodeService is a second-factor provider of services/sign_in.py (SecondFactor): kind
 "recovery_code", `amr` ["otp"] (a code good for one use), any text that normalizes to a code. It does not
@@ -24,9 +26,11 @@ from typing import Final
 
 from lukhas_id.clock import Clock
 from lukhas_id.domain.authn import Amr
+from lukhas_id.domain.events import EventType, IdentityEvent
 from lukhas_id.domain.tenant import Tenant
 from lukhas_id.metrics import Metrics
 from lukhas_id.ports.authn import RecoveryCodeRepository
+from lukhas_id.ports.unit_of_work import UnitOfWork
 from lukhas_id.services.keyring import TenantKeyring
 
 RECOVERY_CODE_COUNT: Final = 10
@@ -60,8 +64,11 @@ class RecoveryCodeService:
     amr: tuple[str, ...] = (Amr.OTP,)
     step_up = False
 
-    def __init__(self, repo: RecoveryCodeRepository, keyring: TenantKeyring, clock: Clock, metrics: Metrics) -> None:
+    def __init__(
+        self, repo: RecoveryCodeRepository, keyring: TenantKeyring, clock: Clock, uow: UnitOfWork, metrics: Metrics
+    ) -> None:
         self._repo = repo
+        self._uow = uow
         self._keyring = keyring
         self._clock = clock
         self._metrics = metrics
@@ -80,7 +87,10 @@ class RecoveryCodeService:
             code = _new_recovery_code()
             if code not in codes:
                 codes.append(code)
-        await self._repo.replace(tenant.id, user_lid, [self._hash(tenant, code) for code in codes], self._clock.now())
+        hashes = [self._hash(tenant, code) for code in codes]
+        async with self._uow() as work:
+            await self._repo.replace(tenant.id, user_lid, hashes, self._clock.now())
+            work.emit(self._event(EventType.RECOVERY_CODES_GENERATED, tenant, user_lid, len(codes)))
         half = RECOVERY_CODE_LENGTH // 2
         return [f"{code[:half]}-{code[half:]}" for code in codes]
 
@@ -112,5 +122,13 @@ class RecoveryCodeService:
         return await self._repo.remaining(tenant.id, user_lid)
 
     async def remove(self, tenant: Tenant, user_lid: str) -> None:
-        """Delete every code of the user."""
-        await self._repo.delete_all(tenant.id, user_lid)
+        """Delete every code of the user; the event (with the number of unused codes) only when any was
+        unused."""
+        async with self._uow() as work:
+            unused = await self._repo.remaining(tenant.id, user_lid)
+            await self._repo.delete_all(tenant.id, user_lid)
+            if unused:
+                work.emit(self._event(EventType.RECOVERY_CODES_REMOVED, tenant, user_lid, unused))
+
+    def _event(self, kind: EventType, tenant: Tenant, user_lid: str, count: int) -> IdentityEvent:
+        return IdentityEvent(kind, tenant.id, user_lid, self._clock.now(), metadata={"count": str(count)})

@@ -1,4 +1,6 @@
-"""Tenants: creation (with their signing keys), lookup by name (cached) and issuer URLs."""
+"""Tenants: creation (with their signing keys), lookup by name (cached) and issuer URLs.
+
+A tenant, its first signing keys and its `tenant.created` event are one unit of work."""
 
 from __future__ import annotations
 
@@ -7,12 +9,14 @@ import uuid
 
 from lukhas_id import ids
 from lukhas_id.clock import Clock
+from lukhas_id.domain.events import EventType, IdentityEvent
 from lukhas_id.domain.keys import SigningAlg
 from lukhas_id.domain.principal import PrincipalType
 from lukhas_id.domain.tenant import Tenant, valid_tenant_name
 from lukhas_id.errors import AlreadyExists, ErrorCode, LukhasIdError, OAuthError
 from lukhas_id.ports.crypto import SecretBox
 from lukhas_id.ports.repositories import TenantRepository
+from lukhas_id.ports.unit_of_work import UnitOfWork
 from lukhas_id.services.keys import KeyService
 
 # A tenant record changes only through the CLI; processes re-read it after this many seconds.
@@ -38,11 +42,13 @@ class TenantService:
         keys: KeyService,
         box: SecretBox,
         clock: Clock,
+        uow: UnitOfWork,
         *,
         issuer: str,
         default_tenant: str,
     ) -> None:
         self._repo = repo
+        self._uow = uow
         self._keys = keys
         self._box = box
         self._clock = clock
@@ -111,9 +117,19 @@ class TenantService:
             access_token_alg=alg.value,
             created_at=self._clock.now(),
         )
-        await self._repo.create(tenant)
+        async with self._uow() as work:
+            await self._repo.create(tenant)
+            await self._keys.ensure(tenant.id, alg)
+            work.emit(
+                IdentityEvent(
+                    EventType.TENANT_CREATED,
+                    tenant.id,
+                    None,
+                    tenant.created_at,
+                    metadata={"tenant_name": name, "alg": alg.value},
+                )
+            )
         self._cache.pop(name, None)
-        await self._keys.ensure(tenant.id, alg)
         return tenant
 
     async def ensure(self, name: str, alg: SigningAlg) -> tuple[Tenant, bool]:

@@ -8,7 +8,8 @@ compare-and-set: the same code, or an older one, is refused even inside the wind
 never accepted twice), and of two concurrent uses of one code only one succeeds.
 
 Nothing secret is logged: not the secret, a code, nor a hash of one. Every failed check counts in
-``metrics.second_factor_failures`` with the label totp.
+``metrics.second_factor_failures`` with the label totp. Confirming a factor and removing one are each a
+unit of work with their event (`totp.enrolled`, `totp.removed`: the user's ΛID, nothing else).
 
 TotpService is a second-factor provider of services/sign_in.py (SecondFactor): kind "totp", `amr`
 ["otp"], a code of exactly six ASCII digits, and it also confirms a step-up on the account page.
@@ -29,11 +30,13 @@ import segno
 
 from lukhas_id.clock import Clock
 from lukhas_id.domain.authn import Amr
+from lukhas_id.domain.events import EventType, IdentityEvent
 from lukhas_id.domain.passkey import TotpFactor
 from lukhas_id.domain.tenant import Tenant
 from lukhas_id.domain.user import User
 from lukhas_id.metrics import Metrics
 from lukhas_id.ports.authn import TotpRepository
+from lukhas_id.ports.unit_of_work import UnitOfWork
 
 TOTP_SECRET_BYTES: Final = 20  # 160 bits, the HMAC-SHA-1 output length (RFC 6238 §5.1)
 TOTP_DIGITS: Final = 6
@@ -97,6 +100,7 @@ class TotpService:
         self,
         repo: TotpRepository,
         clock: Clock,
+        uow: UnitOfWork,
         metrics: Metrics,
         issuer_name: str,
         *,
@@ -107,6 +111,7 @@ class TotpService:
         tenants gives two distinguishable entries."""
         self._repo = repo
         self._clock = clock
+        self._uow = uow
         self._metrics = metrics
         self._issuer_name = issuer_name
         self._default_tenant = default_tenant
@@ -167,7 +172,13 @@ class TotpService:
         if factor is None or factor.confirmed:
             return False
         step = self._match(factor, code)
-        return step is not None and await self._repo.confirm(tenant.id, user_lid, step)
+        if step is None:
+            return False
+        async with self._uow() as work:
+            confirmed = await self._repo.confirm(tenant.id, user_lid, step)
+            if confirmed:
+                work.emit(IdentityEvent(EventType.TOTP_ENROLLED, tenant.id, user_lid, self._clock.now()))
+        return confirmed
 
     async def verify(self, tenant: Tenant, user_lid: str, code: str) -> bool:
         """True when `code` is valid for the user's confirmed factor at the current step ±1 and its step
@@ -210,7 +221,11 @@ class TotpService:
 
     async def remove(self, tenant: Tenant, user_lid: str) -> bool:
         """Remove the user's factor (confirmed or not); False when there was none."""
-        return await self._repo.delete(tenant.id, user_lid)
+        async with self._uow() as work:
+            removed = await self._repo.delete(tenant.id, user_lid)
+            if removed:
+                work.emit(IdentityEvent(EventType.TOTP_REMOVED, tenant.id, user_lid, self._clock.now()))
+        return removed
 
 
 def _qr_svg(data: str) -> str:

@@ -1,6 +1,10 @@
 """Users: creation (each user is a USR principal), password sign-in with re-hashing, password changes,
 disabling. Passwords and e-mail addresses are never logged and never appear in an error message.
 
+Each change is one unit of work with its event (domain/events.py: user.created, user.password_changed,
+user.email_changed, user.disabled, user.enabled), which names the user by ΛID only. Re-hashing a
+password at sign-in changes nothing the user or an auditor sees and emits nothing.
+
 Hashing is deliberately CPU-heavy (argon2id, adapters/crypto/passwords.py), so it runs in a worker
 thread (`asyncio.to_thread`; argon2 releases the GIL) and never blocks the event loop.
 """
@@ -14,6 +18,7 @@ from typing import Final, Protocol
 
 from lukhas_id import ids
 from lukhas_id.clock import Clock
+from lukhas_id.domain.events import EventType, IdentityEvent
 from lukhas_id.domain.principal import Principal, PrincipalStatus, PrincipalType
 from lukhas_id.domain.tenant import Tenant
 from lukhas_id.domain.user import (
@@ -28,6 +33,7 @@ from lukhas_id.domain.user import (
 )
 from lukhas_id.errors import AlreadyExists, NotFound
 from lukhas_id.ports.repositories import UserRepository
+from lukhas_id.ports.unit_of_work import UnitOfWork
 
 # A sign-in attempt with a longer password is refused before any hashing (NFKC can at most roughly
 # halve a text's length by composing, so no stored password is longer than this).
@@ -53,8 +59,11 @@ class PasswordPolicy(Protocol):
 
 
 class UserService:
-    def __init__(self, repo: UserRepository, hasher: PasswordHashing, clock: Clock, *, policy: PasswordPolicy) -> None:
+    def __init__(
+        self, repo: UserRepository, hasher: PasswordHashing, clock: Clock, uow: UnitOfWork, *, policy: PasswordPolicy
+    ) -> None:
         self._repo = repo
+        self._uow = uow
         self._hasher = hasher
         self._clock = clock
         self._policy = policy
@@ -101,7 +110,9 @@ class UserService:
             )
             principal = Principal(tenant.id, lid, PrincipalType.USER, name, PrincipalStatus.ACTIVE, now)
             try:
-                await self._repo.create(user, principal)
+                async with self._uow() as work:
+                    await self._repo.create(user, principal)
+                    work.emit(self._event(EventType.USER_CREATED, user))
             except UsernameTaken:
                 raise
             except AlreadyExists:
@@ -152,8 +163,10 @@ class UserService:
         self._policy(password, username=user.username, email=user.email)
         password_hash = await asyncio.to_thread(self._hasher.hash, password)
         now = self._clock.now()
-        if not await self._repo.set_password_hash(tenant.id, user.lid, password_hash, now):
-            raise _not_found()
+        async with self._uow() as work:
+            if not await self._repo.set_password_hash(tenant.id, user.lid, password_hash, now):
+                raise _not_found()
+            work.emit(self._event(EventType.USER_PASSWORD_CHANGED, user))
         return replace(user, password_hash=password_hash, updated_at=now)
 
     async def change_email(self, tenant: Tenant, lid: str, email: str | None) -> User:
@@ -163,11 +176,14 @@ class UserService:
         if email is not None:
             check_email(email)
         now = self._clock.now()
-        if not await self._repo.set_email(tenant.id, lid, email, False, now):
-            raise _not_found()
-        user = await self._repo.get(tenant.id, lid)
-        if user is None:
-            raise _not_found()
+        async with self._uow() as work:
+            if not await self._repo.set_email(tenant.id, lid, email, False, now):
+                raise _not_found()
+            user = await self._repo.get(tenant.id, lid)
+            if user is None:
+                raise _not_found()
+            # The address itself is personal: the event says only whether one was set or removed.
+            work.emit(self._event(EventType.USER_EMAIL_CHANGED, user, change="set" if email else "removed"))
         return user
 
     async def disable(self, tenant: Tenant, username: str) -> User:
@@ -178,11 +194,19 @@ class UserService:
         return await self._set_status(tenant, username, UserStatus.ACTIVE)
 
     async def _set_status(self, tenant: Tenant, username: str, status: UserStatus) -> User:
+        """Set the status; the event only when it changes (disabling a disabled user changes nothing)."""
         user = await self._require(tenant, username)
         now = self._clock.now()
-        if not await self._repo.update_status(tenant.id, user.lid, status, now):
-            raise _not_found()
+        kind = EventType.USER_DISABLED if status is UserStatus.DISABLED else EventType.USER_ENABLED
+        async with self._uow() as work:
+            if not await self._repo.update_status(tenant.id, user.lid, status, now):
+                raise _not_found()
+            if user.status is not status:
+                work.emit(self._event(kind, user))
         return replace(user, status=status, updated_at=now)
+
+    def _event(self, kind: EventType, user: User, **metadata: str) -> IdentityEvent:
+        return IdentityEvent(kind, user.tenant_id, user.lid, self._clock.now(), metadata=metadata)
 
     async def _require(self, tenant: Tenant, username: str) -> User:
         user = await self.get(tenant, username)

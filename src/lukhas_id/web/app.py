@@ -46,9 +46,7 @@ async def maintenance_pass(container: Container) -> None:
             keys = await container.keys.load(tenant.id)
             for alg in sorted({k.alg for k in keys.keys}):
                 if container.keys.rotation_due(keys.keys, alg, interval, now):
-                    result = await container.keys.rotate(tenant.id, alg)
-                    if result.rotated:
-                        log.info("signing key rotated: tenant %s, active kid %s", tenant.name, result.active_kid)
+                    await container.keys.rotate(tenant.id, alg)  # emits signing_key.rotated when it rotates
     await container.token_state.purge_expired(now)
     await container.kv.purge_expired(now)
     await container.refresh.purge_expired(now)

@@ -142,14 +142,12 @@ def account(state: AppState) -> Endpoint:
         if action in SENSITIVE:
             step_up.require(state, session)
         if action == "withdraw":
-            if await c.logout.withdraw(tenant, user_lid, one(params, "client_id") or ""):
-                log.info("consent withdrawn (tenant %s)", tenant.name)
+            await c.logout.withdraw(tenant, user_lid, one(params, "client_id") or "")
             return done(request, tenant)
         if action == "signout_everywhere":
             sids = await c.logout.end_everywhere(tenant, user_lid)
             for sid in sids:
                 await c.refresh.revoke_for_session(tenant, sid)
-            log.info("signed out everywhere: tenant %s, %d sessions", tenant.name, len(sids))
             return cookies.clear_session_cookie(state, pages.render("logged_out.html"), tenant)
         if action == "passkey_rename":
             name = (one(params, "name") or "").strip()
@@ -165,19 +163,16 @@ def account(state: AppState) -> Endpoint:
         if action == "passkey_remove":
             if not await c.passkeys.delete(tenant, user_lid, one(params, "handle") or ""):
                 raise PageError(404, "you have no such passkey")
-            log.info("passkey removed (tenant %s, sid %s)", tenant.name, session.sid)
             return done(request, tenant)
         if action == "email_change":
             try:
                 await c.users.change_email(tenant, user_lid, one(params, "email"))
             except InvalidUser as exc:
                 raise PageError(400, str(exc)) from None
-            log.info("email changed (tenant %s, sid %s)", tenant.name, session.sid)
             return done(request, tenant)
         if action == "totp_disable":
             await c.totp.remove(tenant, user_lid)
             await c.recovery_codes.remove(tenant, user_lid)
-            log.info("authenticator app removed (tenant %s, sid %s)", tenant.name, session.sid)
             return done(request, tenant)
         if action == "recovery_regenerate":
             if not await c.totp.enrolled(tenant, user_lid):
@@ -200,7 +195,6 @@ def account(state: AppState) -> Endpoint:
             code = "".join((one(params, "code") or "").split())
             if not await c.totp.confirm(tenant, user_lid, code):
                 raise PageError(400, "that code is not correct; start the setup again and enter the current code")
-            log.info("authenticator app added (tenant %s, sid %s)", tenant.name, session.sid)
             return render(
                 request, tenant, "recovery_codes.html", codes=await c.recovery_codes.generate(tenant, user_lid)
             )

@@ -140,7 +140,6 @@ def consent(state: AppState) -> Endpoint:
             done = await state.c.authorization.decide(tenant, interaction, _who(session), decision == "allow")
         except LookupError:
             raise PageError(400, "this request took too long or was already answered; start again") from None
-        log.info("consent %s (tenant %s, sid %s)", decision, tenant.name, session.sid)
         return redirect(done.location)
 
     return flow.endpoint(step)

@@ -62,7 +62,6 @@ def logout(state: AppState) -> Endpoint:
             ended = await state.c.logout.end_session(tenant, session.id)
             if ended is not None:
                 await state.c.refresh.revoke_for_session(tenant, ended.sid)
-                log.info("sign-out: tenant %s, session sid %s", tenant.name, ended.sid)
         response = redirect(checked.redirect_to) if checked.redirect_to else pages.render("logged_out.html")
         return cookies.clear_session_cookie(state, response, tenant)
 
