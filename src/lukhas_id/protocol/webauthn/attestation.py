@@ -3,7 +3,8 @@
 With conveyance `none` the statement is ignored, whatever its format (not every client strips it):
 registration.py does not call this module. With `direct` the statement is verified by its format's
 verifier and extra checks (formats.py). An x5c chain must be internally consistent (each certificate
-signed by the next). Trust anchors are the operator's (`RelyingParty.roots`, from a PEM file: ΛiD ships
+signed by the next), every certificate must parse completely and a self-issued last one must carry its own
+valid signature. Trust anchors are the operator's (`RelyingParty.roots`, from a PEM file: ΛiD ships
 no FIDO metadata): when there are some, the chain must end at one of them or at a certificate one of
 them issued, every issuer in it must be a CA and every certificate valid at the registration's time,
 and self attestation (nothing to anchor) is refused ("attestation not trusted"). Without roots the
@@ -35,6 +36,7 @@ def verify_attestation(rp: RelyingParty, obj: AttestationObject, client_data_has
         result = verifier.verify(obj.att_stmt, obj.auth_data, client_data_hash)
         if len(result.trust_path) > 1:
             verify_x509_chain(result.trust_path)
+        _check_certificates(result.trust_path)
         extra = EXTRA_CHECKS.get(obj.fmt)
         if extra is not None:
             extra(obj)
@@ -53,6 +55,19 @@ def verify_attestation(rp: RelyingParty, obj: AttestationObject, client_data_has
             raise AttestationRefused("attestation not accepted")
         if str(credential.aaguid) not in rp.aaguids:
             raise AttestationRefused("authenticator model not allowed")
+
+
+def _check_certificates(trust_path: Sequence[bytes]) -> None:
+    """Every x5c certificate parses completely (names, extensions, public key: §8.2 and its kin say x5c
+    holds X.509 certificates), and the last one, when it names itself as its issuer, carries a valid
+    signature of its own. The chain check above covers every certificate but the last, and without trust
+    anchors nothing else reads it: a statement whose last certificate was altered is malformed, not
+    merely unanchored. Raises ValueError (or InvalidSignature)."""
+    chain = [x509.load_der_x509_certificate(der) for der in trust_path]
+    for cert in chain:
+        _ = cert.subject, cert.issuer, cert.extensions, cert.public_key()
+    if chain and chain[-1].issuer == chain[-1].subject:
+        chain[-1].verify_directly_issued_by(chain[-1])
 
 
 def _anchor(roots: Sequence[x509.Certificate], trust_path: Sequence[bytes], at: float) -> None:
