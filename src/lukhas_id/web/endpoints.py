@@ -3,6 +3,9 @@
 Paths are within a tenant: the default tenant serves them at the root, tenant T under /t/T. The
 discovery members of an endpoint are read when a tenant's document is first built (the grant and
 client authentication tables live in the Container, made at start).
+
+This is the web layer's composition: the only module that turns the application state into the
+providers (web/providers.py) and settings values that the route factories and the page toolkit take.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from typing import Any
 
 from lukhas_id.features import Feature
 from lukhas_id.web.http_io import EdgeConfig
+from lukhas_id.web.page_kit import PageKit
+from lukhas_id.web.pages import Pages
 from lukhas_id.web.registry import EndpointSpec, discovery_members, enabled
 from lukhas_id.web.routes import (
     account,
@@ -26,6 +31,7 @@ from lukhas_id.web.routes import (
     webauthn,
 )
 from lukhas_id.web.state import AppState
+from lukhas_id.web.step_up import StepUp
 
 POST = ("POST",)
 GET = ("GET",)
@@ -33,7 +39,26 @@ GET = ("GET",)
 
 def declare(state: AppState) -> list[EndpointSpec]:
     """The enabled endpoints, in the order of the discovery document's members."""
-    edge = EdgeConfig.from_settings(state.settings)
+    settings = state.settings
+    edge = EdgeConfig.from_settings(settings)
+    kit = PageKit(
+        tenants=lambda: state.c.tenants,
+        sessions=lambda: state.c.sessions,
+        keyring=lambda: state.c.keyring,
+        pages=Pages(settings.issuer),
+        edge=edge,
+        public_url=str(settings.public_url),
+        secure_cookies=settings.public_url.scheme == "https",
+        default_tenant=settings.default_tenant,
+    )
+    step_up = StepUp(
+        clock=lambda: state.c.clock,
+        passkeys=lambda: state.c.passkeys,
+        sign_in=lambda: state.c.sign_in,
+        max_age=settings.step_up_max_age,
+        acr_mfa=settings.acr_mfa,
+    )
+    sign_in_pages = login.login(kit, lambda: state.c.sign_in, lambda: state.c.authorization)
     specs: list[EndpointSpec] = []
 
     def members(issuer: str) -> dict[str, Any]:
@@ -77,7 +102,7 @@ def declare(state: AppState) -> list[EndpointSpec]:
             "authorize",
             "/oauth2/authorize",
             ("GET", "POST"),
-            authorize.authorize(state),
+            authorize.authorize(kit, lambda: state.c.authorization),
             feature=Feature.AUTHORIZATION_CODE,
             discovery=authorization_members,
         ),
@@ -136,7 +161,7 @@ def declare(state: AppState) -> list[EndpointSpec]:
             "logout",
             "/oauth2/logout",
             ("GET", "POST"),
-            logout.logout(state),
+            logout.logout(kit, lambda: state.c.logout, lambda: state.c.refresh),
             feature=Feature.LOGOUT,
             discovery=lambda issuer: {"end_session_endpoint": f"{issuer}/oauth2/logout"},
         ),
@@ -155,33 +180,53 @@ def declare(state: AppState) -> list[EndpointSpec]:
             registration.manage(state),
             feature=Feature.DYNAMIC_REGISTRATION,
         ),
-        EndpointSpec("login", "/login", ("GET", "POST"), login.login(state), feature=Feature.AUTHORIZATION_CODE),
+        EndpointSpec("login", "/login", ("GET", "POST"), sign_in_pages, feature=Feature.AUTHORIZATION_CODE),
         EndpointSpec(
             "login-second-factor",
             "/login/second-factor",
             POST,
-            login.login(state),
+            sign_in_pages,
             feature=Feature.AUTHORIZATION_CODE,
         ),
         EndpointSpec(
-            "login-recover", "/login/recover", ("GET", "POST"), login.login(state), feature=Feature.AUTHORIZATION_CODE
+            "login-recover", "/login/recover", ("GET", "POST"), sign_in_pages, feature=Feature.AUTHORIZATION_CODE
         ),
         EndpointSpec(
             "authorize-resume",
             "/oauth2/authorize/resume",
             GET,
-            authorize.resume(state),
+            authorize.resume(kit, lambda: state.c.authorization),
             feature=Feature.AUTHORIZATION_CODE,
         ),
-        EndpointSpec("consent", "/oauth2/consent", POST, authorize.consent(state), feature=Feature.AUTHORIZATION_CODE),
         EndpointSpec(
-            "account", "/account", ("GET", "POST"), account.account(state), feature=Feature.AUTHORIZATION_CODE
+            "consent",
+            "/oauth2/consent",
+            POST,
+            authorize.consent(kit, lambda: state.c.authorization),
+            feature=Feature.AUTHORIZATION_CODE,
+        ),
+        EndpointSpec(
+            "account",
+            "/account",
+            ("GET", "POST"),
+            account.account(
+                kit,
+                step_up,
+                logout=lambda: state.c.logout,
+                passkeys=lambda: state.c.passkeys,
+                totp=lambda: state.c.totp,
+                recovery_codes=lambda: state.c.recovery_codes,
+                refresh=lambda: state.c.refresh,
+                users=lambda: state.c.users,
+                sign_in=lambda: state.c.sign_in,
+            ),
+            feature=Feature.AUTHORIZATION_CODE,
         ),
         EndpointSpec(
             "passkey-register-begin",
             "/webauthn/register/begin",
             POST,
-            webauthn.register_begin(state),
+            webauthn.register_begin(kit, step_up, lambda: state.c.passkeys),
             fast=True,
             feature=Feature.PASSKEYS,
         ),
@@ -189,7 +234,7 @@ def declare(state: AppState) -> list[EndpointSpec]:
             "passkey-register-complete",
             "/webauthn/register/complete",
             POST,
-            webauthn.register_complete(state),
+            webauthn.register_complete(kit, lambda: state.c.passkeys),
             fast=True,
             feature=Feature.PASSKEYS,
         ),
@@ -197,7 +242,7 @@ def declare(state: AppState) -> list[EndpointSpec]:
             "passkey-authenticate-begin",
             "/webauthn/authenticate/begin",
             POST,
-            webauthn.authenticate_begin(state),
+            webauthn.authenticate_begin(kit, lambda: state.c.passkeys),
             fast=True,
             feature=Feature.PASSKEYS,
         ),
@@ -205,7 +250,7 @@ def declare(state: AppState) -> list[EndpointSpec]:
             "passkey-authenticate-complete",
             "/webauthn/authenticate/complete",
             POST,
-            webauthn.authenticate_complete(state),
+            webauthn.authenticate_complete(kit, lambda: state.c.sign_in),
             fast=True,
             feature=Feature.PASSKEYS,
         ),

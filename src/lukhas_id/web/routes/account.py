@@ -39,14 +39,21 @@ from lukhas_id.domain.passkey import MAX_PASSKEY_NAME_LENGTH
 from lukhas_id.domain.session import Session
 from lukhas_id.domain.tenant import Tenant
 from lukhas_id.domain.user import InvalidUser
-from lukhas_id.services.passkeys import InvalidPasskeyName
-from lukhas_id.services.sign_in import Elevated, Throttled
-from lukhas_id.web import csrf, step_up
+from lukhas_id.services.logout import LogoutService
+from lukhas_id.services.passkeys import InvalidPasskeyName, PasskeyService
+from lukhas_id.services.recovery_codes import RecoveryCodeService
+from lukhas_id.services.refresh import RefreshTokenService
+from lukhas_id.services.sign_in import Elevated, SignInService, Throttled
+from lukhas_id.services.totp import TotpService
+from lukhas_id.services.users import UserService
+from lukhas_id.web import csrf
 from lukhas_id.web import session_cookies as cookies
 from lukhas_id.web.forms import one, read_form
-from lukhas_id.web.http_io import EdgeConfig, json_response, peer_address
-from lukhas_id.web.pages import SCOPE_WORDS, PageError, Pages, redirect
-from lukhas_id.web.state import AppState
+from lukhas_id.web.http_io import json_response, peer_address
+from lukhas_id.web.page_kit import PageKit
+from lukhas_id.web.pages import SCOPE_WORDS, PageError, redirect
+from lukhas_id.web.providers import Provider
+from lukhas_id.web.step_up import StepUp, StepUpRequired, wants_json
 
 log = logging.getLogger("lukhas_id")
 
@@ -61,32 +68,42 @@ def _when(at: float | None) -> str:
     return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M UTC") if at is not None else "never"
 
 
-def account(state: AppState) -> Endpoint:
-    pages = Pages(state.settings.issuer)
-    edge = EdgeConfig.from_settings(state.settings)
+def account(
+    kit: PageKit,
+    step_up: StepUp,
+    *,
+    logout: Provider[LogoutService],
+    passkeys: Provider[PasskeyService],
+    totp: Provider[TotpService],
+    recovery_codes: Provider[RecoveryCodeService],
+    refresh: Provider[RefreshTokenService],
+    users: Provider[UserService],
+    sign_in: Provider[SignInService],
+) -> Endpoint:
+    """The account page; `logout` holds the profile, sessions and consents, the others their factor."""
+    pages = kit.pages
 
     def to_account(tenant: Tenant) -> Response:
-        return redirect(cookies.after_sign_in(state, tenant, None))
+        return redirect(cookies.after_sign_in(kit, tenant, None))
 
     def render(request: Request, tenant: Tenant, template: str, **context: Any) -> Response:
-        pre_id, fresh = cookies.pre_session(state, request, tenant)
-        issuer = state.c.tenants.issuer(tenant)
+        pre_id, fresh = cookies.pre_session(kit, request, tenant)
+        issuer = kit.issuer(tenant)
         response = pages.render(
             template,
             action=f"{issuer}/account",
             webauthn=f"{issuer}/webauthn",
-            csrf_token=csrf.token(state.csrf_key(tenant), pre_id),
+            csrf_token=kit.csrf_token(tenant, pre_id),
             **context,
         )
-        return cookies.set_pre_cookie(state, response, tenant, pre_id, fresh)
+        return cookies.set_pre_cookie(kit, response, tenant, pre_id, fresh)
 
     async def show(request: Request, tenant: Tenant, session: Session, notice: str | None = None) -> Response:
-        c = state.c
-        user = await c.logout.profile(tenant, session.user_lid)
+        user = await logout().profile(tenant, session.user_lid)
         if user is None:
             raise PageError(404, "this account no longer exists")
         recovery = level_of(session.amr) is AuthLevel.RECOVERY
-        passkeys = [
+        listed = [
             {
                 "handle": p.handle,
                 "name": p.name,
@@ -95,7 +112,7 @@ def account(state: AppState) -> Endpoint:
                 "synced": p.backup_eligible,
                 "cloned": p.possibly_cloned,
             }
-            for p in await c.passkeys.list_for_user(tenant, session.user_lid)
+            for p in await passkeys().list_for_user(tenant, session.user_lid)
         ]
         context: dict[str, Any] = {
             "username": user.username,
@@ -103,20 +120,20 @@ def account(state: AppState) -> Endpoint:
             "email": user.email,
             "recovery": recovery,
             "notice": notice,
-            "passkeys": passkeys,
+            "passkeys": listed,
             "max_name": MAX_PASSKEY_NAME_LENGTH,
-            "confirmed": step_up.reason(state, session) is None,
+            "confirmed": step_up.reason(session) is None,
             "totp": False,
             "recovery_left": 0,
             "sessions": [],
             "consents": [],
         }
         if not recovery:
-            context["totp"] = await c.totp.enrolled(tenant, session.user_lid)
-            context["recovery_left"] = await c.recovery_codes.remaining(tenant, session.user_lid)
+            context["totp"] = await totp().enrolled(tenant, session.user_lid)
+            context["recovery_left"] = await recovery_codes().remaining(tenant, session.user_lid)
             context["sessions"] = [
                 {"created": _when(s.created_at), "last_seen": _when(s.last_seen), "current": s.sid == session.sid}
-                for s in reversed(await c.logout.sessions(tenant, session.user_lid))
+                for s in reversed(await logout().sessions(tenant, session.user_lid))
             ]
             context["consents"] = [
                 {
@@ -124,79 +141,78 @@ def account(state: AppState) -> Endpoint:
                     "client_name": g.client_name,
                     "scopes": [SCOPE_WORDS.get(s, s) for s in g.scopes],
                 }
-                for g in await c.logout.consents(tenant, session.user_lid)
+                for g in await logout().consents(tenant, session.user_lid)
             ]
         return render(request, tenant, "account.html", **context)
 
     def done(request: Request, tenant: Tenant) -> Response:
-        return json_response({"ok": True}, 200) if step_up.wants_json(request) else to_account(tenant)
+        return json_response({"ok": True}, 200) if wants_json(request) else to_account(tenant)
 
     async def act(request: Request, tenant: Tenant, session: Session) -> Response:
-        c = state.c
         params = await read_form(request)
-        cookies.require_csrf(state, request, tenant, one(params, csrf.FIELD))
+        cookies.require_csrf(kit, request, tenant, one(params, csrf.FIELD))
         action = one(params, "action") or ""
         user_lid = session.user_lid
         if level_of(session.amr) is AuthLevel.RECOVERY:
             raise PageError(403, "with a recovery code you can only add a passkey; then sign in with it")
         if action in SENSITIVE:
-            step_up.require(state, session)
+            step_up.require(session)
         if action == "withdraw":
-            await c.logout.withdraw(tenant, user_lid, one(params, "client_id") or "")
+            await logout().withdraw(tenant, user_lid, one(params, "client_id") or "")
             return done(request, tenant)
         if action == "signout_everywhere":
-            sids = await c.logout.end_everywhere(tenant, user_lid)
+            sids = await logout().end_everywhere(tenant, user_lid)
             for sid in sids:
-                await c.refresh.revoke_for_session(tenant, sid)
-            return cookies.clear_session_cookie(state, pages.render("logged_out.html"), tenant)
+                await refresh().revoke_for_session(tenant, sid)
+            return cookies.clear_session_cookie(kit, pages.render("logged_out.html"), tenant)
         if action == "passkey_rename":
             name = (one(params, "name") or "").strip()
             if not name or len(name) > MAX_PASSKEY_NAME_LENGTH:
                 raise PageError(400, f"a passkey name is 1 to {MAX_PASSKEY_NAME_LENGTH} characters")
             try:
-                renamed = await c.passkeys.rename(tenant, user_lid, one(params, "handle") or "", name)
+                renamed = await passkeys().rename(tenant, user_lid, one(params, "handle") or "", name)
             except InvalidPasskeyName as exc:
                 raise PageError(400, str(exc)) from None
             if not renamed:
                 raise PageError(404, "you have no such passkey")
             return done(request, tenant)
         if action == "passkey_remove":
-            if not await c.passkeys.delete(tenant, user_lid, one(params, "handle") or ""):
+            if not await passkeys().delete(tenant, user_lid, one(params, "handle") or ""):
                 raise PageError(404, "you have no such passkey")
             return done(request, tenant)
         if action == "email_change":
             try:
-                await c.users.change_email(tenant, user_lid, one(params, "email"))
+                await users().change_email(tenant, user_lid, one(params, "email"))
             except InvalidUser as exc:
                 raise PageError(400, str(exc)) from None
             return done(request, tenant)
         if action == "totp_disable":
-            await c.totp.remove(tenant, user_lid)
-            await c.recovery_codes.remove(tenant, user_lid)
+            await totp().remove(tenant, user_lid)
+            await recovery_codes().remove(tenant, user_lid)
             return done(request, tenant)
         if action == "recovery_regenerate":
-            if not await c.totp.enrolled(tenant, user_lid):
+            if not await totp().enrolled(tenant, user_lid):
                 raise PageError(400, "set up the authenticator app first")
             return render(
-                request, tenant, "recovery_codes.html", codes=await c.recovery_codes.generate(tenant, user_lid)
+                request, tenant, "recovery_codes.html", codes=await recovery_codes().generate(tenant, user_lid)
             )
         if action == "totp_begin":
-            if await c.totp.enrolled(tenant, user_lid):
+            if await totp().enrolled(tenant, user_lid):
                 raise PageError(400, "the authenticator app is already set up; turn it off first")
-            reason = await step_up.add_factor_reason(state, tenant, session)
+            reason = await step_up.add_factor_reason(tenant, session)
             if reason is not None:
-                raise step_up.StepUpRequired(reason)
-            user = await c.logout.profile(tenant, user_lid)
+                raise StepUpRequired(reason)
+            user = await logout().profile(tenant, user_lid)
             if user is None:
                 raise PageError(404, "this account no longer exists")
-            enrolment = await c.totp.begin_enrolment(tenant, user)
+            enrolment = await totp().begin_enrolment(tenant, user)
             return render(request, tenant, "totp_setup.html", enrolment=enrolment, error=None)
         if action == "totp_confirm":
             code = "".join((one(params, "code") or "").split())
-            if not await c.totp.confirm(tenant, user_lid, code):
+            if not await totp().confirm(tenant, user_lid, code):
                 raise PageError(400, "that code is not correct; start the setup again and enter the current code")
             return render(
-                request, tenant, "recovery_codes.html", codes=await c.recovery_codes.generate(tenant, user_lid)
+                request, tenant, "recovery_codes.html", codes=await recovery_codes().generate(tenant, user_lid)
             )
         if action == "step_up":
             return await confirm(request, tenant, session, one(params, "code") or "")
@@ -204,26 +220,26 @@ def account(state: AppState) -> Endpoint:
 
     async def confirm(request: Request, tenant: Tenant, session: Session, code: str) -> Response:
         """ "Confirm it's you" with a second-factor code (services/sign_in.py `step_up`)."""
-        outcome = await state.c.sign_in.step_up(tenant, session, code, peer_address(request.scope, edge))
+        outcome = await sign_in().step_up(tenant, session, code, peer_address(request.scope, kit.edge))
         if isinstance(outcome, Throttled):
             raise PageError(429, TOO_MANY)
         if not isinstance(outcome, Elevated):
             return await show(request, tenant, session, notice=WRONG_CODE)
-        return cookies.set_session_cookies(state, to_account(tenant), tenant, outcome.session)
+        return cookies.set_session_cookies(kit, to_account(tenant), tenant, outcome.session)
 
     async def handle(request: Request) -> Response:
-        tenant = await state.tenant(request.path_params.get("tenant"))
-        session = await cookies.current_session(state, request, tenant)
+        tenant = await kit.tenant(request)
+        session = await cookies.current_session(kit, request, tenant)
         if session is None:
-            if step_up.wants_json(request):
+            if wants_json(request):
                 return json_response({"error": "login_required"}, 401, {"cache-control": "no-store"})
-            return redirect(f"{state.c.tenants.issuer(tenant)}/login")
+            return redirect(f"{kit.issuer(tenant)}/login")
         try:
             if request.method == "POST":
                 return await act(request, tenant, session)
             return await show(request, tenant, session)
-        except step_up.StepUpRequired as exc:
-            return step_up.answer(state, pages, request, tenant, exc.reason)
+        except StepUpRequired as exc:
+            return step_up.answer(kit, request, tenant, exc.reason)
 
     async def endpoint(request: Request) -> Response:
         return await pages.guard(handle(request))

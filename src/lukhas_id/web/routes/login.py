@@ -23,13 +23,14 @@ from starlette.responses import Response
 
 from lukhas_id.domain.authn import AuthLevel
 from lukhas_id.domain.tenant import Tenant
-from lukhas_id.services.sign_in import Outcome, PasswordOutcome, Refusal, Refused, SignedIn, Throttled
+from lukhas_id.services.authorization import AuthorizationService
+from lukhas_id.services.sign_in import Outcome, PasswordOutcome, Refusal, Refused, SignedIn, SignInService, Throttled
 from lukhas_id.web import csrf
 from lukhas_id.web import session_cookies as cookies
 from lukhas_id.web.forms import one, read_form, required
-from lukhas_id.web.http_io import EdgeConfig
-from lukhas_id.web.pages import PageError, Pages
-from lukhas_id.web.state import AppState
+from lukhas_id.web.page_kit import PageKit
+from lukhas_id.web.pages import PageError
+from lukhas_id.web.providers import Provider
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -46,13 +47,10 @@ FINISHED: Final = "this sign-in was already finished; sign in again"
 MAX_LOGIN_BODY: Final = 8192
 
 
-def login(state: AppState) -> Endpoint:
-    pages = Pages(state.settings.issuer)
-    edge = EdgeConfig.from_settings(state.settings)
-    form_limit = min(MAX_LOGIN_BODY, state.settings.max_body_bytes)
-
-    def csrf_token(tenant: Tenant, pre_id: str) -> str:
-        return csrf.token(state.csrf_key(tenant), pre_id)
+def login(kit: PageKit, sign_in: Provider[SignInService], authorization: Provider[AuthorizationService]) -> Endpoint:
+    """The sign-in pages; `sign_in` signs in, `authorization` says which level a pending request needs."""
+    pages = kit.pages
+    form_limit = min(MAX_LOGIN_BODY, kit.edge.max_body)
 
     def form_page(
         tenant: Tenant,
@@ -63,12 +61,12 @@ def login(state: AppState) -> Endpoint:
         username: str = "",
         step_up: bool = False,
     ) -> Response:
-        issuer = state.c.tenants.issuer(tenant)
+        issuer = kit.issuer(tenant)
         return pages.render(
             "login.html",
             action=f"{issuer}/login",
             webauthn=f"{issuer}/webauthn",
-            csrf_token=csrf_token(tenant, pre_id),
+            csrf_token=kit.csrf_token(tenant, pre_id),
             return_to=return_to,
             step_up=step_up,
             error=error,
@@ -78,22 +76,22 @@ def login(state: AppState) -> Endpoint:
     def second_factor_page(tenant: Tenant, pre_id: str, *, error: str | None = None) -> Response:
         return pages.render(
             "second_factor.html",
-            action=f"{state.c.tenants.issuer(tenant)}/login/second-factor",
-            csrf_token=csrf_token(tenant, pre_id),
+            action=f"{kit.issuer(tenant)}/login/second-factor",
+            csrf_token=kit.csrf_token(tenant, pre_id),
             error=error,
         )
 
     def recover_page(tenant: Tenant, pre_id: str, *, error: str | None = None, username: str = "") -> Response:
         return pages.render(
             "recover.html",
-            action=f"{state.c.tenants.issuer(tenant)}/login/recover",
-            csrf_token=csrf_token(tenant, pre_id),
+            action=f"{kit.issuer(tenant)}/login/recover",
+            csrf_token=kit.csrf_token(tenant, pre_id),
             error=error,
             username=username,
         )
 
     def signed_in(tenant: Tenant, outcome: SignedIn) -> Response:
-        return cookies.signed_in_redirect(state, tenant, outcome.session, outcome.return_to)
+        return cookies.signed_in_redirect(kit, tenant, outcome.session, outcome.return_to)
 
     def throttled(outcome: Throttled) -> PageError:
         return PageError(429, TOO_MANY, headers={"retry-after": str(outcome.retry_after)})
@@ -101,7 +99,7 @@ def login(state: AppState) -> Endpoint:
     async def posted(request: Request, tenant: Tenant) -> tuple[dict[str, list[str]], str]:
         """The posted form and the pre-session id its CSRF token is bound to (403 unless it verifies)."""
         params = await read_form(request, form_limit)
-        return params, cookies.require_csrf(state, request, tenant, one(params, csrf.FIELD))
+        return params, cookies.require_csrf(kit, request, tenant, one(params, csrf.FIELD))
 
     def checked_return_to(return_to: str | None) -> str | None:
         if return_to is not None and not cookies.valid_return_to(return_to):
@@ -110,18 +108,18 @@ def login(state: AppState) -> Endpoint:
 
     async def show(request: Request, tenant: Tenant) -> Response:
         return_to = checked_return_to(one({"return_to": request.query_params.getlist("return_to")}, "return_to"))
-        pre_id, fresh = cookies.pre_session(state, request, tenant)
-        level = await state.c.authorization.required_level(tenant, return_to) if return_to else None
+        pre_id, fresh = cookies.pre_session(kit, request, tenant)
+        level = await authorization().required_level(tenant, return_to) if return_to else None
         response = form_page(tenant, pre_id, return_to, step_up=level is not None and level > AuthLevel.PASSWORD)
-        return cookies.set_pre_cookie(state, response, tenant, pre_id, fresh)
+        return cookies.set_pre_cookie(kit, response, tenant, pre_id, fresh)
 
     async def submit(request: Request, tenant: Tenant) -> Response:
         params, pre_id = await posted(request, tenant)
         username = required(params, "username")
         password = required(params, "password")
         return_to = checked_return_to(one(params, "return_to") or None)  # an empty field is none
-        browser = cookies.browser(state, edge, request, tenant, pre_id)
-        outcome: PasswordOutcome = await state.c.sign_in.password(tenant, username, password, browser, return_to)
+        browser = cookies.browser(kit, request, tenant, pre_id)
+        outcome: PasswordOutcome = await sign_in().password(tenant, username, password, browser, return_to)
         if isinstance(outcome, SignedIn):
             return signed_in(tenant, outcome)
         if isinstance(outcome, Throttled):
@@ -136,8 +134,8 @@ def login(state: AppState) -> Endpoint:
         if request.method != "POST":
             raise PageError(405, "sign in first")
         params, pre_id = await posted(request, tenant)
-        browser = cookies.browser(state, edge, request, tenant, pre_id)
-        outcome: Outcome = await state.c.sign_in.second_factor(tenant, required(params, "code"), browser)
+        browser = cookies.browser(kit, request, tenant, pre_id)
+        outcome: Outcome = await sign_in().second_factor(tenant, required(params, "code"), browser)
         if isinstance(outcome, SignedIn):
             return signed_in(tenant, outcome)
         if isinstance(outcome, Throttled):
@@ -153,12 +151,12 @@ def login(state: AppState) -> Endpoint:
         """GET/POST /login/recover: sign in with an administrator's recovery code (docs/recovery.md). The
         session it makes is a recovery session: it may only add a passkey (AuthLevel.RECOVERY)."""
         if request.method != "POST":
-            pre_id, fresh = cookies.pre_session(state, request, tenant)
-            return cookies.set_pre_cookie(state, recover_page(tenant, pre_id), tenant, pre_id, fresh)
+            pre_id, fresh = cookies.pre_session(kit, request, tenant)
+            return cookies.set_pre_cookie(kit, recover_page(tenant, pre_id), tenant, pre_id, fresh)
         params, pre_id = await posted(request, tenant)
         username = required(params, "username")
-        browser = cookies.browser(state, edge, request, tenant, pre_id)
-        outcome: Outcome = await state.c.sign_in.account_recovery(tenant, username, required(params, "code"), browser)
+        browser = cookies.browser(kit, request, tenant, pre_id)
+        outcome: Outcome = await sign_in().account_recovery(tenant, username, required(params, "code"), browser)
         if isinstance(outcome, SignedIn):
             return signed_in(tenant, outcome)
         if isinstance(outcome, Throttled):
@@ -167,7 +165,7 @@ def login(state: AppState) -> Endpoint:
         return recover_page(tenant, pre_id, error=error, username=username.strip())
 
     async def handle(request: Request) -> Response:
-        tenant = await state.tenant(request.path_params.get("tenant"))
+        tenant = await kit.tenant(request)
         if request.url.path.endswith("/recover"):
             return await recover(request, tenant)
         if request.url.path.endswith("/second-factor"):

@@ -29,56 +29,60 @@ from starlette.responses import Response
 from lukhas_id.domain.session import Session
 from lukhas_id.domain.tenant import Tenant
 from lukhas_id.protocol.oauth2.request import parse_form
-from lukhas_id.services.logout import InvalidLogoutRequest, LogoutRequest
+from lukhas_id.services.logout import InvalidLogoutRequest, LogoutRequest, LogoutService
+from lukhas_id.services.refresh import RefreshTokenService
 from lukhas_id.web import csrf
 from lukhas_id.web import session_cookies as cookies
 from lukhas_id.web.forms import one, read_form
-from lukhas_id.web.pages import PageError, Pages, redirect
-from lukhas_id.web.state import AppState
+from lukhas_id.web.page_kit import PageKit
+from lukhas_id.web.pages import PageError, redirect
+from lukhas_id.web.providers import Provider
 
 log = logging.getLogger("lukhas_id")
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def logout(state: AppState) -> Endpoint:
-    pages = Pages(state.settings.issuer)
+def logout(kit: PageKit, logout_service: Provider[LogoutService], refresh: Provider[RefreshTokenService]) -> Endpoint:
+    """The end-session endpoint; `logout_service` checks the request and ends the session, `refresh` revokes
+    the refresh tokens bound to it."""
+    pages = kit.pages
 
     def confirmation(request: Request, tenant: Tenant, checked: LogoutRequest) -> Response:
-        pre_id, fresh = cookies.pre_session(state, request, tenant)
-        issuer = state.c.tenants.issuer(tenant)
+        pre_id, fresh = cookies.pre_session(kit, request, tenant)
+        issuer = kit.issuer(tenant)
         response = pages.render(
             "logout_confirm.html",
             action=f"{issuer}/oauth2/logout",
             account=f"{issuer}/account",
-            csrf_token=csrf.token(state.csrf_key(tenant), pre_id),
+            csrf_token=kit.csrf_token(tenant, pre_id),
             params=sorted(checked.params.items()),
             client_name=checked.client.name if checked.client is not None else None,
         )
-        return cookies.set_pre_cookie(state, response, tenant, pre_id, fresh)
+        return cookies.set_pre_cookie(kit, response, tenant, pre_id, fresh)
 
     async def finish(tenant: Tenant, checked: LogoutRequest, session: Session | None) -> Response:
         if session is not None:
-            ended = await state.c.logout.end_session(tenant, session.id)
+            ended = await logout_service().end_session(tenant, session.id)
             if ended is not None:
-                await state.c.refresh.revoke_for_session(tenant, ended.sid)
+                await refresh().revoke_for_session(tenant, ended.sid)
         response = redirect(checked.redirect_to) if checked.redirect_to else pages.render("logged_out.html")
-        return cookies.clear_session_cookie(state, response, tenant)
+        return cookies.clear_session_cookie(kit, response, tenant)
 
     async def handle(request: Request) -> Response:
-        tenant = await state.tenant(request.path_params.get("tenant"))
+        tenant = await kit.tenant(request)
         if request.method == "POST":
             params = await read_form(request)
         else:
             params = parse_form(request.scope.get("query_string", b""))
         confirm = one(params, "confirm") if request.method == "POST" else None
         if confirm is not None:
-            cookies.require_csrf(state, request, tenant, one(params, csrf.FIELD))
+            cookies.require_csrf(kit, request, tenant, one(params, csrf.FIELD))
         try:
-            checked = await state.c.logout.check(tenant, params)
+            checked = await logout_service().check(tenant, params)
         except InvalidLogoutRequest as exc:
             raise PageError(400, f"This sign-out link is not valid: {exc}.") from None
-        session = await cookies.current_session(state, request, tenant)
+        session = await cookies.current_session(kit, request, tenant)
         if session is not None and confirm != "yes" and not checked.names_session(session):
             return confirmation(request, tenant, checked)
         return await finish(tenant, checked, session)

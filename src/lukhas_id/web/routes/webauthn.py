@@ -36,14 +36,16 @@ from lukhas_id.domain.session import Session
 from lukhas_id.domain.tenant import Tenant
 from lukhas_id.errors import OAuthError
 from lukhas_id.protocol.webauthn import WebAuthnError
-from lukhas_id.services.passkeys import InvalidPasskeyName
-from lukhas_id.services.sign_in import Outcome, SignedIn, Throttled
-from lukhas_id.web import csrf, step_up
+from lukhas_id.services.passkeys import InvalidPasskeyName, PasskeyService
+from lukhas_id.services.sign_in import Outcome, SignedIn, SignInService, Throttled
+from lukhas_id.web import csrf
 from lukhas_id.web import session_cookies as cookies
 from lukhas_id.web.forms import read_json_object
-from lukhas_id.web.http_io import NO_STORE, EdgeConfig, error_response, json_response
+from lukhas_id.web.http_io import NO_STORE, error_response, json_response
+from lukhas_id.web.page_kit import PageKit
 from lukhas_id.web.pages import PageError
-from lukhas_id.web.state import AppState
+from lukhas_id.web.providers import Provider
+from lukhas_id.web.step_up import StepUp
 
 log = logging.getLogger("lukhas_id")
 
@@ -62,13 +64,13 @@ def _failed(reason: str) -> Response:
     return _answer({"error": "webauthn_failed", "error_description": reason}, 400)
 
 
-def _endpoint(state: AppState, handler: Handler) -> Endpoint:
+def _endpoint(kit: PageKit, handler: Handler) -> Endpoint:
     """The JSON error idiom of the passkey endpoints around `handler`: a PageError as {"error",
     "error_description"} with its status, an OAuthError as RFC 6749 §5.2 JSON."""
 
     async def endpoint(request: Request) -> Response:
         try:
-            tenant = await state.tenant(request.path_params.get("tenant"))
+            tenant = await kit.tenant(request)
             return await handler(request, tenant)
         except PageError as exc:
             return _answer({"error": exc.error, "error_description": exc.message}, exc.status, exc.headers)
@@ -78,15 +80,15 @@ def _endpoint(state: AppState, handler: Handler) -> Endpoint:
     return endpoint
 
 
-async def _read(state: AppState, request: Request, tenant: Tenant) -> tuple[dict[str, Any], str]:
+async def _read(kit: PageKit, request: Request, tenant: Tenant) -> tuple[dict[str, Any], str]:
     """The JSON object posted and the pre-session id its X-CSRF-Token is bound to (403 otherwise)."""
-    data = await read_json_object(request, min(MAX_BODY, state.settings.max_body_bytes))
+    data = await read_json_object(request, min(MAX_BODY, kit.edge.max_body))
     token = request.headers.get(csrf.HEADER)
-    return data, cookies.require_csrf(state, request, tenant, token, message=FORBIDDEN)
+    return data, cookies.require_csrf(kit, request, tenant, token, message=FORBIDDEN)
 
 
-async def _signed_in_session(state: AppState, request: Request, tenant: Tenant) -> Session:
-    session = await cookies.current_session(state, request, tenant)
+async def _signed_in_session(kit: PageKit, request: Request, tenant: Tenant) -> Session:
+    session = await cookies.current_session(kit, request, tenant)
     if session is None:
         raise PageError(401, "sign in first", error="login_required")
     return session
@@ -117,30 +119,30 @@ def _require_credential(data: dict[str, Any], members: tuple[str, ...]) -> None:
             raise PageError(400, f"the credential member response.{name} is missing")
 
 
-def register_begin(state: AppState) -> Endpoint:
+def register_begin(kit: PageKit, step_up: StepUp, passkeys: Provider[PasskeyService]) -> Endpoint:
     async def handle(request: Request, tenant: Tenant) -> Response:
-        await _read(state, request, tenant)
-        session = await _signed_in_session(state, request, tenant)
-        reason = await step_up.add_factor_reason(state, tenant, session)
+        await _read(kit, request, tenant)
+        session = await _signed_in_session(kit, request, tenant)
+        reason = await step_up.add_factor_reason(tenant, session)
         if reason is not None:
-            return step_up.json_answer(state, reason)
+            return step_up.json_answer(reason)
         try:
-            options = await state.c.passkeys.begin_registration(tenant, session.user_lid, session.sid)
+            options = await passkeys().begin_registration(tenant, session.user_lid, session.sid)
         except WebAuthnError as exc:
             return _failed(exc.reason)
         return _answer(options)
 
-    return _endpoint(state, handle)
+    return _endpoint(kit, handle)
 
 
-def register_complete(state: AppState) -> Endpoint:
+def register_complete(kit: PageKit, passkeys: Provider[PasskeyService]) -> Endpoint:
     async def handle(request: Request, tenant: Tenant) -> Response:
-        data, _ = await _read(state, request, tenant)
-        session = await _signed_in_session(state, request, tenant)
+        data, _ = await _read(kit, request, tenant)
+        session = await _signed_in_session(kit, request, tenant)
         name = _optional_str(data, "name")
         _require_credential(data, _REGISTRATION_MEMBERS)
         try:
-            passkey = await state.c.passkeys.complete_registration(tenant, session.user_lid, session.sid, data, name)
+            passkey = await passkeys().complete_registration(tenant, session.user_lid, session.sid, data, name)
         except InvalidPasskeyName as exc:
             raise PageError(400, str(exc)) from None
         except WebAuthnError as exc:
@@ -148,35 +150,33 @@ def register_complete(state: AppState) -> Endpoint:
             return _failed(exc.reason)
         return _answer({"handle": passkey.handle, "name": passkey.name}, 201)
 
-    return _endpoint(state, handle)
+    return _endpoint(kit, handle)
 
 
-def authenticate_begin(state: AppState) -> Endpoint:
+def authenticate_begin(kit: PageKit, passkeys: Provider[PasskeyService]) -> Endpoint:
     async def handle(request: Request, tenant: Tenant) -> Response:
-        data, pre_id = await _read(state, request, tenant)
+        data, pre_id = await _read(kit, request, tenant)
         username = _optional_str(data, "username") or None
         verify_user = data.get("step_up", False)
         if not isinstance(verify_user, bool):
             raise PageError(400, "step_up must be true or false")
-        options = await state.c.passkeys.begin_authentication(
+        options = await passkeys().begin_authentication(
             tenant, pre_id, username, user_verification="required" if verify_user else None
         )
         return _answer(options)
 
-    return _endpoint(state, handle)
+    return _endpoint(kit, handle)
 
 
-def authenticate_complete(state: AppState) -> Endpoint:
-    edge = EdgeConfig.from_settings(state.settings)
-
+def authenticate_complete(kit: PageKit, sign_in: Provider[SignInService]) -> Endpoint:
     async def handle(request: Request, tenant: Tenant) -> Response:
-        data, pre_id = await _read(state, request, tenant)
+        data, pre_id = await _read(kit, request, tenant)
         return_to = _optional_str(data, "return_to") or None
         if return_to is not None and not cookies.valid_return_to(return_to):
             raise PageError(400, "return_to is not a valid interaction id")
         _require_credential(data, _ASSERTION_MEMBERS)
-        browser = cookies.browser(state, edge, request, tenant, pre_id)
-        outcome: Outcome = await state.c.sign_in.passkey(tenant, data, browser, return_to)
+        browser = cookies.browser(kit, request, tenant, pre_id)
+        outcome: Outcome = await sign_in().passkey(tenant, data, browser, return_to)
         if isinstance(outcome, Throttled):
             return _answer(
                 {"error": "rate_limited", "error_description": "too many failed sign-ins; wait, then retry"},
@@ -185,7 +185,7 @@ def authenticate_complete(state: AppState) -> Endpoint:
             )
         if not isinstance(outcome, SignedIn):
             return _failed(outcome.detail)
-        response = _answer({"redirect": cookies.after_sign_in(state, tenant, outcome.return_to)})
-        return cookies.set_session_cookies(state, response, tenant, outcome.session)
+        response = _answer({"redirect": cookies.after_sign_in(kit, tenant, outcome.return_to)})
+        return cookies.set_session_cookies(kit, response, tenant, outcome.session)
 
-    return _endpoint(state, handle)
+    return _endpoint(kit, handle)
