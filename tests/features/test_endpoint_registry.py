@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 import pytest_asyncio
 
 from lukhas_id.clock import SystemClock
 from lukhas_id.features import Feature
 from lukhas_id.settings import Settings
-from lukhas_id.web.app import EDGE_HEADERS
+from lukhas_id.web.app import EDGE_HEADERS, create_app
 from lukhas_id.web.registry import EndpointSpec, split_tenant
-from tests.support.harness import Harness, running
+from tests.support.harness import BASE, Harness, running
 
 EDGE = {name.decode(): value.decode() for name, value in EDGE_HEADERS}
 
@@ -128,3 +129,24 @@ def test_feature_settings_are_checked_at_start(disabled: list[str], experimental
     with pytest.raises(ConfigurationError) as err:
         load_settings(disabled_features=disabled, experimental_features=experimental)
     assert message in str(err.value)
+
+
+async def test_before_the_services_exist_every_endpoint_answers_503(settings: Settings) -> None:
+    """Routes reach the services through providers (web/providers.py) made before the lifespan builds the
+    Container: until it has, every endpoint but liveness answers 503, and readiness names "startup"."""
+    app = create_app(settings)  # the lifespan never runs: no services
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as http:
+        checked = 0
+        for spec in app.state.endpoints:
+            if spec.name == "health":
+                continue
+            for path in spec.paths():
+                resp = await http.request(spec.methods[0], concrete(path, "acme"))
+                assert resp.status_code == 503, f"{spec.name} {path}: {resp.status_code} {resp.text[:200]}"
+                checked += 1
+        assert checked > 40
+        assert (await http.get("/healthz")).status_code == 200
+        ready = await http.get("/readyz")
+        assert ready.json() == {"status": "unavailable", "failing": ["startup"]}
+        assert (await http.get("/login")).headers["retry-after"] == "1"
+        assert (await http.post("/oauth2/token")).json()["error"] == "temporarily_unavailable"

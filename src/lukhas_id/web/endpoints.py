@@ -64,9 +64,6 @@ def declare(state: AppState) -> list[EndpointSpec]:
     def members(issuer: str) -> dict[str, Any]:
         return discovery_members(specs, issuer)
 
-    def oauth_endpoints() -> Any:
-        return state.c.oauth
-
     def methods(*, credential_only: bool = False) -> list[str]:
         authn = state.c.client_authentication
         return [m.value for m in (authn.credential_methods if credential_only else authn.methods)]
@@ -76,14 +73,26 @@ def declare(state: AppState) -> list[EndpointSpec]:
             "authorization_endpoint": f"{issuer}/oauth2/authorize",
             **discovery.AUTHORIZATION_SUPPORT,
             # OIDC Discovery §3, RFC 9470 §7: the sign-in levels, weakest first (domain/authn.py).
-            "acr_values_supported": state.settings.acr_names.supported(),
+            "acr_values_supported": settings.acr_names.supported(),
         }
 
-    metadata = discovery.metadata(state, members)
+    metadata = discovery.metadata(lambda: state.c.tenants, members, settings.jwks_max_age)
     declared = [
         EndpointSpec("health", "/healthz", GET, health.healthz, per_tenant=False),
-        EndpointSpec("ready", "/readyz", GET, health.readyz(state), per_tenant=False),
-        EndpointSpec("metrics", "/metrics", GET, metrics.metrics(state), per_tenant=False),
+        EndpointSpec(
+            "ready",
+            "/readyz",
+            GET,
+            health.readyz(
+                lambda: state.c.database,
+                lambda: state.c.token_state,
+                "redis" if settings.redis_url else "token_state",
+                lambda: state.c.tenants,
+                lambda: state.c.keys,
+            ),
+            per_tenant=False,
+        ),
+        EndpointSpec("metrics", "/metrics", GET, metrics.metrics(lambda: state.c.metrics), per_tenant=False),
         EndpointSpec(
             "metadata-path-inserted",
             "/.well-known/oauth-authorization-server/t/{tenant}",
@@ -110,7 +119,7 @@ def declare(state: AppState) -> list[EndpointSpec]:
             "token",
             oauth.TOKEN_PATH,
             POST,
-            oauth.token(oauth_endpoints, edge),
+            oauth.token(lambda: state.c.oauth, edge),
             fast=True,
             discovery=lambda issuer: {
                 "token_endpoint": f"{issuer}{oauth.TOKEN_PATH}",
@@ -122,7 +131,7 @@ def declare(state: AppState) -> list[EndpointSpec]:
             "userinfo",
             "/oauth2/userinfo",
             ("GET", "POST", "OPTIONS"),
-            userinfo.userinfo(state),
+            userinfo.userinfo(lambda: state.c.tenants, lambda: state.c.userinfo, settings.max_body_bytes),
             feature=Feature.USERINFO,
             discovery=lambda issuer: {"userinfo_endpoint": f"{issuer}/oauth2/userinfo"},
         ),
@@ -130,14 +139,14 @@ def declare(state: AppState) -> list[EndpointSpec]:
             "jwks",
             "/.well-known/jwks.json",
             GET,
-            discovery.jwks(state),
+            discovery.jwks(lambda: state.c.tenants, lambda: state.c.keys, settings.jwks_max_age),
             discovery=lambda issuer: {"jwks_uri": f"{issuer}/.well-known/jwks.json"},
         ),
         EndpointSpec(
             "introspection",
             oauth.INTROSPECTION_PATH,
             POST,
-            oauth.introspect(oauth_endpoints, edge),
+            oauth.introspect(lambda: state.c.oauth, edge),
             fast=True,
             feature=Feature.INTROSPECTION,
             discovery=lambda issuer: {
@@ -149,7 +158,7 @@ def declare(state: AppState) -> list[EndpointSpec]:
             "revocation",
             oauth.REVOCATION_PATH,
             POST,
-            oauth.revoke(oauth_endpoints, edge),
+            oauth.revoke(lambda: state.c.oauth, edge),
             fast=True,
             feature=Feature.REVOCATION,
             discovery=lambda issuer: {
@@ -169,7 +178,7 @@ def declare(state: AppState) -> list[EndpointSpec]:
             "registration",
             "/oauth2/register",
             POST,
-            registration.register(state),
+            registration.register(lambda: state.c.tenants, lambda: state.c.registration),
             feature=Feature.DYNAMIC_REGISTRATION,
             discovery=lambda issuer: {"registration_endpoint": f"{issuer}/oauth2/register"},
         ),
@@ -177,7 +186,7 @@ def declare(state: AppState) -> list[EndpointSpec]:
             "registration-management",
             "/oauth2/register/{client_id}",
             ("GET", "PUT", "DELETE"),
-            registration.manage(state),
+            registration.manage(lambda: state.c.tenants, lambda: state.c.registration),
             feature=Feature.DYNAMIC_REGISTRATION,
         ),
         EndpointSpec("login", "/login", ("GET", "POST"), sign_in_pages, feature=Feature.AUTHORIZATION_CODE),
@@ -255,5 +264,5 @@ def declare(state: AppState) -> list[EndpointSpec]:
             feature=Feature.PASSKEYS,
         ),
     ]
-    specs.extend(enabled(declared, state.settings.features))
+    specs.extend(enabled(declared, settings.features))
     return specs

@@ -1,9 +1,12 @@
-"""The per-application holder of the Container (set by the ASGI lifespan) and tenant resolution."""
+"""The per-application holder of the Container, set and cleared by the ASGI lifespan (web/app.py).
+
+Until then, and after, `c` answers 503. web/endpoints.py is the only module that reaches services
+through it: it makes the providers the route factories take (web/providers.py).
+"""
 
 from __future__ import annotations
 
 from lukhas_id.bootstrap import Container
-from lukhas_id.domain.tenant import Tenant
 from lukhas_id.errors import ErrorCode, OAuthError
 from lukhas_id.settings import Settings
 
@@ -24,11 +27,3 @@ class AppState:
         if self._container is None:
             raise OAuthError(ErrorCode.TEMPORARILY_UNAVAILABLE, "the server is starting or stopping", 503)
         return self._container
-
-    def csrf_key(self, tenant: Tenant) -> bytes:
-        """The tenant's key of the pages' CSRF tokens (web/csrf.py)."""
-        return self.c.keyring.key(tenant, "csrf")
-
-    async def tenant(self, name: str | None) -> Tenant:
-        """The tenant named by the path (/t/{name}/...), or the default tenant at the root (None)."""
-        return await self.c.tenants.resolve(name)

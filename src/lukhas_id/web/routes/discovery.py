@@ -17,7 +17,9 @@ from starlette.responses import Response
 from lukhas_id.domain.keys import SigningAlg
 from lukhas_id.domain.tenant import Tenant
 from lukhas_id.protocol.oauth2.pkce import CODE_CHALLENGE_METHODS_SUPPORTED
-from lukhas_id.web.state import AppState
+from lukhas_id.services.keys import KeyService
+from lukhas_id.services.tenants import TenantService
+from lukhas_id.web.providers import Provider
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -77,23 +79,29 @@ def _not_modified(request: Request, etag: str) -> bool:
     return "*" in tags or etag in tags
 
 
-def metadata(state: AppState, members: Callable[[str], dict[str, Any]]) -> Endpoint:
-    """The tenant's metadata document, built once from `members` (the registry's contributions)."""
+def _cache_control(max_age: int) -> dict[str, str]:
+    return {**PUBLIC, "cache-control": f"public, max-age={max_age}"}
+
+
+def metadata(tenants: Provider[TenantService], members: Callable[[str], dict[str, Any]], max_age: int) -> Endpoint:
+    """The tenant's metadata document, built once from `members` (the registry's contributions), served
+    with Cache-Control max-age `max_age` (Settings.jwks_max_age)."""
     cache: dict[str, tuple[bytes, str]] = {}
+    public = _cache_control(max_age)
 
     def document(tenant: Tenant) -> tuple[bytes, str]:
         hit = cache.get(tenant.id)
         if hit is None:
-            issuer = state.c.tenants.issuer(tenant)
+            issuer = tenants().issuer(tenant)
             body = orjson.dumps(metadata_document(issuer, members(issuer)))
             hit = (body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
             cache[tenant.id] = hit
         return hit
 
     async def endpoint(request: Request) -> Response:
-        tenant = await state.tenant(request.path_params.get("tenant"))
+        tenant = await tenants().resolve(request.path_params.get("tenant"))
         body, etag = document(tenant)
-        headers = {**PUBLIC, "cache-control": f"public, max-age={state.settings.jwks_max_age}", "etag": etag}
+        headers = {**public, "etag": etag}
         if _not_modified(request, etag):
             return Response(status_code=304, headers=headers)
         return Response(body, 200, headers=headers, media_type="application/json")
@@ -101,11 +109,14 @@ def metadata(state: AppState, members: Callable[[str], dict[str, Any]]) -> Endpo
     return endpoint
 
 
-def jwks(state: AppState) -> Endpoint:
+def jwks(tenants: Provider[TenantService], keys: Provider[KeyService], max_age: int) -> Endpoint:
+    """The tenant's key set, as `keys` holds it (built when the key set changes)."""
+    public = _cache_control(max_age)
+
     async def endpoint(request: Request) -> Response:
-        tenant = await state.tenant(request.path_params.get("tenant"))
-        ks = await state.c.keys.get(tenant.id)
-        headers = {**PUBLIC, "cache-control": f"public, max-age={state.settings.jwks_max_age}", "etag": ks.jwks_etag}
+        tenant = await tenants().resolve(request.path_params.get("tenant"))
+        ks = await keys().get(tenant.id)
+        headers = {**public, "etag": ks.jwks_etag}
         if _not_modified(request, ks.jwks_etag):
             return Response(status_code=304, headers=headers)
         return Response(ks.jwks_body, 200, headers=headers, media_type="application/jwk-set+json")

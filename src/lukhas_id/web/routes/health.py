@@ -4,26 +4,44 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from lukhas_id.errors import OAuthError
+from lukhas_id.services.keys import KeyService
+from lukhas_id.services.tenants import TenantService
 from lukhas_id.web.http_io import json_response
-from lukhas_id.web.state import AppState
+from lukhas_id.web.providers import Provider
 
 CHECK_TIMEOUT = 2.0
+
+
+class Pingable(Protocol):
+    """A store that answers a round trip (the database, the token state store)."""
+
+    async def ping(self) -> None: ...
 
 
 async def healthz(request: Request) -> Response:
     return json_response({"status": "ok"}, headers={"cache-control": "no-store"})
 
 
-def readyz(state: AppState) -> Callable[[Request], Awaitable[Response]]:
+def readyz(
+    database: Provider[Pingable],
+    store: Provider[Pingable],
+    store_name: str,
+    tenants: Provider[TenantService],
+    keys: Provider[KeyService],
+) -> Callable[[Request], Awaitable[Response]]:
+    """Ready when the database and the token state `store` (reported as `store_name`) answer and the
+    default tenant has a signing key; "startup" fails until the services exist."""
+
     async def endpoint(request: Request) -> Response:
         failing: list[str] = []
         try:
-            c = state.c
+            db, state_store, tenant_service, key_service = database(), store(), tenants(), keys()
         except OAuthError:
             return json_response({"status": "unavailable", "failing": ["startup"]}, 503, {"cache-control": "no-store"})
 
@@ -33,15 +51,14 @@ def readyz(state: AppState) -> Callable[[Request], Awaitable[Response]]:
             except Exception:
                 failing.append(name)
 
-        store = "redis" if c.settings.redis_url else "token_state"
-        await check("database", c.database.ping())
-        await check(store, c.token_state.ping())
+        await check("database", db.ping())
+        await check(store_name, state_store.ping())
 
         async def signing_key() -> None:
-            tenant = await c.tenants.by_name(c.tenants.default_name)
+            tenant = await tenant_service.by_name(tenant_service.default_name)
             if tenant is None:
                 raise LookupError
-            await c.keys.signer(tenant)
+            await key_service.signer(tenant)
 
         await check("signing_key", signing_key())
         if failing:

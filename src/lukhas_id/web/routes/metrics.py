@@ -7,12 +7,12 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import Response
 
-from lukhas_id.metrics import CONTENT_TYPE
-from lukhas_id.web.state import AppState
+from lukhas_id.metrics import CONTENT_TYPE, Metrics
+from lukhas_id.web.providers import Provider
 
 
-def metrics(state: AppState) -> Callable[[Request], Awaitable[Response]]:
+def metrics(registry: Provider[Metrics]) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
-        return Response(state.c.metrics.render(), 200, {"content-type": CONTENT_TYPE, "cache-control": "no-store"})
+        return Response(registry().render(), 200, {"content-type": CONTENT_TYPE, "cache-control": "no-store"})
 
     return endpoint

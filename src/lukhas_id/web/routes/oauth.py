@@ -15,9 +15,9 @@ from starlette.responses import Response
 from lukhas_id.protocol.oauth2.request import HttpMessage
 from lukhas_id.services.oauth_endpoints import EndpointAnswer, OAuthEndpoints
 from lukhas_id.web.http_io import NO_STORE, EdgeConfig, read_message, token_response
+from lukhas_id.web.providers import Provider
 
 Handler = Callable[[Request], Awaitable[Response]]
-Provider = Callable[[], OAuthEndpoints]
 Step = Callable[[OAuthEndpoints, HttpMessage], Awaitable[EndpointAnswer]]
 
 TOKEN_PATH = "/oauth2/token"  # noqa: S105  (a path)
@@ -26,7 +26,7 @@ REVOCATION_PATH = "/oauth2/revoke"
 
 
 def _adapter(
-    endpoints: Provider,
+    endpoints: Provider[OAuthEndpoints],
     edge: EdgeConfig,
     path: str,
     pick: Callable[[OAuthEndpoints, HttpMessage], Awaitable[EndpointAnswer]],
@@ -42,13 +42,13 @@ def _adapter(
     return handler
 
 
-def token(endpoints: Provider, edge: EdgeConfig) -> Handler:
+def token(endpoints: Provider[OAuthEndpoints], edge: EdgeConfig) -> Handler:
     return _adapter(endpoints, edge, TOKEN_PATH, OAuthEndpoints.token)
 
 
-def introspect(endpoints: Provider, edge: EdgeConfig) -> Handler:
+def introspect(endpoints: Provider[OAuthEndpoints], edge: EdgeConfig) -> Handler:
     return _adapter(endpoints, edge, INTROSPECTION_PATH, OAuthEndpoints.introspect)
 
 
-def revoke(endpoints: Provider, edge: EdgeConfig) -> Handler:
+def revoke(endpoints: Provider[OAuthEndpoints], edge: EdgeConfig) -> Handler:
     return _adapter(endpoints, edge, REVOCATION_PATH, OAuthEndpoints.revoke)

@@ -28,9 +28,10 @@ from lukhas_id.protocol.oauth2.registration import (
     parse_metadata,
     registered_metadata,
 )
-from lukhas_id.services.registration import InvalidRegistrationToken
+from lukhas_id.services.registration import InvalidRegistrationToken, RegistrationService
+from lukhas_id.services.tenants import TenantService
 from lukhas_id.web.http_io import NO_STORE, error_response, json_response, read_body
-from lukhas_id.web.state import AppState
+from lukhas_id.web.providers import Provider
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 JSON_TYPE = "application/json"
@@ -79,21 +80,21 @@ def _client_info(issuer: str, info: dict[str, Any], registration_token: str) -> 
     }
 
 
-def register(state: AppState) -> Endpoint:
+def register(tenants: Provider[TenantService], registrations: Provider[RegistrationService]) -> Endpoint:
     async def endpoint(request: Request) -> Response:
         try:
-            c = state.c
-            tenant = await state.tenant(request.path_params.get("tenant"))
-            issuer = c.tenants.issuer(tenant)
+            tenant_service, registration = tenants(), registrations()
+            tenant = await tenant_service.resolve(request.path_params.get("tenant"))
+            issuer = tenant_service.issuer(tenant)
             try:
                 try:
-                    await c.registration.check_initial_token(tenant, _bearer(request))
+                    await registration.check_initial_token(tenant, _bearer(request))
                 except InvalidRegistrationToken:
                     raise invalid_token("the initial access token is invalid or expired") from None
             except BearerError as exc:
                 return _bearer_error(issuer, exc)
             meta = parse_metadata(await _json_body(request))
-            result = await c.registration.register(tenant, meta)
+            result = await registration.register(tenant, meta)
         except RegistrationError as exc:
             return _registration_error(exc)
         except OAuthError as exc:
@@ -106,35 +107,36 @@ def register(state: AppState) -> Endpoint:
     return endpoint
 
 
-async def _manage(state: AppState, request: Request, tenant: Tenant, issuer: str, token: str) -> Response:
-    c = state.c
+async def _manage(
+    registration: RegistrationService, request: Request, tenant: Tenant, issuer: str, token: str
+) -> Response:
     client_id: str = request.path_params["client_id"]
     try:
-        client = await c.registration.authorize(tenant, client_id, token)
+        client = await registration.authorize(tenant, client_id, token)
     except InvalidRegistrationToken:
         return _bearer_error(issuer, invalid_token("the registration access token is invalid"))
     if request.method == "DELETE":
-        await c.registration.delete(client)
+        await registration.delete(client)
         return Response(status_code=204, headers=dict(NO_STORE))
     if request.method == "PUT":
         doc = await _json_body(request)
         check_update_request(doc, client.client_id)
         secret = doc.get("client_secret")
-        client = await c.registration.update(client, parse_metadata(doc), secret if isinstance(secret, str) else None)
+        client = await registration.update(client, parse_metadata(doc), secret if isinstance(secret, str) else None)
     return json_response(_client_info(issuer, registered_metadata(client), token), 200, dict(NO_STORE))
 
 
-def manage(state: AppState) -> Endpoint:
+def manage(tenants: Provider[TenantService], registrations: Provider[RegistrationService]) -> Endpoint:
     async def endpoint(request: Request) -> Response:
         try:
-            c = state.c
-            tenant = await state.tenant(request.path_params.get("tenant"))
-            issuer = c.tenants.issuer(tenant)
+            tenant_service, registration = tenants(), registrations()
+            tenant = await tenant_service.resolve(request.path_params.get("tenant"))
+            issuer = tenant_service.issuer(tenant)
             try:
                 token = _bearer(request)
             except BearerError as exc:
                 return _bearer_error(issuer, exc)
-            return await _manage(state, request, tenant, issuer, token)
+            return await _manage(registration, request, tenant, issuer, token)
         except RegistrationError as exc:
             return _registration_error(exc)
         except OAuthError as exc:

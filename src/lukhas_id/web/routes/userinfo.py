@@ -20,8 +20,10 @@ from starlette.responses import Response
 from lukhas_id.errors import ErrorCode, KeyUnavailable, OAuthError
 from lukhas_id.protocol.oauth2.bearer import BearerError, challenge, extract_bearer, invalid_request
 from lukhas_id.protocol.oauth2.request import FORM_TYPE, parse_form
+from lukhas_id.services.tenants import TenantService
+from lukhas_id.services.userinfo import UserInfoService
 from lukhas_id.web.http_io import NO_STORE, error_response, json_response, read_body
-from lukhas_id.web.state import AppState
+from lukhas_id.web.providers import Provider
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -84,18 +86,18 @@ def _bearer_error(realm: str, exc: BearerError) -> Response:
     return Response(body, exc.status, headers=headers, media_type="application/json")
 
 
-def userinfo(state: AppState) -> Endpoint:
-    limit = state.settings.max_body_bytes
+def userinfo(tenants: Provider[TenantService], claims_of: Provider[UserInfoService], limit: int) -> Endpoint:
+    """UserInfo; `limit` is the largest form body read (Settings.max_body_bytes)."""
 
     async def endpoint(request: Request) -> Response:
         if request.method == "OPTIONS":
             return Response(status_code=204, headers=PREFLIGHT)
         try:
-            c = state.c
-            tenant = await state.tenant(request.path_params.get("tenant"))
-            realm = c.tenants.issuer(tenant)
+            tenant_service, service = tenants(), claims_of()
+            tenant = await tenant_service.resolve(request.path_params.get("tenant"))
+            realm = tenant_service.issuer(tenant)
             try:
-                claims = await c.userinfo.claims(tenant, await _token(request, limit))
+                claims = await service.claims(tenant, await _token(request, limit))
             except BearerError as exc:
                 return _bearer_error(realm, exc)
         except OAuthError as exc:
