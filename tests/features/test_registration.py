@@ -278,6 +278,68 @@ async def test_json_with_charset_utf8_is_accepted(h: Harness) -> None:
     assert resp.status_code == 201, resp.text
 
 
+JSON = {"Content-Type": "application/json"}
+# What the body reader (web/http_io.py read_message) answers, word for word: (case, headers, body, status,
+# error_description). The media type is checked before a byte of the body is read.
+READER_ANSWERS: list[tuple[str, list[tuple[str, str]], bytes, int, str]] = [
+    ("no content type", [], b"{}", 400, "Content-Type must be application/json"),
+    (
+        "wrong type before an oversized body",
+        [("Content-Type", "text/plain")],
+        b"x" * (65 * 1024),
+        400,
+        "Content-Type must be application/json",
+    ),
+    (
+        "latin-1",
+        [("Content-Type", "application/json; charset=latin-1")],
+        b"{}",
+        400,
+        "the only accepted charset is UTF-8",
+    ),
+    (
+        "repeated content type",
+        [("Content-Type", "application/json"), ("Content-Type", "application/json")],
+        b"{}",
+        400,
+        "repeated Content-Type header",
+    ),
+    ("oversized", [*JSON.items()], b" " * (64 * 1024 + 1), 413, "request body is larger than 65536 bytes"),
+    (
+        "declared larger than the limit",
+        [*JSON.items(), ("Content-Length", str(64 * 1024 + 1))],
+        b"{}",
+        413,
+        "request body is larger than 65536 bytes",
+    ),
+    ("malformed length", [*JSON.items(), ("Content-Length", "12x")], b"{}", 400, "malformed Content-Length"),
+    ("bad json", [*JSON.items()], b'{"client_name": ', 400, "the body is not valid JSON"),
+    ("duplicate member", [*JSON.items()], b'{"a": 1, "a": 2}', 400, "a JSON member is repeated"),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "headers", "body", "status", "description"), READER_ANSWERS, ids=[c[0] for c in READER_ANSWERS]
+)
+async def test_the_body_reader_answers(
+    h: Harness, case: str, headers: list[tuple[str, str]], body: bytes, status: int, description: str
+) -> None:
+    token = await initial_token(h)
+    sent = [*headers, *auth(token).items()]
+    resp = await h.http.post("/oauth2/register", content=body, headers=sent)
+    assert (resp.status_code, resp.json()) == (status, {"error": "invalid_request", "error_description": description})
+    assert resp.headers["cache-control"] == "no-store"
+    info = await register(h)  # the update reads its body the same way
+    sent = [*headers, *auth(info["registration_access_token"]).items()]
+    resp = await h.http.put(config_path(info), content=body, headers=sent)
+    assert (resp.status_code, resp.json()) == (status, {"error": "invalid_request", "error_description": description})
+
+
+async def test_the_media_type_is_case_insensitive_and_charset_may_be_quoted(h: Harness) -> None:
+    resp = await post(h, RP_METADATA, await initial_token(h), content_type='Application/JSON ; charset="utf-8"')
+    assert resp.status_code == 201, resp.text
+
+
 # --- RFC 7592 management ---------------------------------------------------------------------------
 
 

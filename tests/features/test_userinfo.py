@@ -398,6 +398,72 @@ async def test_bad_bodies_are_4xx_never_500(h: Harness) -> None:
     assert resp.status_code == 400
 
 
+FORM = ("content-type", "application/x-www-form-urlencoded")
+# What the body reader (web/http_io.py read_message) answers, word for word, as RFC 6750 invalid_request:
+# (case, headers, body, status, error_description).
+READER_ANSWERS: list[tuple[str, list[tuple[str, str]], bytes, int, str]] = [
+    ("json", [("content-type", "application/json")], b"access_token=a", 400, f"Content-Type must be {FORM[1]}"),
+    ("no content type", [], b"access_token=a", 400, f"Content-Type must be {FORM[1]}"),
+    (
+        "latin-1",
+        [(FORM[0], FORM[1] + "; charset=latin-1")],
+        b"access_token=a",
+        400,
+        "the only accepted charset is UTF-8",
+    ),
+    ("repeated content type", [FORM, FORM], b"access_token=a", 400, "repeated Content-Type header"),
+    ("not utf-8", [FORM], b"access_token=%ff", 400, "the request body is not valid UTF-8"),
+    ("repeated token", [FORM], b"access_token=a&access_token=b", 400, "parameter access_token is repeated"),
+    ("malformed length", [FORM, ("content-length", "12x")], b"", 400, "malformed Content-Length"),
+    (
+        "declared larger than the limit",
+        [FORM, ("content-length", "65537")],
+        b"",
+        413,
+        "request body is larger than 65536 bytes",
+    ),
+    ("oversized", [FORM], b"a=" + b"x" * 65535, 413, "request body is larger than 65536 bytes"),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "headers", "body", "status", "description"), READER_ANSWERS, ids=[c[0] for c in READER_ANSWERS]
+)
+async def test_the_body_reader_answers(
+    h: Harness, case: str, headers: list[tuple[str, str]], body: bytes, status: int, description: str
+) -> None:
+    assert h.settings.max_body_bytes == 65536
+    resp = await h.http.post("/oauth2/userinfo", content=body, headers=headers)
+    assert_bearer_error(resp, status, "invalid_request")
+    assert resp.json()["error_description"] == description
+    assert f'error_description="{description}"' in resp.headers["www-authenticate"]
+
+
+async def test_the_authorization_header_is_checked_before_the_body_is_read(h: Harness) -> None:
+    headers = [("authorization", "Bearer a"), ("authorization", "Bearer b"), FORM]
+    resp = await h.http.post("/oauth2/userinfo", content=b"a=" + b"x" * 70000, headers=headers)
+    assert_bearer_error(resp, 400, "invalid_request")
+    assert resp.json()["error_description"] == "repeated Authorization header"
+
+
+async def test_an_empty_body_needs_no_content_type_and_get_reads_no_body(h: Harness) -> None:
+    rp = await relying_party(h)
+    user = await new_user(h, rp.tenant)
+    token = await access_token(h, rp, user.lid)
+    resp = await h.http.post("/oauth2/userinfo", headers={**bearer(token), "content-type": "application/json"})
+    assert (resp.status_code, resp.json()) == (200, {"sub": user.lid})
+    resp = await h.http.post("/oauth2/userinfo", headers={"content-type": "text/plain"})
+    assert_bearer_error(resp, 401, None)
+    resp = await h.http.request("GET", "/oauth2/userinfo", content=b"x" * 70000, headers=bearer(token))
+    assert (resp.status_code, resp.json()) == (200, {"sub": user.lid})
+    resp = await h.http.post(
+        "/oauth2/userinfo",
+        content=f"access_token={token}".encode(),
+        headers={"content-type": 'Application/X-WWW-Form-URLencoded ; charset="utf-8"'},
+    )
+    assert (resp.status_code, resp.json()) == (200, {"sub": user.lid})
+
+
 async def test_cors_preflight_and_methods(h: Harness) -> None:
     resp = await h.http.options(
         "/oauth2/userinfo",

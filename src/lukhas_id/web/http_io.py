@@ -1,4 +1,10 @@
-"""The only place that turns Starlette requests into protocol requests and results into responses."""
+"""The only place that turns Starlette requests into protocol requests and results into responses.
+
+`read_message` is the one reader of request bodies of the protocol endpoints (token, introspection,
+revocation, UserInfo, client registration): it checks Content-Length, bounds the body (413 beyond the
+limit), and, when asked, the declared media type before a byte is read (`require_media_type`); every
+refusal is an `OAuthError` (invalid_request) that the endpoint answers in its own format.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +22,8 @@ from lukhas_id.protocol.oauth2.request import HttpMessage
 from lukhas_id.settings import Settings
 
 NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}
+JSON_TYPE: Final = "application/json"
+_UTF8_CHARSETS: Final = frozenset({"charset=utf-8", 'charset="utf-8"'})
 
 
 class BodyTooLarge(OAuthError):
@@ -78,10 +86,30 @@ def peer_address(scope: Scope, edge: EdgeConfig) -> str | None:
     return client_address(peer, edge.proxies, forwarded=forwarded, x_forwarded=x_forwarded)
 
 
-async def read_message(scope: Scope, receive: Receive, edge: EdgeConfig, tenant: str | None, path: str) -> HttpMessage:
+def require_media_type(content_type: str | None, media_type: str) -> None:
+    """The body is declared as `media_type`, with no charset parameter but UTF-8; invalid_request (400)
+    otherwise. RFC 6749 §3.2 for forms, RFC 7591 §3.1 for JSON."""
+    mime, _, options = (content_type or "").partition(";")
+    if mime.strip().lower() != media_type:
+        raise OAuthError(ErrorCode.INVALID_REQUEST, f"Content-Type must be {media_type}")
+    charset = options.strip().lower().replace(" ", "")
+    if charset and charset not in _UTF8_CHARSETS:
+        raise OAuthError(ErrorCode.INVALID_REQUEST, "the only accepted charset is UTF-8")
+
+
+async def read_message(
+    scope: Scope,
+    receive: Receive,
+    edge: EdgeConfig,
+    tenant: str | None,
+    path: str,
+    *,
+    media_type: str | None = None,
+) -> HttpMessage:
     """The neutral request (protocol/oauth2/request.py) of an ASGI request: the one place where an HTTP
     request becomes protocol input, for the fast path and for Starlette routes alike. The body is read
-    here, bounded by `edge.max_body` (413 beyond it)."""
+    here, bounded by `edge.max_body` (413 beyond it); with `media_type`, the declared Content-Type (sent
+    once) is checked first, before a byte of the body is read."""
     headers: dict[str, tuple[str, ...]] = {}
     declared: bytes | None = None
     cert: bytes | None = None
@@ -98,6 +126,11 @@ async def read_message(scope: Scope, receive: Receive, edge: EdgeConfig, tenant:
     client = scope.get("client")
     if cert is not None and client and is_trusted_proxy(str(client[0]), edge.proxies):
         client_cert = unquote(cert.decode("latin-1")) or None
+    if media_type is not None:
+        content_type = headers.get("content-type")
+        if content_type is not None and len(content_type) > 1:
+            raise OAuthError(ErrorCode.INVALID_REQUEST, "repeated Content-Type header")
+        require_media_type(content_type[0] if content_type else None, media_type)
     body = await read_body(receive, declared, edge.max_body)
     return HttpMessage(
         method=scope["method"],

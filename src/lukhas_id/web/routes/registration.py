@@ -3,13 +3,16 @@
 `POST {issuer}/oauth2/register` needs an initial access token as a Bearer token; GET, PUT and DELETE on
 `{issuer}/oauth2/register/{client_id}` need that client's registration access token. Token problems are
 RFC 6750 401 answers with a `WWW-Authenticate: Bearer` challenge (realm: the issuer); the token is checked
-before the body is read. Bodies are `application/json` (UTF-8), at most 64 KiB, without repeated members.
-Metadata errors are RFC 7591 §3.2.2 JSON; an unreadable request is `invalid_request` (413 when too large).
+before the body is read. Bodies are `application/json` (UTF-8; checked before the body is read), at most
+64 KiB, without repeated members: web/http_io.py `read_message` reads them, protocol/oauth2/registration.py
+`parse_json_object` parses them. Metadata errors are RFC 7591 §3.2.2 JSON; an unreadable request is
+`invalid_request` (413 when too large).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -30,11 +33,11 @@ from lukhas_id.protocol.oauth2.registration import (
 )
 from lukhas_id.services.registration import InvalidRegistrationToken, RegistrationService
 from lukhas_id.services.tenants import TenantService
-from lukhas_id.web.http_io import NO_STORE, error_response, json_response, read_body
+from lukhas_id.web.http_io import JSON_TYPE, NO_STORE, EdgeConfig, error_response, json_response, read_message
 from lukhas_id.web.providers import Provider
 
 Endpoint = Callable[[Request], Awaitable[Response]]
-JSON_TYPE = "application/json"
+REGISTER_PATH = "/oauth2/register"
 
 
 def _bearer(request: Request) -> str:
@@ -57,19 +60,14 @@ def _registration_error(exc: RegistrationError) -> Response:
     return json_response(body, exc.status, dict(NO_STORE))
 
 
-async def _json_body(request: Request) -> dict[str, Any]:
-    mime, _, options = request.headers.get("content-type", "").partition(";")
-    if mime.strip().lower() != JSON_TYPE:
-        raise RegistrationError(RegistrationErrorCode.INVALID_REQUEST, f"Content-Type must be {JSON_TYPE}")
-    charset = options.strip().lower().replace(" ", "")
-    if charset and charset not in {"charset=utf-8", 'charset="utf-8"'}:
-        raise RegistrationError(RegistrationErrorCode.INVALID_REQUEST, "the only accepted charset is UTF-8")
-    declared = request.headers.get("content-length")
+async def _json_body(request: Request, edge: EdgeConfig, path: str) -> dict[str, Any]:
+    """The JSON object of the request body; any reading problem is RFC 7591's invalid_request."""
+    tenant = request.path_params.get("tenant")
     try:
-        body = await read_body(request.receive, declared.encode("latin-1") if declared is not None else None, MAX_BODY)
+        message = await read_message(request.scope, request.receive, edge, tenant, path, media_type=JSON_TYPE)
     except OAuthError as exc:
         raise RegistrationError(RegistrationErrorCode.INVALID_REQUEST, exc.description, exc.status) from None
-    return parse_json_object(body)
+    return parse_json_object(message.body)
 
 
 def _client_info(issuer: str, info: dict[str, Any], registration_token: str) -> dict[str, Any]:
@@ -80,7 +78,12 @@ def _client_info(issuer: str, info: dict[str, Any], registration_token: str) -> 
     }
 
 
-def register(tenants: Provider[TenantService], registrations: Provider[RegistrationService]) -> Endpoint:
+def register(
+    tenants: Provider[TenantService], registrations: Provider[RegistrationService], edge: EdgeConfig
+) -> Endpoint:
+    """RFC 7591 registration; `edge` says which proxies are trusted (the body limit is MAX_BODY)."""
+    edge = replace(edge, max_body=MAX_BODY)
+
     async def endpoint(request: Request) -> Response:
         try:
             tenant_service, registration = tenants(), registrations()
@@ -93,7 +96,7 @@ def register(tenants: Provider[TenantService], registrations: Provider[Registrat
                     raise invalid_token("the initial access token is invalid or expired") from None
             except BearerError as exc:
                 return _bearer_error(issuer, exc)
-            meta = parse_metadata(await _json_body(request))
+            meta = parse_metadata(await _json_body(request, edge, REGISTER_PATH))
             result = await registration.register(tenant, meta)
         except RegistrationError as exc:
             return _registration_error(exc)
@@ -108,7 +111,7 @@ def register(tenants: Provider[TenantService], registrations: Provider[Registrat
 
 
 async def _manage(
-    registration: RegistrationService, request: Request, tenant: Tenant, issuer: str, token: str
+    registration: RegistrationService, edge: EdgeConfig, request: Request, tenant: Tenant, issuer: str, token: str
 ) -> Response:
     client_id: str = request.path_params["client_id"]
     try:
@@ -119,14 +122,19 @@ async def _manage(
         await registration.delete(client)
         return Response(status_code=204, headers=dict(NO_STORE))
     if request.method == "PUT":
-        doc = await _json_body(request)
+        doc = await _json_body(request, edge, f"{REGISTER_PATH}/{client_id}")
         check_update_request(doc, client.client_id)
         secret = doc.get("client_secret")
         client = await registration.update(client, parse_metadata(doc), secret if isinstance(secret, str) else None)
     return json_response(_client_info(issuer, registered_metadata(client), token), 200, dict(NO_STORE))
 
 
-def manage(tenants: Provider[TenantService], registrations: Provider[RegistrationService]) -> Endpoint:
+def manage(
+    tenants: Provider[TenantService], registrations: Provider[RegistrationService], edge: EdgeConfig
+) -> Endpoint:
+    """RFC 7592 read, update and delete; `edge` as for `register`."""
+    edge = replace(edge, max_body=MAX_BODY)
+
     async def endpoint(request: Request) -> Response:
         try:
             tenant_service, registration = tenants(), registrations()
@@ -136,7 +144,7 @@ def manage(tenants: Provider[TenantService], registrations: Provider[Registratio
                 token = _bearer(request)
             except BearerError as exc:
                 return _bearer_error(issuer, exc)
-            return await _manage(registration, request, tenant, issuer, token)
+            return await _manage(registration, edge, request, tenant, issuer, token)
         except RegistrationError as exc:
             return _registration_error(exc)
         except OAuthError as exc:

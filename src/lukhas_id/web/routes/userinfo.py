@@ -1,7 +1,8 @@
 """UserInfo endpoint: OpenID Connect Core §5.3, with RFC 6750 bearer tokens and errors.
 
 GET takes the token from the Authorization header; POST from the header or an `access_token`
-parameter of an application/x-www-form-urlencoded body (RFC 6750 §2.2; size-limited, strictly UTF-8).
+parameter of an application/x-www-form-urlencoded body (RFC 6750 §2.2; read by web/http_io.py
+`read_message`: size-limited, strictly UTF-8; an empty body needs no Content-Type).
 A token in the URI query is ignored (OAuth 2.1 §5.1). Errors carry a `WWW-Authenticate: Bearer`
 challenge whose realm is the tenant's issuer. Browser relying parties call UserInfo directly, so
 every answer allows any origin (the token is a bearer token, no cookie is involved) and OPTIONS
@@ -22,10 +23,11 @@ from lukhas_id.protocol.oauth2.bearer import BearerError, challenge, extract_bea
 from lukhas_id.protocol.oauth2.request import FORM_TYPE, parse_form
 from lukhas_id.services.tenants import TenantService
 from lukhas_id.services.userinfo import UserInfoService
-from lukhas_id.web.http_io import NO_STORE, error_response, json_response, read_body
+from lukhas_id.web.http_io import NO_STORE, EdgeConfig, error_response, json_response, read_message, require_media_type
 from lukhas_id.web.providers import Provider
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+USERINFO_PATH = "/oauth2/userinfo"
 
 CORS = {"access-control-allow-origin": "*", "access-control-expose-headers": "WWW-Authenticate"}
 PREFLIGHT = {
@@ -43,20 +45,16 @@ def _query_has_token(raw_query: bytes) -> bool:
     return any(name == "access_token" for name, _ in pairs)
 
 
-async def _form_token(request: Request, limit: int) -> str | None:
+async def _form_token(request: Request, edge: EdgeConfig) -> str | None:
     """The `access_token` of a form-encoded POST body; None when the body is empty or has none."""
-    declared = request.headers.get("content-length")
     try:
-        body = await read_body(request.receive, declared.encode("latin-1") if declared is not None else None, limit)
-        if not body:
+        message = await read_message(
+            request.scope, request.receive, edge, request.path_params.get("tenant"), USERINFO_PATH
+        )
+        if not message.body:
             return None
-        mime, _, options = request.headers.get("content-type", "").partition(";")
-        if mime.strip().lower() != FORM_TYPE:
-            raise OAuthError(ErrorCode.INVALID_REQUEST, f"Content-Type must be {FORM_TYPE}")
-        charset = options.strip().lower().replace(" ", "")
-        if charset and charset not in {"charset=utf-8", 'charset="utf-8"'}:
-            raise OAuthError(ErrorCode.INVALID_REQUEST, "the only accepted charset is UTF-8")
-        values = parse_form(body).get("access_token", [])
+        require_media_type(message.header("content-type"), FORM_TYPE)
+        values = parse_form(message.body).get("access_token", [])
     except OAuthError as exc:
         raise invalid_request(exc.description, exc.status) from None
     if len(values) > 1:
@@ -64,11 +62,11 @@ async def _form_token(request: Request, limit: int) -> str | None:
     return values[0] if values else None
 
 
-async def _token(request: Request, limit: int) -> str:
-    headers = request.headers.getlist("authorization")
+async def _token(request: Request, edge: EdgeConfig) -> str:
+    headers = request.headers.getlist("authorization")  # checked before the body is read
     if len(headers) > 1:
         raise invalid_request("repeated Authorization header")
-    form_token = await _form_token(request, limit) if request.method == "POST" else None
+    form_token = await _form_token(request, edge) if request.method == "POST" else None
     in_query = _query_has_token(request.scope.get("query_string", b""))
     return extract_bearer(headers[0] if headers else None, form_token, in_query)
 
@@ -86,8 +84,8 @@ def _bearer_error(realm: str, exc: BearerError) -> Response:
     return Response(body, exc.status, headers=headers, media_type="application/json")
 
 
-def userinfo(tenants: Provider[TenantService], claims_of: Provider[UserInfoService], limit: int) -> Endpoint:
-    """UserInfo; `limit` is the largest form body read (Settings.max_body_bytes)."""
+def userinfo(tenants: Provider[TenantService], claims_of: Provider[UserInfoService], edge: EdgeConfig) -> Endpoint:
+    """UserInfo; `edge` bounds a form body (Settings.max_body_bytes)."""
 
     async def endpoint(request: Request) -> Response:
         if request.method == "OPTIONS":
@@ -97,7 +95,7 @@ def userinfo(tenants: Provider[TenantService], claims_of: Provider[UserInfoServi
             tenant = await tenant_service.resolve(request.path_params.get("tenant"))
             realm = tenant_service.issuer(tenant)
             try:
-                claims = await service.claims(tenant, await _token(request, limit))
+                claims = await service.claims(tenant, await _token(request, edge))
             except BearerError as exc:
                 return _bearer_error(realm, exc)
         except OAuthError as exc:
