@@ -223,3 +223,95 @@ def test_no_route_module_imports_another() -> None:
         if path.name == "__init__.py":
             continue
         assert not _route_imports(path), f"web/routes/{path.name} imports {sorted(_route_imports(path))}"
+
+
+# The web layer's composition: the only web modules that see the application state and the Container.
+COMPOSITION = {"app.py", "endpoints.py", "state.py"}
+COMPOSITION_MODULES = ("lukhas_id.web.state", "lukhas_id.bootstrap")
+COMPOSITION_NAMES = frozenset({"AppState", "Container"})
+
+
+def _annotation_nodes(tree: ast.AST) -> list[ast.AST]:
+    """The expressions of string annotations ("AppState"), which ast.parse leaves as constants."""
+    annotations: list[ast.expr | None] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.arg | ast.AnnAssign):
+            annotations.append(node.annotation)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            annotations.append(node.returns)
+    found: list[ast.AST] = []
+    for annotation in annotations:
+        for sub in ast.walk(annotation) if annotation is not None else ():
+            if isinstance(sub, ast.Constant) and isinstance(sub.value, str):
+                found.append(ast.parse(sub.value, mode="eval"))
+    return found
+
+
+def _composition_uses(path: Path, root: Path = SRC) -> set[str]:
+    """What of the composition `path` reaches: imports of web/state.py or bootstrap.py (anywhere in it,
+    absolutely or relatively) and the names AppState and Container (imported, used or annotated)."""
+    name = _module_name(path, root)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    tree = ast.parse(path.read_text(), str(path))
+    found: set[str] = set()
+    for top in [tree, *_annotation_nodes(tree)]:
+        for node in ast.walk(top):
+            imported: list[str] = []
+            if isinstance(node, ast.Import):
+                imported = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    parts = package.split(".")
+                    base = ".".join([*parts[: len(parts) - node.level + 1], *([node.module] if node.module else [])])
+                imported = [base, *(f"{base}.{alias.name}" for alias in node.names)]
+                found.update(alias.name for alias in node.names if alias.name in COMPOSITION_NAMES)
+            elif isinstance(node, ast.Name) and node.id in COMPOSITION_NAMES:
+                found.add(node.id)
+            elif isinstance(node, ast.Attribute) and node.attr in COMPOSITION_NAMES:
+                found.add(node.attr)
+            found.update(m for m in COMPOSITION_MODULES for i in imported if i == m or i.startswith(m + "."))
+    return found
+
+
+def test_the_composition_walk(tmp_path: Path) -> None:
+    web = tmp_path / "lukhas_id" / "web"
+    (web / "routes").mkdir(parents=True)
+    cases = {
+        "routes/a.py": "from lukhas_id.web.state import AppState\n",
+        "routes/b.py": "from ..state import x\n",
+        "routes/c.py": "from .. import state\n",
+        "routes/d.py": "def later() -> None:\n    import lukhas_id.bootstrap\n",
+        "routes/e.py": "from typing import Any\ndef f(c: 'Container') -> Any: ...\n",
+        "routes/f.py": "import lukhas_id\ndef f(x: lukhas_id.web.state.AppState) -> None: ...\n",
+        "routes/g.py": "from lukhas_id.web.providers import Provider\n'''The Container, in prose.'''\n",
+        "page.py": "import typing\nif typing.TYPE_CHECKING:\n    from lukhas_id.bootstrap import Container\n",
+    }
+    for name, text in cases.items():
+        (web / name).write_text(text)
+    found = {name: _composition_uses(web / name, tmp_path / "lukhas_id") for name in cases}
+    state, bootstrap = COMPOSITION_MODULES
+    assert found == {
+        "routes/a.py": {state, "AppState"},
+        "routes/b.py": {state},
+        "routes/c.py": {state},
+        "routes/d.py": {bootstrap},
+        "routes/e.py": {"Container"},
+        "routes/f.py": {"AppState"},
+        "routes/g.py": set(),
+        "page.py": {bootstrap, "Container"},
+    }
+
+
+def test_routes_and_the_page_toolkit_see_no_application_state() -> None:
+    """Route factories and the page toolkit take providers of the services they use and settings values
+    (web/providers.py); only the web layer's composition (app.py, endpoints.py, state.py) sees the
+    application state and the Container."""
+    web = SRC / "web"
+    paths = sorted(web.glob("*.py")) + sorted((web / "routes").glob("*.py"))
+    checked = [p for p in paths if p.parent != web or p.name not in COMPOSITION]
+    assert len(checked) > 20 and {"page_kit.py", "step_up.py", "login.py"} <= {p.name for p in checked}
+    for path in checked:
+        uses = _composition_uses(path)
+        assert not uses, f"{path.relative_to(SRC)} reaches the composition: {sorted(uses)}"
+    assert _composition_uses(web / "endpoints.py") == {"lukhas_id.web.state", "AppState"}
