@@ -26,7 +26,7 @@ from lukhas_id.bootstrap import Container, build_container
 from lukhas_id.clock import Clock
 from lukhas_id.observability import LogEvent, configure_logging, write
 from lukhas_id.observability.context import RequestContext, close_request, current, open_request
-from lukhas_id.observability.logs import access
+from lukhas_id.observability.logs import AccessLog
 from lukhas_id.observability.trace import incoming_trace
 from lukhas_id.settings import Settings, load_settings
 from lukhas_id.web.endpoints import declare
@@ -99,18 +99,21 @@ def server_timing(scope: Scope, started: float, status: int, headers: Headers) -
     headers.append((b"server-timing", f"app;dur={elapsed:.3f}".encode()))
 
 
-def access_line(scope: Scope, started: float, status: int, headers: Headers) -> None:
-    """The access log line (observability/logs.py): method, route template, status, duration to the answer."""
-    context = current()
-    method = scope["method"]
-    write(
-        LogEvent.HTTP_ACCESS,
-        access,
-        method=method if method in _METHODS else "OTHER",
-        route=(context.route if context is not None else None) or "-",
-        status=status,
-        duration_ms=round((time.perf_counter() - started) * 1000, 3),
-    )
+def access_hook(log: AccessLog) -> ResponseHook:
+    """The access log line (observability/logs.py AccessLog): method, route template, status, duration to
+    the answer's start."""
+
+    def access_line(scope: Scope, started: float, status: int, headers: Headers) -> None:
+        context = current()
+        method = scope["method"]
+        log.line(
+            method if method in _METHODS else "OTHER",
+            (context.route if context is not None else None) or "-",
+            status,
+            round((time.perf_counter() - started) * 1000, 3),
+        )
+
+    return access_line
 
 
 def with_hooks(scope: Scope, send: Send, hooks: tuple[ResponseHook, ...]) -> Send:
@@ -172,7 +175,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        configure_logging(settings.log_level, settings.log_format, access_log=settings.access_log)
+        configure_logging(settings.log_level, settings.log_format)
         url = settings.public_url
         if url.scheme != "https" and url.host not in {"127.0.0.1", "localhost", "[::1]", "::1"}:
             write(LogEvent.PUBLIC_URL_NOT_HTTPS)
@@ -193,6 +196,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                     await task
             state.detach()
             await container.aclose()
+            access_log = getattr(app.state, "access_log", None)
+            if access_log is not None:
+                access_log.flush()
 
     specs = declare(state)
 
@@ -213,9 +219,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     hooks: list[ResponseHook] = [edge_headers, trace_header]
     if settings.server_timing:
         hooks.append(server_timing)
-    if settings.access_log:
-        hooks.append(access_line)
+    access_log = AccessLog(fmt=settings.log_format) if settings.access_log else None
+    if access_log is not None:
+        hooks.append(access_hook(access_log))
     app.hooks = tuple(hooks)
+    app.state.access_log = access_log
     app.state.lukhas_id = state
     app.state.endpoints = specs
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -19,7 +20,7 @@ from lukhas_id.observability.context import (
     close_request,
     open_request,
 )
-from lukhas_id.observability.logs import SPECS, JsonFormatter, RedactingFilter, TextFormatter, access
+from lukhas_id.observability.logs import SPECS, AccessLog, JsonFormatter, RedactingFilter, TextFormatter
 
 
 @pytest.fixture
@@ -113,12 +114,48 @@ def test_text_format_and_auto_choice() -> None:
             configure_logging("INFO", fmt, stream=stream)  # idempotent: still one handler
             assert len(root.handlers) == 1
             root.removeHandler(handler)
-        configure_logging("WARNING", "json", access_log=True, stream=io.StringIO())
-        assert access.isEnabledFor(logging.INFO)  # the access log does not follow the level
-        configure_logging("WARNING", "json", access_log=False, stream=io.StringIO())
-        assert not access.isEnabledFor(logging.CRITICAL)
     finally:
         for handler in list(root.handlers):
             root.removeHandler(handler)
         for handler in saved:
             root.addHandler(handler)
+
+
+async def test_the_access_log_writes_typed_lines_in_batches() -> None:
+    out = io.StringIO()
+    access = AccessLog(out, "json", flush_after=0.05, max_lines=3)
+    token = open_request(RequestContext("4bf92f3577b34da6a3ce929d0e0e4736"))
+    try:
+        bind_tenant("acme")
+        bind_client("cl_abc")
+        access.line("POST", "/oauth2/token", 200, 1.25)
+    finally:
+        close_request(token)
+    assert out.getvalue() == ""  # batched
+    await asyncio.sleep(0.1)
+    [line] = [json.loads(x) for x in out.getvalue().splitlines()]
+    assert line == {
+        "time": line["time"],
+        "level": "info",
+        "event": "http.access",
+        "message": "POST /oauth2/token 200 1.25ms",
+        "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
+        "tenant": "acme",
+        "route": "/oauth2/token",
+        "client_id": "cl_abc",
+        "method": "POST",
+        "status": 200,
+        "duration_ms": 1.25,
+    }
+    for _ in range(3):  # max_lines: written at once
+        access.line("GET", "-", 404, 0.1)
+    assert len(out.getvalue().splitlines()) == 4
+    access.line("GET", "/healthz", 200, 0.1)
+    access.flush()  # at shutdown
+    assert len(out.getvalue().splitlines()) == 5
+
+
+def test_the_access_log_in_text_and_without_a_loop() -> None:
+    out = io.StringIO()
+    AccessLog(out, "text").line("GET", "/healthz", 200, 0.5)  # no running loop: written at once
+    assert out.getvalue().endswith("INFO    GET /healthz 200 0.5ms\n")
