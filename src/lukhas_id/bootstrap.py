@@ -27,6 +27,7 @@ from lukhas_id.domain.client import ClientAuthMethod, GrantType
 from lukhas_id.errors import ConfigurationError, KeyUnavailable
 from lukhas_id.features import Feature
 from lukhas_id.metrics import Metrics
+from lukhas_id.observability import LogEvent, write
 from lukhas_id.ports.rate_limit import RateLimiter
 from lukhas_id.ports.state import KeyValueStore, RefreshTokenStore, TokenStateStore
 from lukhas_id.ports.unit_of_work import UnitOfWork
@@ -452,7 +453,7 @@ async def build_container(settings: Settings, *, clock: Clock | None = None, upg
     attestation_roots = load_attestation_roots(settings)
     keyring = TenantKeyring(kek)  # per-tenant HMAC subkeys, cached: one for the whole process
     if notice:
-        log.warning(notice)
+        write(LogEvent.KEK_GENERATED, notice=notice)
     try:
         database = Database.from_url(settings.effective_database_url)
     except ValueError as exc:

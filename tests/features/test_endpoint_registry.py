@@ -30,6 +30,8 @@ def concrete(path: str, tenant: str) -> str:
 def assert_edge_headers(resp_headers: object, what: str) -> None:
     for name, value in EDGE.items():
         assert resp_headers.get(name) == value, f"{what} escaped the edge headers"  # type: ignore[attr-defined]
+    trace = resp_headers.get("x-trace-id")  # type: ignore[attr-defined]
+    assert trace is not None and len(trace) == 32, f"{what} escaped the trace id"
 
 
 async def test_every_endpoint_gets_the_cross_cutting_headers(h: Harness) -> None:

@@ -124,7 +124,7 @@ async def test_a_key_rotation_emits_its_event_and_the_log_line(h: Harness, caplo
     assert [(e.type, e.tenant_id, e.principal) for e in seen] == [(EventType.SIGNING_KEY_ROTATED, tenant.id, None)]
     assert dict(seen[0].metadata) == {"alg": tenant.access_token_alg, "kid": result.active_kid}
     lines = [r for r in caplog.records if r.name == "lukhas_id.events" and r.getMessage() == "signing key rotated"]
-    assert len(lines) == 1 and lines[0].kid == result.active_kid  # type: ignore[attr-defined]
+    assert len(lines) == 1 and lines[0].fields["kid"] == result.active_kid  # type: ignore[attr-defined]
     assert_clean(seen)
 
 
@@ -169,7 +169,7 @@ def test_the_cli_user_commands_emit_their_events(
     disabled = runner.invoke(cli_app, ["user", "disable", "cli-ada"])
     assert disabled.exit_code == 0, disabled.output
     records = [r for r in caplog.records if r.name == "lukhas_id.events"]
-    users = [(r.getMessage(), r.principal) for r in records if r.event.startswith("user.")]  # type: ignore[attr-defined]
+    users = [(r.getMessage(), r.fields["principal"]) for r in records if r.event.startswith("user.")]  # type: ignore[attr-defined]
     assert users == [("user created", lid), ("user disabled", lid)]
     logged = "".join(repr(vars(r)) for r in records)
     assert "cli-ada" not in logged and "ada@example.com" not in logged and password not in logged

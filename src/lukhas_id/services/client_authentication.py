@@ -23,6 +23,7 @@ from typing import Final
 from lukhas_id.domain.client import Client, ClientAuthMethod, ClientStatus
 from lukhas_id.domain.tenant import Tenant
 from lukhas_id.errors import ErrorCode, OAuthError
+from lukhas_id.observability.context import bind_client
 from lukhas_id.protocol.oauth2.client_auth import (
     MAX_CLIENT_ID,
     ClientAuthenticator,
@@ -86,6 +87,7 @@ class ClientAuthentication:
             if len(presented.client_id) <= MAX_CLIENT_ID:
                 client = await self._clients.get(tenant.id, presented.client_id)
                 if await none.verify(client, presented) and client is not None and client.status is ClientStatus.ACTIVE:
+                    bind_client(client.client_id)
                     return client
         raise client_auth_failed(None, "client authentication is required")
 
@@ -108,4 +110,5 @@ class ClientAuthentication:
             )
         if client.status is not ClientStatus.ACTIVE:
             raise client_auth_failed(method, "client is disabled")
+        bind_client(client.client_id)  # the request's log lines name it (observability/context.py)
         return client

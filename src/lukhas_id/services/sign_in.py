@@ -57,6 +57,7 @@ from lukhas_id.domain.events import EventType, IdentityEvent
 from lukhas_id.domain.session import Session
 from lukhas_id.domain.tenant import Tenant
 from lukhas_id.domain.user import User
+from lukhas_id.observability.context import bind_principal
 from lukhas_id.ports.state import KeyValueStore
 from lukhas_id.ports.unit_of_work import UnitOfWork
 from lukhas_id.protocol.webauthn import WebAuthnError
@@ -404,6 +405,7 @@ class SignInService:
         principal: str | None = None
         if isinstance(outcome, SignedIn | Elevated):
             session = outcome.session
+            bind_principal(session.user_lid)  # the request's log lines name the user (observability/context.py)
             kind = EventType.USER_SIGNED_IN if isinstance(outcome, SignedIn) else EventType.USER_STEPPED_UP
             principal = session.user_lid
             metadata |= {"sid": session.sid, "amr": ",".join(session.amr), "acr": session.acr}

@@ -14,6 +14,7 @@ from lukhas_id.domain.keys import SigningAlg
 from lukhas_id.domain.principal import PrincipalType
 from lukhas_id.domain.tenant import Tenant, valid_tenant_name
 from lukhas_id.errors import AlreadyExists, ErrorCode, LukhasIdError, OAuthError
+from lukhas_id.observability.context import bind_tenant
 from lukhas_id.ports.crypto import SecretBox
 from lukhas_id.ports.repositories import TenantRepository
 from lukhas_id.ports.unit_of_work import UnitOfWork
@@ -83,6 +84,7 @@ class TenantService:
         tenant = hit if hit is not False else await self.by_name(name)
         if not isinstance(tenant, Tenant):
             raise UnknownTenant()
+        bind_tenant(tenant.name)  # the request's log lines name it (observability/context.py)
         return tenant
 
     async def by_name(self, name: str) -> Tenant | None:

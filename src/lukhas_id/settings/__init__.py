@@ -82,6 +82,20 @@ class Settings(BaseSettings):
         description="Seconds a process caches a client record; a disabled client stops working within this.",
     )
     log_level: str = Field("INFO", description="Logging level.")
+    log_format: Literal["auto", "json", "text"] = Field(
+        "auto",
+        description=(
+            "Log line format: `json` (one object per line), `text` (readable lines) or `auto` (text when the "
+            "log stream, standard error, is a terminal, else JSON)."
+        ),
+    )
+    access_log: bool = Field(
+        True,
+        description=(
+            "Write one `http.access` log line per request (method, route template, status, duration), "
+            "whatever LUKHAS_ID_LOG_LEVEL says."
+        ),
+    )
     server_timing: bool = Field(
         False,
         description=(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Final
@@ -25,7 +24,10 @@ from starlette.types import Message, Receive, Scope, Send
 
 from lukhas_id.bootstrap import Container, build_container
 from lukhas_id.clock import Clock
-from lukhas_id.observability import configure_logging
+from lukhas_id.observability import LogEvent, configure_logging, write
+from lukhas_id.observability.context import RequestContext, close_request, current, open_request
+from lukhas_id.observability.logs import AccessLog
+from lukhas_id.observability.trace import incoming_trace
 from lukhas_id.settings import Settings, load_settings
 from lukhas_id.web.endpoints import declare
 from lukhas_id.web.http_io import json_response
@@ -33,8 +35,6 @@ from lukhas_id.web.outcomes import unexpected_error
 from lukhas_id.web.pages import STATIC_DIR
 from lukhas_id.web.registry import Handler, fast_table, routes, split_tenant
 from lukhas_id.web.state import AppState
-
-log = logging.getLogger("lukhas_id")
 
 
 async def maintenance_pass(container: Container) -> None:
@@ -60,20 +60,22 @@ async def _maintenance(container: Container) -> None:
         try:
             await maintenance_pass(container)
         except Exception as exc:  # keep the loop alive; the next pass retries
-            log.warning("maintenance pass failed: %s", type(exc).__name__)
+            write(LogEvent.MAINTENANCE_FAILED, error=type(exc).__name__)
 
 
 # Headers every answer carries (JSON, pages, errors alike); a response that sets one keeps its own value.
 EDGE_HEADERS: Final = ((b"x-content-type-options", b"nosniff"),)
 
 Headers = list[tuple[bytes, bytes]]
-# A cross-cutting change to every answer's headers, made as the answer starts: called with the request's
-# scope (where per-request values such as a trace id live), the time the request reached the app
-# (time.perf_counter) and the answer's headers, which it may extend.
-ResponseHook = Callable[[Scope, float, Headers], None]
+# A cross-cutting change to every answer, made as the answer starts: called with the request's scope, the
+# time the request reached the app (time.perf_counter), the status and the answer's headers, which it may
+# extend. The request's context (observability/context.py: trace id, route, tenant) is current.
+ResponseHook = Callable[[Scope, float, int, Headers], None]
+
+_METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"})
 
 
-def edge_headers(scope: Scope, started: float, headers: Headers) -> None:
+def edge_headers(scope: Scope, started: float, status: int, headers: Headers) -> None:
     """Add EDGE_HEADERS that the answer does not set (ASGI response header names are lower-case)."""
     for header in EDGE_HEADERS:
         name = header[0]
@@ -84,10 +86,34 @@ def edge_headers(scope: Scope, started: float, headers: Headers) -> None:
             headers.append(header)
 
 
-def server_timing(scope: Scope, started: float, headers: Headers) -> None:
+def trace_header(scope: Scope, started: float, status: int, headers: Headers) -> None:
+    """Add `X-Trace-Id`: the request's trace id (observability/trace.py), on every answer."""
+    context = current()
+    if context is not None:
+        headers.append((b"x-trace-id", context.trace_id.encode("latin-1")))
+
+
+def server_timing(scope: Scope, started: float, status: int, headers: Headers) -> None:
     """Add ``Server-Timing: app;dur=<ms>``: from the request reaching the app to the answer's start."""
     elapsed = (time.perf_counter() - started) * 1000
     headers.append((b"server-timing", f"app;dur={elapsed:.3f}".encode()))
+
+
+def access_hook(log: AccessLog) -> ResponseHook:
+    """The access log line (observability/logs.py AccessLog): method, route template, status, duration to
+    the answer's start."""
+
+    def access_line(scope: Scope, started: float, status: int, headers: Headers) -> None:
+        context = current()
+        method = scope["method"]
+        log.line(
+            method if method in _METHODS else "OTHER",
+            (context.route if context is not None else None) or "-",
+            status,
+            round((time.perf_counter() - started) * 1000, 3),
+        )
+
+    return access_line
 
 
 def with_hooks(scope: Scope, send: Send, hooks: tuple[ResponseHook, ...]) -> Send:
@@ -97,8 +123,9 @@ def with_hooks(scope: Scope, send: Send, hooks: tuple[ResponseHook, ...]) -> Sen
     async def hooked_send(message: Message) -> None:
         if message["type"] == "http.response.start":
             headers = [*message.get("headers", ())]
+            status = message["status"]
             for hook in hooks:
-                hook(scope, started, headers)
+                hook(scope, started, status, headers)
             message = {**message, "headers": headers}
         await send(message)
 
@@ -108,8 +135,10 @@ def with_hooks(scope: Scope, send: Send, hooks: tuple[ResponseHook, ...]) -> Sen
 class LukhasApp(Starlette):
     """Starlette, plus two things applied before routing so that no endpoint escapes them:
 
-    - the cross-cutting response hooks (`hooks`: the edge headers, Server-Timing when enabled; the trace
-      id comes here), run by one wrapper around `send` for every HTTP request;
+    - the request's context (observability/context.py), opened with its trace id (observability/trace.py)
+      before anything else, so that every log line of the request carries it;
+    - the cross-cutting response hooks (`hooks`: the edge headers, X-Trace-Id, Server-Timing when enabled,
+      the access log line when enabled), run by one wrapper around `send` for every HTTP request;
     - the fast path: the POST endpoints the registry marks `fast` (token, introspection, revocation, the
       passkey ceremonies) are called directly with the tenant split off the path, skipping the router.
       Their handlers are the very ones the router also holds (web/registry.py), so only the dispatch
@@ -120,7 +149,11 @@ class LukhasApp(Starlette):
     hooks: tuple[ResponseHook, ...] = ()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        token = open_request(RequestContext(incoming_trace(scope["headers"]).trace_id))
+        try:
             send = with_hooks(scope, send, self.hooks)
             if scope["method"] == "POST":
                 tenant, path = split_tenant(scope["path"])
@@ -131,7 +164,9 @@ class LukhasApp(Starlette):
                     response = await handler(Request(scope, receive, send))
                     await response(scope, receive, send)
                     return
-        await super().__call__(scope, receive, send)
+            await super().__call__(scope, receive, send)
+        finally:
+            close_request(token)
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> LukhasApp:
@@ -140,10 +175,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        configure_logging(settings.log_level)
+        configure_logging(settings.log_level, settings.log_format)
         url = settings.public_url
         if url.scheme != "https" and url.host not in {"127.0.0.1", "localhost", "[::1]", "::1"}:
-            log.warning("LUKHAS_ID_PUBLIC_URL is not https: OAuth 2.1 requires TLS for every endpoint but loopback")
+            write(LogEvent.PUBLIC_URL_NOT_HTTPS)
         container = await build_container(settings, clock=clock)
         task: asyncio.Task[None] | None = None
         try:
@@ -161,6 +196,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                     await task
             state.detach()
             await container.aclose()
+            access_log = getattr(app.state, "access_log", None)
+            if access_log is not None:
+                access_log.flush()
 
     specs = declare(state)
 
@@ -178,7 +216,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     static = Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static")
     app = LukhasApp(routes=[*routes(specs), static], lifespan=lifespan, exception_handlers=handlers)
     app.fast = fast_table(specs)
-    app.hooks = (edge_headers, server_timing) if settings.server_timing else (edge_headers,)
+    hooks: list[ResponseHook] = [edge_headers, trace_header]
+    if settings.server_timing:
+        hooks.append(server_timing)
+    access_log = AccessLog(fmt=settings.log_format) if settings.access_log else None
+    if access_log is not None:
+        hooks.append(access_hook(access_log))
+    app.hooks = tuple(hooks)
+    app.state.access_log = access_log
     app.state.lukhas_id = state
     app.state.endpoints = specs
     return app

@@ -25,6 +25,7 @@ from starlette.routing import Route
 
 from lukhas_id.errors import OAuthError
 from lukhas_id.features import Feature
+from lukhas_id.observability.context import bind_route
 from lukhas_id.web.http_io import error_response
 from lukhas_id.web.outcomes import unexpected_error
 
@@ -55,10 +56,13 @@ class EndpointSpec:
         return [*own, *(f"{TENANT_PREFIX}{{tenant}}{p}" for p in own)]
 
 
-def guarded(handler: Handler) -> Handler:
-    """`handler`, with every error answered: OAuthError as RFC 6749 §5.2, anything else as 503/500."""
+def guarded(handler: Handler, route: str | None = None) -> Handler:
+    """`handler`, with every error answered: OAuthError as RFC 6749 §5.2, anything else as 503/500; and
+    the request's context (observability/context.py) told its route template (the path within a tenant)."""
 
     async def endpoint(request: Request) -> Response:
+        if route is not None:
+            bind_route(route)
         try:
             return await handler(request)
         except OAuthError as exc:
@@ -77,7 +81,7 @@ def enabled(specs: Iterable[EndpointSpec], features: frozenset[Feature]) -> list
 def routes(specs: Iterable[EndpointSpec]) -> list[Route]:
     out: list[Route] = []
     for spec in specs:
-        handler = guarded(spec.handler)
+        handler = guarded(spec.handler, spec.path)
         out += [Route(path, handler, methods=list(spec.methods), name=None) for path in spec.paths()]
     return out
 
@@ -89,7 +93,7 @@ def fast_table(specs: Iterable[EndpointSpec]) -> dict[str, Handler]:
         if spec.fast:
             if spec.methods != ("POST",) or spec.extra_paths or not spec.per_tenant:
                 raise ValueError(f"the fast path serves per-tenant POST endpoints only: {spec.name}")
-            table[spec.path] = guarded(spec.handler)
+            table[spec.path] = guarded(spec.handler, spec.path)
     return table
 
 

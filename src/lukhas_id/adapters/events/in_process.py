@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 
 from lukhas_id.domain.events import LOG_TEXT, WARNINGS, IdentityEvent
+from lukhas_id.observability import LogEvent, write
 from lukhas_id.ports.unit_of_work import EventSink
 
 log = logging.getLogger("lukhas_id.events")
@@ -25,8 +26,8 @@ async def log_event(event: IdentityEvent) -> None:
     level = logging.WARNING if event.type in WARNINGS else logging.INFO
     if not log.isEnabledFor(level):
         return
-    extra = {"event": event.type.value, "tenant": event.tenant_id, "principal": event.principal, **event.metadata}
-    log.log(level, LOG_TEXT[event.type], extra={k: v for k, v in extra.items() if v is not None})
+    fields = {"tenant_id": event.tenant_id, "principal": event.principal, **event.metadata}
+    log.log(level, LOG_TEXT[event.type], extra={"event": event.type.value, "fields": fields})
 
 
 class InProcessSink:
@@ -42,7 +43,7 @@ class InProcessSink:
                 try:
                     await subscriber(event)
                 except Exception as exc:  # the change is committed; one subscriber must not stop the rest
-                    log.warning("event subscriber failed: %s", type(exc).__name__)
+                    write(LogEvent.SUBSCRIBER_FAILED, error=type(exc).__name__)
 
 
 class RecordingSink:

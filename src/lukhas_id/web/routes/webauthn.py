@@ -35,6 +35,7 @@ from starlette.responses import Response
 from lukhas_id.domain.session import Session
 from lukhas_id.domain.tenant import Tenant
 from lukhas_id.errors import OAuthError
+from lukhas_id.observability import LogEvent, write
 from lukhas_id.protocol.webauthn import WebAuthnError
 from lukhas_id.services.passkeys import InvalidPasskeyName, PasskeyService
 from lukhas_id.services.sign_in import Outcome, SignedIn, SignInService, Throttled
@@ -146,7 +147,7 @@ def register_complete(kit: PageKit, passkeys: Provider[PasskeyService]) -> Endpo
         except InvalidPasskeyName as exc:
             raise PageError(400, str(exc)) from None
         except WebAuthnError as exc:
-            log.info("passkey registration failed (tenant %s): %s", tenant.name, exc.reason)
+            write(LogEvent.PASSKEY_REGISTRATION_REFUSED, reason=exc.reason)
             return _failed(exc.reason)
         return _answer({"handle": passkey.handle, "name": passkey.name}, 201)
 

@@ -28,5 +28,6 @@ async def test_the_log_subscriber_writes_each_type_with_all_its_keys(
     [record] = caplog.records
     assert record.getMessage() == LOG_TEXT[kind]
     assert record.levelno == (logging.WARNING if kind in WARNINGS else logging.INFO)
-    assert (record.event, record.tenant, record.principal) == (kind.value, "t1", "USR-1")  # type: ignore[attr-defined]
-    assert all(getattr(record, key) == value for key, value in metadata.items())
+    fields = record.fields  # type: ignore[attr-defined]
+    assert (record.event, fields["tenant_id"], fields["principal"]) == (kind.value, "t1", "USR-1")  # type: ignore[attr-defined]
+    assert all(fields[key] == value for key, value in metadata.items())

@@ -1,0 +1,68 @@
+"""What a log line knows about the request it was written in: one small record per request, in a ContextVar.
+
+The edge (web/app.py) opens it with the trace id; the endpoint wrapper (web/registry.py) adds the route
+template; the tenant service adds the tenant a request names; services add the principal's ΛID and the
+client id once they know them (`bind_principal`, `bind_client`). Log formatters (observability/logs.py)
+read it. Nothing personal goes
+in: a route template, not a path; a tenant name; a ΛID; a client id.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar, Token
+
+
+class RequestContext:
+    __slots__ = ("client_id", "principal", "route", "tenant", "trace_id")
+
+    def __init__(self, trace_id: str) -> None:
+        self.trace_id = trace_id
+        self.route: str | None = None
+        self.tenant: str | None = None
+        self.principal: str | None = None
+        self.client_id: str | None = None
+
+
+_current: ContextVar[RequestContext | None] = ContextVar("lukhas_id_request", default=None)
+
+
+def open_request(context: RequestContext) -> Token[RequestContext | None]:
+    return _current.set(context)
+
+
+def close_request(token: Token[RequestContext | None]) -> None:
+    _current.reset(token)
+
+
+def current() -> RequestContext | None:
+    """The request this code runs for; None outside a request (start-up, the maintenance loop, the CLI)."""
+    return _current.get()
+
+
+def trace_id() -> str | None:
+    context = _current.get()
+    return context.trace_id if context is not None else None
+
+
+def bind_route(route: str) -> None:
+    context = _current.get()
+    if context is not None:
+        context.route = route
+
+
+def bind_tenant(name: str) -> None:
+    context = _current.get()
+    if context is not None:
+        context.tenant = name
+
+
+def bind_principal(lid: str) -> None:
+    context = _current.get()
+    if context is not None:
+        context.principal = lid
+
+
+def bind_client(client_id: str) -> None:
+    context = _current.get()
+    if context is not None:
+        context.client_id = client_id
