@@ -26,7 +26,6 @@ checked by services/sign_in.py `step_up` (the sign-in rate limit applies).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -54,8 +53,6 @@ from lukhas_id.web.page_kit import PageKit
 from lukhas_id.web.pages import SCOPE_WORDS, PageError, redirect
 from lukhas_id.web.providers import Provider
 from lukhas_id.web.step_up import StepUp, StepUpRequired, wants_json
-
-log = logging.getLogger("lukhas_id")
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 

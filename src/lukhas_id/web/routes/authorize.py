@@ -9,7 +9,6 @@ services/authorization.py; this module only translates HTTP.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
@@ -33,8 +32,6 @@ from lukhas_id.web.forms import one, read_form
 from lukhas_id.web.page_kit import PageKit
 from lukhas_id.web.pages import SCOPE_WORDS, PageError, redirect
 from lukhas_id.web.providers import Provider
-
-log = logging.getLogger("lukhas_id")
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 Step = Callable[[Request, Tenant], Awaitable[Response]]

@@ -20,7 +20,6 @@ checks are services/logout.py; this module only translates HTTP:
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
@@ -37,8 +36,6 @@ from lukhas_id.web.forms import one, read_form
 from lukhas_id.web.page_kit import PageKit
 from lukhas_id.web.pages import PageError, redirect
 from lukhas_id.web.providers import Provider
-
-log = logging.getLogger("lukhas_id")
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 

@@ -25,7 +25,6 @@ never cached (Cache-Control: no-store).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
@@ -47,8 +46,6 @@ from lukhas_id.web.page_kit import PageKit
 from lukhas_id.web.pages import PageError
 from lukhas_id.web.providers import Provider
 from lukhas_id.web.step_up import StepUp
-
-log = logging.getLogger("lukhas_id")
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 Handler = Callable[[Request, Tenant], Awaitable[Response]]
