@@ -2,7 +2,7 @@
 
 `read_message` is the one reader of request bodies of the protocol endpoints (token, introspection,
 revocation, UserInfo, client registration): it checks Content-Length, bounds the body (413 beyond the
-limit), and, when asked, the declared media type before a byte is read (`require_media_type`); every
+limit), and, when asked, the declared media type before a byte is read (`check_media_type`); every
 refusal is an `OAuthError` (invalid_request) that the endpoint answers in its own format.
 """
 
@@ -18,12 +18,11 @@ from starlette.types import Receive, Scope
 
 from lukhas_id.errors import ErrorCode, OAuthError
 from lukhas_id.protocol.forwarded import IpNetwork, client_address, is_trusted_proxy, parse_networks
-from lukhas_id.protocol.oauth2.request import HttpMessage
+from lukhas_id.protocol.oauth2.request import HttpMessage, check_media_type
 from lukhas_id.settings import Settings
 
 NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}
 JSON_TYPE: Final = "application/json"
-_UTF8_CHARSETS: Final = frozenset({"charset=utf-8", 'charset="utf-8"'})
 
 
 class BodyTooLarge(OAuthError):
@@ -86,17 +85,6 @@ def peer_address(scope: Scope, edge: EdgeConfig) -> str | None:
     return client_address(peer, edge.proxies, forwarded=forwarded, x_forwarded=x_forwarded)
 
 
-def require_media_type(content_type: str | None, media_type: str) -> None:
-    """The body is declared as `media_type`, with no charset parameter but UTF-8; invalid_request (400)
-    otherwise. RFC 6749 §3.2 for forms, RFC 7591 §3.1 for JSON."""
-    mime, _, options = (content_type or "").partition(";")
-    if mime.strip().lower() != media_type:
-        raise OAuthError(ErrorCode.INVALID_REQUEST, f"Content-Type must be {media_type}")
-    charset = options.strip().lower().replace(" ", "")
-    if charset and charset not in _UTF8_CHARSETS:
-        raise OAuthError(ErrorCode.INVALID_REQUEST, "the only accepted charset is UTF-8")
-
-
 async def read_message(
     scope: Scope,
     receive: Receive,
@@ -130,7 +118,7 @@ async def read_message(
         content_type = headers.get("content-type")
         if content_type is not None and len(content_type) > 1:
             raise OAuthError(ErrorCode.INVALID_REQUEST, "repeated Content-Type header")
-        require_media_type(content_type[0] if content_type else None, media_type)
+        check_media_type(content_type[0] if content_type else None, media_type)
     body = await read_body(receive, declared, edge.max_body)
     return HttpMessage(
         method=scope["method"],

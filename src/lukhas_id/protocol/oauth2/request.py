@@ -121,17 +121,25 @@ def parse_form(body: bytes) -> dict[str, list[str]]:
     return params
 
 
+_UTF8_CHARSETS: Final = frozenset({"charset=utf-8", 'charset="utf-8"'})
+
+
+def check_media_type(content_type: str | None, media_type: str) -> None:
+    """The body is declared as `media_type`, with no charset parameter but UTF-8; invalid_request (400)
+    otherwise. RFC 6749 §3.2 for forms, RFC 7591 §3.1 for JSON."""
+    if content_type == media_type:
+        return
+    mime, _, options = (content_type or "").partition(";")
+    if mime.strip().lower() != media_type:
+        raise OAuthError(ErrorCode.INVALID_REQUEST, f"Content-Type must be {media_type}")
+    charset = options.strip().lower().replace(" ", "")
+    if charset and charset not in _UTF8_CHARSETS:
+        raise OAuthError(ErrorCode.INVALID_REQUEST, "the only accepted charset is UTF-8")
+
+
 def check_form_content_type(message: HttpMessage) -> None:
     """RFC 6749 §3.2: the body is application/x-www-form-urlencoded; the only charset accepted is UTF-8."""
-    content_type = message.header("content-type") or ""
-    if content_type == FORM_TYPE:
-        return
-    mime, _, options = content_type.partition(";")
-    if mime.strip().lower() != FORM_TYPE:
-        raise OAuthError(ErrorCode.INVALID_REQUEST, f"Content-Type must be {FORM_TYPE}")
-    charset = options.strip().lower()
-    if charset and charset.replace(" ", "") not in {"charset=utf-8", 'charset="utf-8"'}:
-        raise OAuthError(ErrorCode.INVALID_REQUEST, "the only accepted charset is UTF-8")
+    check_media_type(message.header("content-type"), FORM_TYPE)
 
 
 def check_no_credentials_in_query(message: HttpMessage) -> None:

@@ -20,10 +20,10 @@ from starlette.responses import Response
 
 from lukhas_id.errors import ErrorCode, KeyUnavailable, OAuthError
 from lukhas_id.protocol.oauth2.bearer import BearerError, challenge, extract_bearer, invalid_request
-from lukhas_id.protocol.oauth2.request import FORM_TYPE, parse_form
+from lukhas_id.protocol.oauth2.request import FORM_TYPE, check_media_type, parse_form
 from lukhas_id.services.tenants import TenantService
 from lukhas_id.services.userinfo import UserInfoService
-from lukhas_id.web.http_io import NO_STORE, EdgeConfig, error_response, json_response, read_message, require_media_type
+from lukhas_id.web.http_io import NO_STORE, EdgeConfig, error_response, json_response, read_message
 from lukhas_id.web.providers import Provider
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -53,7 +53,7 @@ async def _form_token(request: Request, edge: EdgeConfig) -> str | None:
         )
         if not message.body:
             return None
-        require_media_type(message.header("content-type"), FORM_TYPE)
+        check_media_type(message.header("content-type"), FORM_TYPE)
         values = parse_form(message.body).get("access_token", [])
     except OAuthError as exc:
         raise invalid_request(exc.description, exc.status) from None
