@@ -216,10 +216,12 @@ class AccessLog:
             self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
         return f"{self._stamp}.{int((now - second) * 1000):03d}Z"
 
-    def line(self, method: str, route: str, status: int, duration_ms: float) -> None:
+    def line(self, method: str, status: int, duration_ms: float) -> None:
+        """One request's line; its route template and the rest come from the request's context."""
         stamp = self._time(time.time())
-        message = f"{method} {route} {status} {duration_ms}ms"
         context = current()
+        route = (context.route if context is not None else None) or "-"
+        message = f"{method} {route} {status} {duration_ms}ms"
         if self._text:
             rest = "" if context is None else f"  [trace_id={context.trace_id}]"
             self._lines.append(f"{stamp} INFO    {message}{rest}\n")

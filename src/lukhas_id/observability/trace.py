@@ -8,7 +8,7 @@ Every request gets one trace id, chosen in this order:
    its trace id is the request's, its parent id and sampled flag are kept for tracing;
 2. else a well-formed `X-Trace-Id` (exactly one header, 1 to 64 characters of `A-Z a-z 0-9 . _ -`) is
    honoured as given, so a caller's own correlation id reaches ΛiD's logs;
-3. else a new W3C trace id (16 random bytes as 32 hex digits).
+3. else a new W3C trace id (128 random bits as 32 hex digits).
 
 Anything malformed is ignored, never refused: a trace id is for correlation only and nothing trusts it.
 The answer carries `X-Trace-Id` (web/app.py); the value is printed as is in logs, which is why only
@@ -17,7 +17,7 @@ those safe characters are accepted.
 
 from __future__ import annotations
 
-import os
+import random
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -43,7 +43,12 @@ class TraceContext:
 
 
 def new_trace_id() -> str:
-    return os.urandom(16).hex()
+    """A new W3C trace id: 128 random bits, never all zeros. Unique, not secret (nothing trusts a trace
+    id), so the `random` generator serves (reseeded in each forked worker) without a system call."""
+    value = random.getrandbits(128)
+    while not value:
+        value = random.getrandbits(128)
+    return f"{value:032x}"
 
 
 def _is_hex(text: str, length: int) -> bool:
