@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +16,7 @@ from lukhas_id.adapters.events.in_process import InProcessSink
 from lukhas_id.adapters.sql.clients import SqlClientRepository
 from lukhas_id.adapters.sql.consents import SqlConsentRepository
 from lukhas_id.adapters.sql.database import Database
+from lukhas_id.adapters.sql.errors import STORE as SQL_STORE
 from lukhas_id.adapters.sql.factors import SqlRecoveryCodeRepository, SqlTotpRepository
 from lukhas_id.adapters.sql.keys import SqlSigningKeyRepository
 from lukhas_id.adapters.sql.material import SqlEncryptedMaterial
@@ -110,6 +112,18 @@ class Container:
     sign_in: SignInService
     metrics: Metrics = field(default_factory=Metrics)
     _closers: list[Any] = field(default_factory=list)
+
+    def probe(self, store: str) -> Awaitable[None] | None:
+        """A round trip to the backing service that StoreUnavailable names `store` (the database, or Redis
+        when it holds the short-lived state), for observability/outages.py; None for any other name."""
+        if store == SQL_STORE:
+            return self.database.ping()
+        if self.settings.redis_url:
+            from lukhas_id.adapters.redis.errors import STORE as REDIS_STORE  # Redis is imported only when used
+
+            if store == REDIS_STORE:
+                return self.token_state.ping()
+        return None
 
     async def aclose(self) -> None:
         for closer in reversed(self._closers):

@@ -83,6 +83,7 @@ class StoreUnavailable(Exception):
     def __init__(self, store: str, reason: str = "") -> None:
         super().__init__(f"{store} unavailable" + (f" ({reason})" if reason else ""))
         self.store = store
+        self.reason = reason
 
 
 def is_unavailable(exc: BaseException) -> bool:

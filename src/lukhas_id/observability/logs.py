@@ -40,7 +40,9 @@ FieldValue = str | int | float | bool | None
 
 class LogEvent(StrEnum):
     SERVER_ERROR = "server.error"
-    STORE_UNAVAILABLE = "store.unavailable"
+    STORE_DOWN = "store.down"
+    STORE_STILL_DOWN = "store.still_down"
+    STORE_BACK = "store.back"
     MAINTENANCE_FAILED = "maintenance.failed"
     PUBLIC_URL_NOT_HTTPS = "config.public_url_not_https"
     KEK_GENERATED = "config.kek_generated"
@@ -63,7 +65,21 @@ def _spec(level: int, text: str, *fields: str) -> LogSpec:
 SPECS: Final[Mapping[LogEvent, LogSpec]] = MappingProxyType(
     {
         LogEvent.SERVER_ERROR: _spec(logging.ERROR, "unhandled error: {error}", "error"),
-        LogEvent.STORE_UNAVAILABLE: _spec(logging.WARNING, "{store} unavailable: {error}", "store", "error"),
+        LogEvent.STORE_DOWN: _spec(logging.WARNING, "{store} unavailable: {error}", "store", "error"),
+        LogEvent.STORE_STILL_DOWN: _spec(
+            logging.WARNING,
+            "{store} still unavailable after {seconds} s: {failures} more requests failed",
+            "store",
+            "seconds",
+            "failures",
+        ),
+        LogEvent.STORE_BACK: _spec(
+            logging.WARNING,
+            "{store} is back after {seconds} s; {failures} requests failed",
+            "store",
+            "seconds",
+            "failures",
+        ),
         LogEvent.MAINTENANCE_FAILED: _spec(logging.WARNING, "maintenance pass failed: {error}", "error"),
         LogEvent.PUBLIC_URL_NOT_HTTPS: _spec(
             logging.WARNING,

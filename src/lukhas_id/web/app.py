@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import gc
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Final
 
 from starlette.applications import Starlette
@@ -24,9 +24,11 @@ from starlette.types import Message, Receive, Scope, Send
 
 from lukhas_id.bootstrap import Container, build_container
 from lukhas_id.clock import Clock
+from lukhas_id.errors import OAuthError
 from lukhas_id.observability import LogEvent, configure_logging, write
 from lukhas_id.observability.context import RequestContext, close_request, current, open_request
 from lukhas_id.observability.logs import AccessLog
+from lukhas_id.observability.outages import OutageLog
 from lukhas_id.observability.trace import incoming_trace
 from lukhas_id.settings import Settings, load_settings
 from lukhas_id.web.endpoints import declare
@@ -190,12 +192,22 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             state.detach()
+            await outages.aclose()
             await container.aclose()
             access_log = getattr(app.state, "access_log", None)
             if access_log is not None:
                 access_log.flush()
 
     specs = declare(state)
+
+    def probe(store: str) -> Awaitable[None] | None:
+        try:
+            container = state.c
+        except OAuthError:  # starting or stopping: nothing to probe
+            return None
+        return container.probe(store)
+
+    outages = OutageLog(probe)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 400
@@ -205,12 +217,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         return json_response({"error": code, "error_description": detail}, status, headers)
 
     async def server_error(request: Request, exc: Exception) -> Response:
-        return unexpected_error(request.url.path, exc)
+        return unexpected_error(exc, outages)
 
     handlers: dict[Any, Any] = {HTTPException: http_error, Exception: server_error}
     static = Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static")
-    app = LukhasApp(routes=[*routes(specs), static], lifespan=lifespan, exception_handlers=handlers)
-    app.fast = fast_table(specs)
+    app = LukhasApp(routes=[*routes(specs, outages), static], lifespan=lifespan, exception_handlers=handlers)
+    app.fast = fast_table(specs, outages)
     hooks: list[ResponseHook] = [edge_headers, trace_header]
     if settings.server_timing:
         hooks.append(server_timing)
@@ -219,6 +231,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         hooks.append(access_hook(access_log))
     app.hooks = tuple(hooks)
     app.state.access_log = access_log
+    app.state.outages = outages
     app.state.lukhas_id = state
     app.state.endpoints = specs
     return app

@@ -26,6 +26,7 @@ from starlette.routing import Route
 from lukhas_id.errors import OAuthError
 from lukhas_id.features import Feature
 from lukhas_id.observability.context import bind_route
+from lukhas_id.observability.outages import OutageLog
 from lukhas_id.web.http_io import error_response
 from lukhas_id.web.outcomes import unexpected_error
 
@@ -56,19 +57,19 @@ class EndpointSpec:
         return [*own, *(f"{TENANT_PREFIX}{{tenant}}{p}" for p in own)]
 
 
-def guarded(handler: Handler, route: str | None = None) -> Handler:
-    """`handler`, with every error answered: OAuthError as RFC 6749 §5.2, anything else as 503/500; and
-    the request's context (observability/context.py) told its route template (the path within a tenant)."""
+def guarded(handler: Handler, route: str, outages: OutageLog) -> Handler:
+    """`handler`, with every error answered: OAuthError as RFC 6749 §5.2, anything else as 503/500 (an
+    outage counted in `outages`); and the request's context (observability/context.py) told its route
+    template (the path within a tenant)."""
 
     async def endpoint(request: Request) -> Response:
-        if route is not None:
-            bind_route(route)
+        bind_route(route)
         try:
             return await handler(request)
         except OAuthError as exc:
             return error_response(exc)
         except Exception as exc:
-            return unexpected_error(request.scope["path"], exc)
+            return unexpected_error(exc, outages)
 
     return endpoint
 
@@ -78,22 +79,22 @@ def enabled(specs: Iterable[EndpointSpec], features: frozenset[Feature]) -> list
     return [s for s in specs if s.feature is None or s.feature in features]
 
 
-def routes(specs: Iterable[EndpointSpec]) -> list[Route]:
+def routes(specs: Iterable[EndpointSpec], outages: OutageLog) -> list[Route]:
     out: list[Route] = []
     for spec in specs:
-        handler = guarded(spec.handler, spec.path)
+        handler = guarded(spec.handler, spec.path, outages)
         out += [Route(path, handler, methods=list(spec.methods), name=None) for path in spec.paths()]
     return out
 
 
-def fast_table(specs: Iterable[EndpointSpec]) -> dict[str, Handler]:
+def fast_table(specs: Iterable[EndpointSpec], outages: OutageLog) -> dict[str, Handler]:
     """The fast-path POSTs by path within a tenant (each handler guarded)."""
     table: dict[str, Handler] = {}
     for spec in specs:
         if spec.fast:
             if spec.methods != ("POST",) or spec.extra_paths or not spec.per_tenant:
                 raise ValueError(f"the fast path serves per-tenant POST endpoints only: {spec.name}")
-            table[spec.path] = guarded(spec.handler, spec.path)
+            table[spec.path] = guarded(spec.handler, spec.path, outages)
     return table
 
 

@@ -62,7 +62,7 @@ def test_a_line_carries_the_requests_context_and_its_fields(stream: io.StringIO)
         bind_tenant("acme")
         bind_client("cl_abc")
         bind_principal("USR-0000000000000000000000000K")
-        write(LogEvent.STORE_UNAVAILABLE, store="redis", error="ConnectionError")
+        write(LogEvent.STORE_DOWN, store="redis", error="ConnectionError")
     finally:
         close_request(token)
     outside, inside = lines(stream)
@@ -71,7 +71,7 @@ def test_a_line_carries_the_requests_context_and_its_fields(stream: io.StringIO)
     assert inside == {
         "time": inside["time"],
         "level": "warning",
-        "event": "store.unavailable",
+        "event": "store.down",
         "message": "redis unavailable: ConnectionError",
         "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
         "tenant": "acme",
@@ -94,7 +94,7 @@ def test_the_safety_net_redacts_text_and_string_fields(stream: io.StringIO) -> N
 
 def test_text_format_and_auto_choice() -> None:
     record = logging.LogRecord("lukhas_id", logging.WARNING, __file__, 1, "redis unavailable", None, None)
-    record.event, record.fields = "store.unavailable", {"store": "redis"}
+    record.event, record.fields = "store.down", {"store": "redis"}
     line = TextFormatter().format(record)
     assert "WARNING" in line and "redis unavailable" in line and "store=redis" in line
 
