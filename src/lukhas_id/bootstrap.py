@@ -364,7 +364,9 @@ def build_tokens(
     )
     grant_handlers = build_grant_handlers(settings.features, tokens, code_grant, refresh)
     authentication = ClientAuthentication(identity.clients, build_client_authenticators(), limiter)
-    oauth = OAuthEndpoints(tenants, authentication, grant_handlers, tokens, RevocationService(tokens, refresh))
+    oauth = OAuthEndpoints(
+        tenants, authentication, grant_handlers, tokens, RevocationService(tokens, refresh), metrics=metrics
+    )
     return Tokens(tokens, codes, id_tokens, refresh, code_grant, limiter, authentication, grant_handlers, oauth)
 
 

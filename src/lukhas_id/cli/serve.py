@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import sys
+import tempfile
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from lukhas_id.bootstrap import build_container
+from lukhas_id.metrics import use_multiprocess
 from lukhas_id.settings import load_settings
 
 
@@ -39,15 +43,22 @@ def serve(
     from granian import Granian
     from granian.constants import HTTPModes, Interfaces
 
-    Granian(
-        "lukhas_id.web.app:create_app",
-        factory=True,
-        address=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        interface=Interfaces.ASGI,
-        log_level=settings.log_level.lower(),  # type: ignore[arg-type]
-        log_access=False,
-        backlog=2048,
-        http=HTTPModes.http1,
-    ).serve()
+    # Every worker's metric values in one private directory, added up by whichever worker answers
+    # GET /metrics (lukhas_id/metrics.py); made empty here, removed when serving ends.
+    metrics_dir = Path(tempfile.mkdtemp(prefix="lukhas-id-metrics-"))
+    use_multiprocess(metrics_dir)
+    try:
+        Granian(
+            "lukhas_id.web.app:create_app",
+            factory=True,
+            address=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            interface=Interfaces.ASGI,
+            log_level=settings.log_level.lower(),  # type: ignore[arg-type]
+            log_access=False,
+            backlog=2048,
+            http=HTTPModes.http1,
+        ).serve()
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)

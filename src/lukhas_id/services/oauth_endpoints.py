@@ -29,6 +29,7 @@ from typing import Any, Final
 from lukhas_id.domain.client import Client, GrantType
 from lukhas_id.domain.tenant import Tenant
 from lukhas_id.errors import ErrorCode, KeyUnavailable, OAuthError
+from lukhas_id.metrics import Metrics
 from lukhas_id.protocol.oauth2.grants import (
     Confirmation,
     GrantContext,
@@ -73,6 +74,7 @@ class OAuthEndpoints:
         *,
         sender_constraints: Sequence[SenderConstraint] = (),
         policy: Sequence[PolicyCheck] = (),
+        metrics: Metrics | None = None,
     ) -> None:
         self._tenants = tenants
         self._authentication = authentication
@@ -81,6 +83,14 @@ class OAuthEndpoints:
         self._revocation = revocation
         self._sender_constraints = tuple(sender_constraints)
         self._policy = tuple(policy)
+        self._metrics = metrics
+        # The counters' children of the common answers, bound once (a label lookup per request costs more).
+        self._issued = {g: metrics.token_issuance.labels(g.value, "issued") for g in GrantType} if metrics else {}
+        self._active = (
+            {True: metrics.token_introspection.labels("true"), False: metrics.token_introspection.labels("false")}
+            if metrics
+            else {}
+        )
 
     @property
     def grant_types(self) -> tuple[GrantType, ...]:
@@ -93,27 +103,38 @@ class OAuthEndpoints:
     # every request, and the steps below are kept as cheap as calls can be).
 
     async def token(self, message: HttpMessage) -> EndpointAnswer:
+        grant: GrantType | None = None
         try:
             tenant, request = await self._read(message)
             client = await self._authentication.authenticate(tenant, request, public_clients=True)
             confirmation = await self._sender_constraint(tenant, client, request) if self._sender_constraints else None
             handler = self._select_grant(client, request)
+            grant = handler.grant_type
             ctx = GrantContext(tenant, client, request, confirmation)
             if self._policy:
-                await self._check_policy(ctx, handler.grant_type)
+                await self._check_policy(ctx, grant)
             issued = await handler.handle(ctx)
-            return EndpointAnswer(token_response(issued, confirmation))
         except KeyUnavailable:
+            self._refused(grant, ErrorCode.TEMPORARILY_UNAVAILABLE)
             raise _no_signing_key() from None
+        except OAuthError as exc:
+            self._refused(grant, exc.code)
+            raise
+        if self._issued:
+            self._issued[grant].inc()
+        return EndpointAnswer(token_response(issued, confirmation))
 
     async def introspect(self, message: HttpMessage) -> EndpointAnswer:
         # RFC 7662 §2.1: the caller must be authenticated; public clients cannot introspect.
         try:
             tenant, request = await self._read(message)
             caller = await self._authentication.authenticate(tenant, request, public_clients=False)
-            return EndpointAnswer(await self._tokens.introspect(tenant, caller, request))
+            answer = await self._tokens.introspect(tenant, caller, request)
         except KeyUnavailable:
             raise _no_signing_key() from None
+        if self._active:
+            self._active[answer.get("active") is True].inc()
+        return EndpointAnswer(answer)
 
     async def revoke(self, message: HttpMessage) -> EndpointAnswer:
         # RFC 7009 §2.1: public clients may revoke their own tokens, identified by client_id.
@@ -121,9 +142,15 @@ class OAuthEndpoints:
             tenant, request = await self._read(message)
             caller = await self._authentication.authenticate(tenant, request, public_clients=True)
             await self._revocation.revoke(tenant, caller, request)
-            return EndpointAnswer(None)
         except KeyUnavailable:
             raise _no_signing_key() from None
+        if self._metrics is not None:
+            self._metrics.token_revocation.inc()
+        return EndpointAnswer(None)
+
+    def _refused(self, grant: GrantType | None, code: ErrorCode) -> None:
+        if self._metrics is not None:
+            self._metrics.token_issuance.labels(grant.value if grant else "other", code.value).inc()
 
     # --- the steps ----------------------------------------------------------------------------------
 
