@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
-from prometheus_client import CollectorRegistry, Counter, generate_latest, values
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.multiprocess import MultiProcessCollector
 
@@ -87,6 +87,44 @@ class Metrics:
             "Successful revocation requests (RFC 7009 answers 200 for unknown tokens too).",
             registry=self.registry,
         )
+
+        self.webauthn_registration = Counter(
+            "identity_webauthn_registration",
+            "Passkey registrations, by result (ok, failed).",
+            ["result"],
+            registry=self.registry,
+        )
+        self.active_signing_keys = Gauge(
+            "identity_active_signing_keys",
+            "Signing keys in the active state, over every tenant (as last counted by a worker).",
+            registry=self.registry,
+            multiprocess_mode="mostrecent",
+        )
+        self.http_requests = Counter(
+            "http_requests",
+            "HTTP requests answered, by route template ('-' when no endpoint matched), method and status.",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.http_duration = Histogram(
+            "http_request_duration_seconds",
+            "Time from a request's arrival in the application to its answer's start, by route template.",
+            ["route"],
+            registry=self.registry,
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+        )
+        self._http: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def http_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        """One answered request (web/app.py's response hook); the label children are made once per
+        (route, method, status): routes are templates and methods a fixed set, so the table is bounded."""
+        key = (route, method, status)
+        children = self._http.get(key)
+        if children is None:
+            children = (self.http_requests.labels(route, method, str(status)), self.http_duration.labels(route))
+            self._http[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> bytes:
         directory = multiprocess_directory()

@@ -32,3 +32,19 @@ async def test_token_endpoint_counters(h: Harness) -> None:
     assert value(text, 'identity_token_introspection_total{active="false"}') == 1
     assert value(text, "identity_token_revocation_total") == 1
     assert rc.client.client_id not in text and token not in text
+
+
+async def test_http_metrics_by_route_template_and_the_signing_keys_gauge(h: Harness) -> None:
+    await h.tenant("acme")
+    rc = await h.client(tenant="acme")
+    for _ in range(3):
+        await h.access_token(rc)
+    assert (await h.http.get("/nowhere/at/all")).status_code == 404
+    assert (await h.http.get("/t/acme/oauth2/token")).status_code == 405
+    text = (await h.http.get("/metrics")).text
+    # The route is the template within the tenant: /t/acme/oauth2/token counts as /oauth2/token.
+    assert value(text, 'http_requests_total{method="POST",route="/oauth2/token",status="200"}') == 3
+    assert value(text, 'http_request_duration_seconds_count{route="/oauth2/token"}') == 3
+    assert value(text, 'http_requests_total{method="GET",route="-",status="404"}') == 1
+    assert "/nowhere" not in text and "acme" not in text
+    assert value(text, "identity_active_signing_keys") >= 2  # the default tenant's key and acme's

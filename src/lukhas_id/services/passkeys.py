@@ -248,7 +248,10 @@ class PasskeyService:
         return state, owner
 
     def _count(self, kind: Kind, ok: bool) -> None:
-        self._metrics.webauthn_ceremonies.labels(kind, "ok" if ok else "failed").inc()
+        outcome = "ok" if ok else "failed"
+        self._metrics.webauthn_ceremonies.labels(kind, outcome).inc()
+        if kind == "registration":
+            self._metrics.webauthn_registration.labels(outcome).inc()
 
     async def _active_user(self, tenant: Tenant, user_lid: str) -> User:
         user = await self._users.by_lid(tenant, user_lid)

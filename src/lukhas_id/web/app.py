@@ -24,7 +24,10 @@ from starlette.types import Message, Receive, Scope, Send
 
 from lukhas_id.bootstrap import Container, build_container
 from lukhas_id.clock import Clock
+from lukhas_id.domain.events import EventType, IdentityEvent
+from lukhas_id.domain.keys import KeyState
 from lukhas_id.errors import OAuthError
+from lukhas_id.metrics import Metrics
 from lukhas_id.observability import LogEvent, configure_logging, write
 from lukhas_id.observability.context import RequestContext, close_request, current, open_request
 from lukhas_id.observability.logs import AccessLog
@@ -35,6 +38,7 @@ from lukhas_id.web.endpoints import declare
 from lukhas_id.web.http_io import json_response
 from lukhas_id.web.outcomes import unexpected_error
 from lukhas_id.web.pages import STATIC_DIR
+from lukhas_id.web.providers import Provider
 from lukhas_id.web.registry import Handler, fast_table, routes, split_tenant
 from lukhas_id.web.state import AppState
 
@@ -49,9 +53,23 @@ async def maintenance_pass(container: Container) -> None:
             for alg in sorted({k.alg for k in keys.keys}):
                 if container.keys.rotation_due(keys.keys, alg, interval, now):
                     await container.keys.rotate(tenant.id, alg)  # emits signing_key.rotated when it rotates
+    await count_signing_keys(container)
     await container.token_state.purge_expired(now)
     await container.kv.purge_expired(now)
     await container.refresh.purge_expired(now)
+
+
+# Identity events after which the active signing keys are counted again (a new tenant brings its keys).
+KEY_EVENTS: Final = frozenset({EventType.SIGNING_KEY_ROTATED, EventType.TENANT_CREATED})
+
+
+async def count_signing_keys(container: Container) -> None:
+    """identity_active_signing_keys: the active keys over every tenant."""
+    active = 0
+    for tenant in await container.tenants.list():
+        keys = await container.keys.load(tenant.id)
+        active += sum(1 for key in keys.keys if key.state is KeyState.ACTIVE)
+    container.metrics.active_signing_keys.set(active)
 
 
 async def _maintenance(container: Container) -> None:
@@ -111,6 +129,26 @@ def access_hook(log: AccessLog) -> ResponseHook:
         log.line(method if method in _METHODS else "OTHER", status, microseconds / 1000)
 
     return access_line
+
+
+def metrics_hook(metrics: Provider[Metrics]) -> ResponseHook:
+    """http_requests_total and http_request_duration_seconds (lukhas_id/metrics.py) for every answer."""
+
+    def count(scope: Scope, started: float, status: int, headers: Headers) -> None:
+        try:
+            registry = metrics()
+        except OAuthError:  # starting or stopping: no Container, nothing to count into
+            return
+        context = current()
+        method = scope["method"]
+        registry.http_request(
+            (context.route if context is not None else None) or "-",
+            method if method in _METHODS else "OTHER",
+            status,
+            time.perf_counter() - started,
+        )
+
+    return count
 
 
 def with_hooks(scope: Scope, send: Send, hooks: tuple[ResponseHook, ...]) -> Send:
@@ -181,6 +219,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         try:
             await container.tenants.ensure(settings.default_tenant, settings.access_token_alg)
             state.attach(container)
+            await count_signing_keys(container)
+
+            async def recount(event: IdentityEvent) -> None:
+                if event.type in KEY_EVENTS:
+                    await count_signing_keys(container)
+
+            container.events.subscribe(recount)
             # Everything made so far lives as long as the process: move it out of the garbage collector's
             # generations, so collections during requests scan only request garbage (shorter pauses).
             gc.freeze()
@@ -223,7 +268,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     static = Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static")
     app = LukhasApp(routes=[*routes(specs, outages), static], lifespan=lifespan, exception_handlers=handlers)
     app.fast = fast_table(specs, outages)
-    hooks: list[ResponseHook] = [edge_headers, trace_header]
+    hooks: list[ResponseHook] = [edge_headers, trace_header, metrics_hook(lambda: state.c.metrics)]
     if settings.server_timing:
         hooks.append(server_timing)
     access_log = AccessLog(fmt=settings.log_format) if settings.access_log else None
