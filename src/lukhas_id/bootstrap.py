@@ -443,6 +443,7 @@ def build_people(
         settings.acr_names,
         uow=uow,
         clock=clock,
+        metrics=metrics,
     )
     return People(
         sessions=sessions,

@@ -88,6 +88,13 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.auth_latency = Histogram(
+            "identity_auth_latency_seconds",
+            "How long a sign-in attempt took, whatever its outcome, by factor.",
+            ["factor"],
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+        )
         self.webauthn_registration = Counter(
             "identity_webauthn_registration",
             "Passkey registrations, by result (ok, failed).",

@@ -42,12 +42,14 @@ pending record is deleted then. Failed codes leave it in place (the rate limit b
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Final, Protocol, TypeVar
+from typing import Any, Final, Protocol, TypeVar, cast
 
 import orjson
 
@@ -57,6 +59,7 @@ from lukhas_id.domain.events import EventType, IdentityEvent
 from lukhas_id.domain.session import Session
 from lukhas_id.domain.tenant import Tenant
 from lukhas_id.domain.user import User
+from lukhas_id.metrics import Metrics
 from lukhas_id.observability.context import bind_principal
 from lukhas_id.ports.state import KeyValueStore
 from lukhas_id.ports.unit_of_work import UnitOfWork
@@ -227,6 +230,28 @@ class PendingSignIns:
 # -- the service ----------------------------------------------------------------------------------------
 
 
+_Entry = TypeVar("_Entry", bound=Callable[..., Awaitable[Any]])
+
+
+def _timed(factor: str) -> Callable[[_Entry], _Entry]:
+    """identity_auth_latency_seconds{factor}: how long one sign-in attempt with `factor` took, whatever
+    its outcome (argon2id, a Redis round trip, a signature check...)."""
+
+    def wrap(entry: _Entry) -> _Entry:
+        @functools.wraps(entry)
+        async def timed(self: SignInService, *args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return await entry(self, *args, **kwargs)
+            finally:
+                if self._metrics is not None:
+                    self._metrics.auth_latency.labels(factor).observe(time.perf_counter() - started)
+
+        return cast(_Entry, timed)
+
+    return wrap
+
+
 class SignInService:
     """Every way of signing in, each behind the same rate limit, failure count, session and record."""
 
@@ -243,9 +268,11 @@ class SignInService:
         *,
         uow: UnitOfWork,
         clock: Clock,
+        metrics: Metrics | None = None,
     ) -> None:
         self._uow = uow
         self._clock = clock
+        self._metrics = metrics
         self._limiter = limiter
         self._users = users
         self.second_factors = tuple(second_factors)
@@ -257,6 +284,7 @@ class SignInService:
 
     # -- entries ---------------------------------------------------------------------------------------
 
+    @_timed("password")
     async def password(
         self, tenant: Tenant, username: str, password: str, browser: Browser, return_to: str | None = None
     ) -> PasswordOutcome:
@@ -279,6 +307,7 @@ class SignInService:
         session = await self._open(tenant, browser, user, (Amr.PASSWORD,), self._acr.password)
         return await self._record(tenant, "password", SignedIn(session, return_to))
 
+    @_timed("second_factor")
     async def second_factor(self, tenant: Tenant, code: str, browser: Browser) -> Outcome:
         """The second step after a right password: a code of a second-factor provider (spaces ignored)."""
         pending = await self._pending.recall(tenant, browser.pre_session)
@@ -304,6 +333,7 @@ class SignInService:
         session = await self._open(tenant, browser, user, amr, self._acr.mfa)
         return await self._record(tenant, factor.kind, SignedIn(session, pending.return_to))
 
+    @_timed("account_recovery")
     async def account_recovery(self, tenant: Tenant, username: str, code: str, browser: Browser) -> Outcome:
         """An administrator's account recovery code: a recovery session (AuthLevel.RECOVERY, no `amr`),
         which may only add a passkey (docs/recovery.md)."""
@@ -322,6 +352,7 @@ class SignInService:
         session = await self._open(tenant, browser, user, (), self._acr.recovery)
         return await self._record(tenant, "account_recovery", SignedIn(session, None))
 
+    @_timed("passkey")
     async def passkey(
         self, tenant: Tenant, credential: Mapping[str, Any], browser: Browser, return_to: str | None = None
     ) -> Outcome:
@@ -359,6 +390,7 @@ class SignInService:
         session = await self._open(tenant, browser, signed_in.user, signed_in.amr, signed_in.acr)
         return await self._record(tenant, "passkey", SignedIn(session, return_to))
 
+    @_timed("step_up")
     async def step_up(self, tenant: Tenant, session: Session, code: str, address: str | None) -> StepUpOutcome:
         """ "Confirm it's you" on the account page: a code of a provider that confirms step-ups raises the
         signed-in session to the second factor's level (the session keeps its id)."""

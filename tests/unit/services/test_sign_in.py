@@ -178,6 +178,7 @@ class World:
             ACR,
             uow=self.uow,
             clock=self.clock,
+            metrics=self.metrics,
         )
 
     def browser(self, address: str | None = HERE, pre: str = "pre-1", session: str | None = None) -> Browser:
@@ -475,3 +476,16 @@ async def test_one_record_per_attempt_without_secrets(w: World, caplog: pytest.L
     logged = "\n".join(messages) + repr([vars(r) for r in caplog.records]) + repr(seen)
     for secret in (PASSWORD, "a wrong password", TOTP_CODE, HERE, ELSEWHERE, "alice", "bob", signed.session.id):
         assert secret not in logged
+
+
+async def test_every_attempt_is_timed_by_factor(w: World) -> None:
+    """identity_auth_latency_seconds{factor}: one observation per attempt, refused or not."""
+    await w.password("alice", PASSWORD)
+    await w.password("alice", "wrong")
+    await w.svc.passkey(TENANT, {"owner": w.alice.lid}, w.browser())
+    registry = w.metrics.registry
+
+    def count(factor: str) -> float | None:
+        return registry.get_sample_value("identity_auth_latency_seconds_count", {"factor": factor})
+
+    assert (count("password"), count("passkey"), count("step_up")) == (2, 1, None)
