@@ -95,6 +95,13 @@ class Metrics:
             registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
         )
+        self.sign_in = Counter(
+            "identity_sign_in",
+            "Sign-in attempts, by method (password, totp, recovery_code, passkey, step_up_totp, ...) and outcome "
+            "(the identity event: user.signed_in, sign_in.refused, sign_in.throttled, ...).",
+            ["method", "outcome"],
+            registry=self.registry,
+        )
         self.webauthn_registration = Counter(
             "identity_webauthn_registration",
             "Passkey registrations, by result (ok, failed).",

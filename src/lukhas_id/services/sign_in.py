@@ -450,6 +450,9 @@ class SignInService:
             metadata["reason"] = outcome.reason.value
             if outcome.detail:
                 metadata["detail"] = outcome.detail
+        if self._metrics is not None:
+            # method is a factor kind, or "step_up <kind>": a small fixed set; the outcome is the event's.
+            self._metrics.sign_in.labels(method.replace(" ", "_"), kind.value).inc()
         async with self._uow() as work:
             work.emit(IdentityEvent(kind, tenant.id, principal, self._clock.now(), metadata=metadata))
         return outcome

@@ -489,3 +489,15 @@ async def test_every_attempt_is_timed_by_factor(w: World) -> None:
         return registry.get_sample_value("identity_auth_latency_seconds_count", {"factor": factor})
 
     assert (count("password"), count("passkey"), count("step_up")) == (2, 1, None)
+    outcomes = {
+        (sample.labels["method"], sample.labels["outcome"]): sample.value
+        for metric in registry.collect()
+        if metric.name == "identity_sign_in"
+        for sample in metric.samples
+        if sample.name.endswith("_total")
+    }
+    assert outcomes == {
+        ("password", "user.signed_in"): 1,
+        ("password", "sign_in.refused"): 1,
+        ("passkey", "user.signed_in"): 1,
+    }
