@@ -460,7 +460,9 @@ def build_people(
         userinfo=userinfo,
         logout=logout,
         registration=RegistrationService(kv, clients, keys, clock),
-        user_admin=UserAdministration(users, logout, tokens.refresh),
+        user_admin=UserAdministration(
+            users, SqlUserRepository(database), logout, sessions, tokens.refresh, tokens.tokens, clock, uow
+        ),
     )
 
 

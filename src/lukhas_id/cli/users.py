@@ -1,4 +1,4 @@
-"""`lukhas-id user`: create, list, disable, enable, set-password, recovery-code, sessions, sign-out.
+"""`lukhas-id user`: create, list, disable, enable, set-password, recovery-code, sessions, sign-out, delete.
 
 Passwords are read with hidden input (typed twice) or, with --password-stdin, as one line of standard
 input; they are never echoed, printed or logged. `user list` shows e-mail addresses (personal data)
@@ -18,10 +18,12 @@ from lukhas_id.bootstrap import Container
 from lukhas_id.cli.common import TenantOpt, fail, find_tenant, run
 from lukhas_id.domain.session import Session
 from lukhas_id.domain.user import User, check_username
+from lukhas_id.services.user_admin import DeletedUser
 
 user_app = typer.Typer(help="Users: the people who sign in (USR principals).", no_args_is_help=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+YesOpt = Annotated[bool, typer.Option("--yes", help="Confirm: this cannot be undone.")]
 
 PasswordStdinOpt = Annotated[
     bool,
@@ -184,3 +186,32 @@ def user_sign_out(username: str, tenant: TenantOpt = None, as_json: JsonOpt = Fa
         typer.echo(json.dumps({"username": user.username, "lid": user.lid, "sessions_ended": ended}))
         return
     typer.echo(f"user {user.username} signed out: {ended} session(s) ended")
+
+
+@user_app.command("delete")
+def user_delete(username: str, tenant: TenantOpt = None, yes: YesOpt = False, as_json: JsonOpt = False) -> None:
+    """Delete the user for good: sessions, refresh and access tokens, passkeys, authenticator app, recovery
+    codes, consents. The ΛID is never given to anyone else. Needs --yes."""
+    if not yes:
+        fail(f"deleting user {username} cannot be undone: add --yes to delete it")
+
+    async def body(c: Container) -> DeletedUser:
+        return await c.user_admin.delete(await find_tenant(c, tenant), username)
+
+    gone = run(body)
+    if as_json:
+        out = {
+            "username": gone.username,
+            "lid": gone.lid,
+            "deleted": True,
+            "sessions_ended": gone.sessions,
+            "refresh_families_revoked": gone.refresh_families,
+            "tokens_issued_before": gone.tokens_before,
+        }
+        typer.echo(json.dumps(out))
+        return
+    typer.echo(
+        f"user {gone.username} ({gone.lid}) deleted: {gone.sessions} session(s) ended, "
+        f"{gone.refresh_families} refresh token famil{'y' if gone.refresh_families == 1 else 'ies'} revoked, "
+        "access tokens issued until now inactive"
+    )
