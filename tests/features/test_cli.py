@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -117,3 +118,17 @@ def test_invalid_setting_stops_with_one_line(cli) -> None:  # type: ignore[no-un
 
 def test_db_upgrade(cli) -> None:  # type: ignore[no-untyped-def]
     assert "revision" in cli("db", "upgrade").stdout
+
+
+@pytest.mark.parametrize("reuse_port", [False, True], ids=["plain", "reuseport-like-granian"])
+def test_serve_refuses_a_port_in_use_before_preparing_anything(cli, tmp_path: Path, reuse_port: bool) -> None:  # type: ignore[no-untyped-def]
+    with socket.socket() as held:
+        if reuse_port:
+            held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        proc = cli("serve", "--host", "127.0.0.1", "--port", str(port), ok=False)
+    assert proc.stderr.strip().splitlines() == [f"error: port {port} on 127.0.0.1 is already in use"]
+    assert proc.stdout == ""
+    assert not (tmp_path / "var" / "lukhas-id.db").exists()  # no database prepared, no worker started
