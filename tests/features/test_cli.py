@@ -132,3 +132,19 @@ def test_serve_refuses_a_port_in_use_before_preparing_anything(cli, tmp_path: Pa
     assert proc.stderr.strip().splitlines() == [f"error: port {port} on 127.0.0.1 is already in use"]
     assert proc.stdout == ""
     assert not (tmp_path / "var" / "lukhas-id.db").exists()  # no database prepared, no worker started
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("user", "delete"), "error: Missing argument 'username'."),
+        (("user", "delete", "alice", "--yse"), "error: No such option: --yse (Possible options: --yes)"),
+        (("user", "sessoins", "alice"), "error: No such command 'sessoins'. Did you mean 'sessions'?"),
+        (("client", "update", "cl_x", "--ttl", "soon"), "error: Invalid value for '--ttl': "),
+    ],
+)
+def test_usage_errors_are_one_line_without_library_exception_names(cli, args: tuple[str, ...], message: str) -> None:  # type: ignore[no-untyped-def]
+    err = cli(*args, ok=False).stderr
+    assert err.strip().splitlines()[-1].startswith(message)
+    for name in ("MissingParameter", "NoSuchOption", "BadParameter", "UsageError", "Exception"):
+        assert name not in err

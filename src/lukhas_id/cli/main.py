@@ -66,13 +66,28 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
-    except Exception as exc:  # click usage errors and the rest: one line, non-zero
+    except Exception as exc:  # usage errors and the rest: one line, non-zero
+        usage = _usage_error(exc)
+        if usage is not None:
+            typer.echo(f"error: {usage[0]}", err=True)
+            sys.exit(usage[1])
+        if isinstance(exc, typer.Exit):
+            sys.exit(exc.exit_code)
         import click
 
-        if isinstance(exc, click.exceptions.ClickException):
-            typer.echo(f"error: {exc.format_message()}", err=True)
-            sys.exit(exc.exit_code)
         if isinstance(exc, click.exceptions.Exit):
             sys.exit(exc.exit_code)
         typer.echo(f"error: {type(exc).__name__}: {exc}", err=True)
         sys.exit(1)
+
+
+def _usage_error(exc: Exception) -> tuple[str, int] | None:
+    """The message and exit code of a command-line usage error (a missing argument, an unknown option, a
+    value of the wrong type), without the library's exception name. Typer 0.16 and later carry their own
+    copy of click, whose exceptions derive from typer.exceptions.TyperException rather than
+    click.ClickException: both are recognised."""
+    import click
+
+    if isinstance(exc, typer.exceptions.TyperException | click.exceptions.ClickException):
+        return exc.format_message(), exc.exit_code
+    return None
