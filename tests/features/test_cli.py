@@ -134,6 +134,39 @@ def test_serve_refuses_a_port_in_use_before_preparing_anything(cli, tmp_path: Pa
     assert not (tmp_path / "var" / "lukhas-id.db").exists()  # no database prepared, no worker started
 
 
+def test_unknown_settings_in_the_environment_are_named_with_the_closest_one(cli) -> None:  # type: ignore[no-untyped-def]
+    extra = {
+        "LUKHAS_ID_DATABSE_URL": "postgresql://u:hunter2@db/x",
+        "LUKHAS_ID_ZZZ": "s3cr3t-value",
+        "lukhas_id_log_levl": "debug",
+        "LUKHAS_ID_LOG_LEVEL": "warning",
+        "LUKHAS_ID_CONFIG_FILE": "",
+    }
+    proc = cli("config", "show", extra=extra)
+    assert [line for line in proc.stderr.splitlines() if line.startswith("warning")] == [
+        "warning: unknown setting LUKHAS_ID_DATABSE_URL (did you mean LUKHAS_ID_DATABASE_URL?)",
+        "warning: unknown setting LUKHAS_ID_ZZZ",
+        "warning: unknown setting lukhas_id_log_levl (did you mean LUKHAS_ID_LOG_LEVEL?)",
+    ]
+    assert "hunter2" not in proc.stderr + proc.stdout and "s3cr3t" not in proc.stderr + proc.stdout
+    assert json.loads(proc.stdout)["default_tenant"] == "default"  # a warning, not an error: the command ran
+    assert "warning" not in cli("tenant", "list", extra={"LUKHAS_ID_LOG_LEVEL": "warning"}).stderr
+
+
+def test_serve_reports_unknown_settings_too(cli) -> None:  # type: ignore[no-untyped-def]
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        proc = cli(
+            "serve", "--port", str(port), ok=False, extra={"LUKHAS_ID_HOTS": "127.0.0.1", "LUKHAS_ID_HOST": "127.0.0.1"}
+        )
+    assert proc.stderr.splitlines() == [
+        "warning: unknown setting LUKHAS_ID_HOTS (did you mean LUKHAS_ID_HOST?)",
+        f"error: port {port} on 127.0.0.1 is already in use",
+    ]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

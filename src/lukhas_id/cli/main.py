@@ -24,7 +24,7 @@ from lukhas_id.cli.serve import serve
 from lukhas_id.cli.tenants import tenant_app
 from lukhas_id.cli.users import user_app
 from lukhas_id.errors import LukhasIdError
-from lukhas_id.settings import CONFIG_FILE_ENV
+from lukhas_id.settings import CONFIG_FILE_ENV, unknown_environment
 
 app = typer.Typer(
     name="lukhas-id",
@@ -49,6 +49,9 @@ def _root(
         Path | None, typer.Option("--config", help="TOML configuration file (environment variables win).")
     ] = None,
 ) -> None:
+    for name, close in unknown_environment(os.environ):  # names only: a value may be a secret
+        hint = f" (did you mean {close}?)" if close else ""
+        typer.echo(f"warning: unknown setting {name}{hint}", err=True)
     if config is not None:
         if not config.is_file():
             fail(f"config file {config} does not exist")
