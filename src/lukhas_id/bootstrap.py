@@ -65,6 +65,7 @@ from lukhas_id.services.sign_in import PendingSignIns, SecondFactor, SignInServi
 from lukhas_id.services.tenants import TenantService
 from lukhas_id.services.tokens import TokenService
 from lukhas_id.services.totp import TotpService
+from lukhas_id.services.user_admin import UserAdministration
 from lukhas_id.services.userinfo import UserInfoService
 from lukhas_id.services.users import UserService
 from lukhas_id.settings import Settings, mask_url
@@ -96,6 +97,7 @@ class Container:
     authorization: AuthorizationService
     userinfo: UserInfoService
     logout: LogoutService
+    user_admin: UserAdministration
     material: SqlEncryptedMaterial
     grant_handlers: dict[GrantType, GrantHandler]
     events: InProcessSink
@@ -273,6 +275,7 @@ class People:
     userinfo: UserInfoService
     logout: LogoutService
     registration: RegistrationService
+    user_admin: UserAdministration
 
 
 def build_stores(settings: Settings, database: Database, clock: Clock, closers: list[Any]) -> Stores:
@@ -458,6 +461,9 @@ def build_people(
         userinfo=userinfo,
         logout=logout,
         registration=RegistrationService(kv, clients, keys, clock),
+        user_admin=UserAdministration(
+            users, SqlUserRepository(database), logout, sessions, tokens.refresh, tokens.tokens, clock, uow
+        ),
     )
 
 
@@ -512,6 +518,7 @@ async def build_container(settings: Settings, *, clock: Clock | None = None, upg
         authorization=people.authorization,
         userinfo=people.userinfo,
         logout=people.logout,
+        user_admin=people.user_admin,
         material=SqlEncryptedMaterial(database),
         registration=people.registration,
         totp=people.totp,

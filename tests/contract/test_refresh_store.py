@@ -93,14 +93,19 @@ def digest() -> str:
 
 
 def record(
-    h: Harness, *, tenant: str = T1, sid: str | None = "sid-1", lifetime: float = LIFETIME
+    h: Harness,
+    *,
+    tenant: str = T1,
+    sid: str | None = "sid-1",
+    lifetime: float = LIFETIME,
+    user_lid: str = "USR-x",
 ) -> RefreshTokenRecord:
     now = h.clock.now()
     return RefreshTokenRecord(
         tenant_id=tenant,
         family_id=secrets.token_hex(16),
         client_id="cl_rp",
-        user_lid="USR-x",
+        user_lid=user_lid,
         scope=("openid", "offline_access"),
         sid=sid,
         auth_time=int(now) - 5,
@@ -231,6 +236,20 @@ async def test_revoke_for_session(h: Harness) -> None:
     assert await h.store.revoke_for_session(T1, "s-a") == 0
     assert await h.store.get(T1, a, h.clock.now()) is None
     assert await h.store.get(T1, b, h.clock.now()) is None
+    assert await h.store.get(T1, other, h.clock.now()) is not None
+    assert await h.store.get(T2, elsewhere, h.clock.now()) is not None
+
+
+async def test_revoke_for_user(h: Harness) -> None:
+    a, _ = await started(h, sid="s-a")
+    b, _ = await started(h, sid=None)
+    other, _ = await started(h, user_lid="USR-y")
+    elsewhere, _ = await started(h, tenant=T2)
+    assert await h.store.revoke_for_user(T1, "USR-x") == 2
+    assert await h.store.revoke_for_user(T1, "USR-x") == 0
+    assert await h.store.get(T1, a, h.clock.now()) is None
+    assert await h.store.get(T1, b, h.clock.now()) is None
+    assert (await h.store.rotate(T1, b, digest(), h.clock.now(), 0)).outcome is RotateOutcome.REUSE
     assert await h.store.get(T1, other, h.clock.now()) is not None
     assert await h.store.get(T2, elsewhere, h.clock.now()) is not None
 

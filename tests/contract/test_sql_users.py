@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import insert, text
 
 from lukhas_id.adapters.crypto.passwords import Argon2Params, PasswordHasher, check_password_policy
 from lukhas_id.adapters.events.in_process import RecordingSink
@@ -402,3 +402,55 @@ async def test_rehash_never_overwrites_a_password_changed_meanwhile(sql_database
     assert await users.authenticate(tenant(), "alice", PASSWORD) is not None
     stored = await repo.get("t1", created.lid)
     assert stored is not None and stored.password_hash == "$argon2id$newer"
+
+
+async def test_delete_removes_the_user_and_what_it_owns_and_tombstones_the_principal(sql_database: Database) -> None:
+    from lukhas_id.adapters.crypto.kek import Kek
+    from lukhas_id.adapters.sql.consents import SqlConsentRepository
+    from lukhas_id.adapters.sql.factors import SqlRecoveryCodeRepository, SqlTotpRepository
+    from lukhas_id.adapters.sql.models import PasskeyRow
+    from lukhas_id.domain.passkey import TotpFactor
+
+    await seed(sql_database, "t1", "t2")
+    owners = [user(), user(lid="USR-2", username="bob"), user(tid="t2", lid="USR-3")]
+    for u in owners:
+        await add(sql_database, u)
+    totp = SqlTotpRepository(sql_database, Kek(bytes(32)))
+    codes, consents = SqlRecoveryCodeRepository(sql_database), SqlConsentRepository(sql_database)
+    for n, u in enumerate(owners):
+        await totp.put(TotpFactor(u.tenant_id, u.lid, b"s" * 20, confirmed=True, last_step=None, created_at=1.0))
+        await codes.replace(u.tenant_id, u.lid, [f"h{n}a", f"h{n}b"], 1.0)
+        await consents.grant(u.tenant_id, u.lid, "cl_rp", frozenset({"openid"}), 1.0)
+        async with sql_database.statement() as conn:
+            await conn.execute(
+                insert(PasskeyRow).values(
+                    tenant_id=u.tenant_id, handle=f"p{n}", user_lid=u.lid, data_enc=b"x", sign_count=0,
+                    backup_eligible=False, backup_state=False, user_verified=True, possibly_cloned=False,
+                    created_at=1.0, last_used_at=None,
+                )
+            )  # fmt: skip
+    repo, principals = SqlUserRepository(sql_database), SqlPrincipalRepository(sql_database)
+    assert await repo.delete("t2", "USR-1") is False  # another tenant's ΛID: nothing changes
+    assert await repo.delete("t1", "USR-1") is True
+    assert await repo.get("t1", "USR-1") is None
+    assert await repo.get_by_username("t1", "alice") is None
+    tomb = await principals.get("t1", "USR-1")
+    assert tomb is not None and tomb.status is PrincipalStatus.DELETED and tomb.display_name == ""
+    counts: dict[str, list[int]] = {}
+    async with sql_database.statement() as conn:
+        for table in ("passkeys", "totp_factors", "recovery_codes", "consents"):
+            rows = (await conn.execute(text(f"SELECT user_lid FROM {table} ORDER BY user_lid"))).scalars().all()  # noqa: S608
+            counts[table] = [rows.count(lid) for lid in ("USR-1", "USR-2", "USR-3")]
+    assert counts == {
+        "passkeys": [0, 1, 1],
+        "totp_factors": [0, 1, 1],
+        "recovery_codes": [0, 2, 2],
+        "consents": [0, 1, 1],
+    }
+    assert await repo.delete("t1", "USR-1") is False
+    # The username is free again; the ΛID never is, in any tenant.
+    await add(sql_database, user(lid="USR-9"))
+    with pytest.raises(AlreadyExists):
+        await repo.create(user(tid="t2", lid="USR-1", username="carol"), principal("t2", "USR-1"))
+    with pytest.raises(AlreadyExists):
+        await repo.create(user(lid="USR-1", username="dave"), principal("t1", "USR-1"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -117,3 +118,66 @@ def test_invalid_setting_stops_with_one_line(cli) -> None:  # type: ignore[no-un
 
 def test_db_upgrade(cli) -> None:  # type: ignore[no-untyped-def]
     assert "revision" in cli("db", "upgrade").stdout
+
+
+@pytest.mark.parametrize("reuse_port", [False, True], ids=["plain", "reuseport-like-granian"])
+def test_serve_refuses_a_port_in_use_before_preparing_anything(cli, tmp_path: Path, reuse_port: bool) -> None:  # type: ignore[no-untyped-def]
+    with socket.socket() as held:
+        if reuse_port:
+            held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        proc = cli("serve", "--host", "127.0.0.1", "--port", str(port), ok=False)
+    assert proc.stderr.strip().splitlines() == [f"error: port {port} on 127.0.0.1 is already in use"]
+    assert proc.stdout == ""
+    assert not (tmp_path / "var" / "lukhas-id.db").exists()  # no database prepared, no worker started
+
+
+def test_unknown_settings_in_the_environment_are_named_with_the_closest_one(cli) -> None:  # type: ignore[no-untyped-def]
+    extra = {
+        "LUKHAS_ID_DATABSE_URL": "postgresql://u:hunter2@db/x",
+        "LUKHAS_ID_ZZZ": "s3cr3t-value",
+        "lukhas_id_log_levl": "debug",
+        "LUKHAS_ID_LOG_LEVEL": "warning",
+        "LUKHAS_ID_CONFIG_FILE": "",
+    }
+    proc = cli("config", "show", extra=extra)
+    assert [line for line in proc.stderr.splitlines() if line.startswith("warning")] == [
+        "warning: unknown setting LUKHAS_ID_DATABSE_URL (did you mean LUKHAS_ID_DATABASE_URL?)",
+        "warning: unknown setting LUKHAS_ID_ZZZ",
+        "warning: unknown setting lukhas_id_log_levl (did you mean LUKHAS_ID_LOG_LEVEL?)",
+    ]
+    assert "hunter2" not in proc.stderr + proc.stdout and "s3cr3t" not in proc.stderr + proc.stdout
+    assert json.loads(proc.stdout)["default_tenant"] == "default"  # a warning, not an error: the command ran
+    assert "warning" not in cli("tenant", "list", extra={"LUKHAS_ID_LOG_LEVEL": "warning"}).stderr
+
+
+def test_serve_reports_unknown_settings_too(cli) -> None:  # type: ignore[no-untyped-def]
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        proc = cli(
+            "serve", "--port", str(port), ok=False, extra={"LUKHAS_ID_HOTS": "127.0.0.1", "LUKHAS_ID_HOST": "127.0.0.1"}
+        )
+    assert proc.stderr.splitlines() == [
+        "warning: unknown setting LUKHAS_ID_HOTS (did you mean LUKHAS_ID_HOST?)",
+        f"error: port {port} on 127.0.0.1 is already in use",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("user", "delete"), "error: Missing argument 'username'."),
+        (("user", "delete", "alice", "--yse"), "error: No such option: --yse (Possible options: --yes)"),
+        (("user", "sessoins", "alice"), "error: No such command 'sessoins'. Did you mean 'sessions'?"),
+        (("client", "update", "cl_x", "--ttl", "soon"), "error: Invalid value for '--ttl': "),
+    ],
+)
+def test_usage_errors_are_one_line_without_library_exception_names(cli, args: tuple[str, ...], message: str) -> None:  # type: ignore[no-untyped-def]
+    err = cli(*args, ok=False).stderr
+    assert err.strip().splitlines()[-1].startswith(message)
+    for name in ("MissingParameter", "NoSuchOption", "BadParameter", "UsageError", "Exception"):
+        assert name not in err

@@ -32,6 +32,7 @@ ALLOWED_METADATA: Final[dict[EventType, frozenset[str]]] = {
     EventType.USER_EMAIL_CHANGED: frozenset({"change"}),
     EventType.USER_DISABLED: frozenset(),
     EventType.USER_ENABLED: frozenset(),
+    EventType.USER_DELETED: frozenset({"sessions", "refresh_families"}),
     EventType.PASSKEY_REGISTERED: frozenset({"handle"}),
     EventType.PASSKEY_RENAMED: frozenset({"handle"}),
     EventType.PASSKEY_REMOVED: frozenset({"handle"}),

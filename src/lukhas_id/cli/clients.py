@@ -1,18 +1,20 @@
-"""`lukhas-id client`: register OAuth clients, list, disable and enable them, and make initial access
-tokens for dynamic client registration (RFC 7591)."""
+"""`lukhas-id client`: register OAuth clients, list, update, disable, enable and delete them, and make
+initial access tokens for dynamic client registration (RFC 7591)."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Annotated, Any
 
 import typer
 
 from lukhas_id.bootstrap import Container
 from lukhas_id.cli.common import TenantOpt, fail, find_tenant, run
-from lukhas_id.domain.client import ClientStatus, GrantType, SubjectType, TokenFormat
+from lukhas_id.domain.client import Client, ClientStatus, GrantType, SubjectType, TokenFormat
 from lukhas_id.domain.keys import SigningAlg
 from lukhas_id.domain.principal import PrincipalType
+from lukhas_id.domain.token import MarkerKind
 
 client_app = typer.Typer(help="OAuth clients.", no_args_is_help=True)
 
@@ -156,3 +158,99 @@ def client_disable(client_id: str, tenant: TenantOpt = None) -> None:
 @client_app.command("enable")
 def client_enable(client_id: str, tenant: TenantOpt = None) -> None:
     _set_status(tenant, client_id, ClientStatus.ACTIVE)
+
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+
+
+def _described(client: Client, tenant_name: str) -> dict[str, Any]:
+    """What `client update --json` prints: the client's settings, never its secret."""
+    return {
+        "client_id": client.client_id,
+        "name": client.name,
+        "tenant": tenant_name,
+        "lid": client.principal_lid,
+        "status": client.status.value,
+        "grant_types": sorted(client.grant_types),
+        "scope": " ".join(sorted(client.scopes)),
+        "redirect_uris": list(client.redirect_uris),
+        "post_logout_redirect_uris": list(client.post_logout_redirect_uris),
+        "resources": list(client.resources),
+        "access_token_ttl": client.access_token_ttl,
+        "token_format": client.token_format.value,
+    }
+
+
+@client_app.command("update")
+def client_update(
+    client_id: str,
+    tenant: TenantOpt = None,
+    name: Annotated[str | None, typer.Option(help="New display name.")] = None,
+    scope: Annotated[
+        str | None, typer.Option(help="Space-separated scopes the client may ask for (replaces the list).")
+    ] = None,
+    redirect_uri: Annotated[
+        list[str] | None, typer.Option(help="Redirect URI (repeat for several; replaces the list).")
+    ] = None,
+    ttl: Annotated[int | None, typer.Option(help="Access token lifetime in seconds.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Change a client's name, scopes, redirect URIs or token lifetime (checked as at registration).
+
+    Running servers see the change within client_cache_ttl; tokens already issued keep their scope
+    and lifetime."""
+    changes: dict[str, Any] = {}
+    if name is not None:
+        changes["name"] = name
+    if scope is not None:
+        changes["scopes"] = frozenset(scope.split())
+    if redirect_uri:
+        changes["redirect_uris"] = tuple(redirect_uri)
+    if ttl is not None:
+        changes["access_token_ttl"] = ttl
+    if not changes:
+        fail("nothing to change: give --name, --scope, --redirect-uri or --ttl")
+
+    async def body(c: Container) -> dict[str, Any]:
+        t = await find_tenant(c, tenant)
+        client = await c.clients.get(t.id, client_id)
+        if client is None:
+            fail(f"no client {client_id!r} in that tenant")
+        updated = await c.clients.update(replace(client, **changes))
+        return _described(updated, t.name)
+
+    out = run(body)
+    if as_json:
+        typer.echo(json.dumps(out))
+        return
+    typer.echo(f"client {out['client_id']} updated")
+
+
+@client_app.command("delete")
+def client_delete(
+    client_id: str,
+    tenant: TenantOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm: this cannot be undone.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Delete a client for good; every token issued to it until now becomes inactive. Its ΛID is never
+    given to another principal. Needs --yes."""
+    if not yes:
+        fail(f"deleting client {client_id} cannot be undone: add --yes to delete it")
+
+    async def body(c: Container) -> tuple[str, int]:
+        t = await find_tenant(c, tenant)
+        client = await c.clients.get(t.id, client_id)
+        if client is None:
+            fail(f"no client {client_id!r} in that tenant")
+        # Tokens first: should the deletion fail, the client still exists and the command can be run again.
+        at = await c.tokens.revoke_all(t, MarkerKind.CLIENT, client_id)
+        if not await c.clients.delete(t.id, client_id):
+            fail(f"no client {client_id!r} in that tenant")
+        return client.principal_lid, at
+
+    lid, at = run(body)
+    if as_json:
+        typer.echo(json.dumps({"client_id": client_id, "lid": lid, "deleted": True, "tokens_issued_before": at}))
+        return
+    typer.echo(f"client {client_id} deleted; its tokens issued until now are inactive")

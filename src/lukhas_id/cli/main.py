@@ -24,7 +24,7 @@ from lukhas_id.cli.serve import serve
 from lukhas_id.cli.tenants import tenant_app
 from lukhas_id.cli.users import user_app
 from lukhas_id.errors import LukhasIdError
-from lukhas_id.settings import CONFIG_FILE_ENV
+from lukhas_id.settings import CONFIG_FILE_ENV, unknown_environment
 
 app = typer.Typer(
     name="lukhas-id",
@@ -49,6 +49,9 @@ def _root(
         Path | None, typer.Option("--config", help="TOML configuration file (environment variables win).")
     ] = None,
 ) -> None:
+    for name, close in unknown_environment(os.environ):  # names only: a value may be a secret
+        hint = f" (did you mean {close}?)" if close else ""
+        typer.echo(f"warning: unknown setting {name}{hint}", err=True)
     if config is not None:
         if not config.is_file():
             fail(f"config file {config} does not exist")
@@ -66,13 +69,28 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
-    except Exception as exc:  # click usage errors and the rest: one line, non-zero
+    except Exception as exc:  # usage errors and the rest: one line, non-zero
+        usage = _usage_error(exc)
+        if usage is not None:
+            typer.echo(f"error: {usage[0]}", err=True)
+            sys.exit(usage[1])
+        if isinstance(exc, typer.Exit):
+            sys.exit(exc.exit_code)
         import click
 
-        if isinstance(exc, click.exceptions.ClickException):
-            typer.echo(f"error: {exc.format_message()}", err=True)
-            sys.exit(exc.exit_code)
         if isinstance(exc, click.exceptions.Exit):
             sys.exit(exc.exit_code)
         typer.echo(f"error: {type(exc).__name__}: {exc}", err=True)
         sys.exit(1)
+
+
+def _usage_error(exc: Exception) -> tuple[str, int] | None:
+    """The message and exit code of a command-line usage error (a missing argument, an unknown option, a
+    value of the wrong type), without the library's exception name. Typer 0.16 and later carry their own
+    copy of click, whose exceptions derive from typer.exceptions.TyperException rather than
+    click.ClickException: both are recognised."""
+    import click
+
+    if isinstance(exc, typer.exceptions.TyperException | click.exceptions.ClickException):
+        return exc.format_message(), exc.exit_code
+    return None

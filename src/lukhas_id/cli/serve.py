@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import shutil
+import socket
 import sys
 import tempfile
 from pathlib import Path
@@ -13,8 +15,30 @@ from typing import Annotated
 import typer
 
 from lukhas_id.bootstrap import build_container
+from lukhas_id.cli.common import fail
 from lukhas_id.metrics import use_multiprocess
 from lukhas_id.settings import load_settings
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Fail with one line when another process listens on host:port.
+
+    granian binds its socket with SO_REUSEPORT, so a second server on a taken port would start and share
+    (or silently miss) the traffic. A plain bind (SO_REUSEADDR only, which on Linux still refuses a port
+    with a listener but not one in TIME_WAIT after a restart) is refused when anything listens there."""
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        fail(f"cannot listen on {host}: {exc.strerror}")
+    for family, kind, proto, _, address in addresses:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    fail(f"port {port} on {host} is already in use")
+                fail(f"cannot listen on port {port} on {host}: {exc.strerror}")
 
 
 def serve(
@@ -25,6 +49,7 @@ def serve(
     """Serve ΛiD (prepares the embedded database and the default tenant first)."""
     overrides = {k: v for k, v in {"host": host, "port": port, "workers": workers}.items() if v is not None}
     settings = load_settings(**overrides)
+    check_port_free(settings.host, settings.port)
     for name, value in overrides.items():
         os.environ[f"LUKHAS_ID_{name.upper()}"] = str(value)
 

@@ -1,8 +1,8 @@
-"""`lukhas-id user`: create, list, disable, enable, set-password, recovery-code.
+"""`lukhas-id user`: create, list, disable, enable, set-password, recovery-code, sessions, sign-out, delete.
 
 Passwords are read with hidden input (typed twice) or, with --password-stdin, as one line of standard
 input; they are never echoed, printed or logged. `user list` shows e-mail addresses (personal data)
-only with --show-email.
+only with --show-email. Sessions are shown by their public `sid`, never by the session id (the cookie).
 """
 
 from __future__ import annotations
@@ -16,9 +16,14 @@ import typer
 
 from lukhas_id.bootstrap import Container
 from lukhas_id.cli.common import TenantOpt, fail, find_tenant, run
+from lukhas_id.domain.session import Session
 from lukhas_id.domain.user import User, check_username
+from lukhas_id.services.user_admin import DeletedUser
 
 user_app = typer.Typer(help="Users: the people who sign in (USR principals).", no_args_is_help=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+YesOpt = Annotated[bool, typer.Option("--yes", help="Confirm: this cannot be undone.")]
 
 PasswordStdinOpt = Annotated[
     bool,
@@ -111,7 +116,7 @@ def user_set_password(username: str, tenant: TenantOpt = None, password_stdin: P
 def user_recovery_code(
     username: str,
     tenant: TenantOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Issue an account recovery code for a user who lost every sign-in factor; give it to them out of band.
 
@@ -133,3 +138,80 @@ def user_recovery_code(
         return
     typer.echo(f"account recovery code for {name}: {code}")
     typer.echo(f"expires {expires} (single use; shown once: give it to the user out of band now)")
+
+
+def _iso(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _session_json(s: Session) -> dict[str, object]:
+    return {
+        "sid": s.sid,
+        "created": _iso(s.created_at),
+        "last_seen": _iso(s.last_seen),
+        "auth_time": int(s.auth_time),
+        "expires": _iso(s.expires_at),
+        "acr": s.acr,
+        "amr": list(s.amr),
+    }
+
+
+@user_app.command("sessions")
+def user_sessions(username: str, tenant: TenantOpt = None, as_json: JsonOpt = False) -> None:
+    """The user's live browser sessions, oldest first: public sid, created, last seen, acr, amr."""
+
+    async def body(c: Container) -> tuple[User, list[Session]]:
+        return await c.user_admin.sessions(await find_tenant(c, tenant), username)
+
+    user, sessions = run(body)
+    if as_json:
+        out = {"username": user.username, "lid": user.lid, "sessions": [_session_json(s) for s in sessions]}
+        typer.echo(json.dumps(out))
+        return
+    for s in sessions:
+        typer.echo("\t".join([s.sid, _iso(s.created_at), _iso(s.last_seen), s.acr, " ".join(s.amr)]))
+    if not sessions:
+        typer.echo(f"user {user.username} has no live sessions", err=True)
+
+
+@user_app.command("sign-out")
+def user_sign_out(username: str, tenant: TenantOpt = None, as_json: JsonOpt = False) -> None:
+    """End every session of the user (and revoke the refresh tokens issued in them)."""
+
+    async def body(c: Container) -> tuple[User, int]:
+        return await c.user_admin.sign_out(await find_tenant(c, tenant), username)
+
+    user, ended = run(body)
+    if as_json:
+        typer.echo(json.dumps({"username": user.username, "lid": user.lid, "sessions_ended": ended}))
+        return
+    typer.echo(f"user {user.username} signed out: {ended} session(s) ended")
+
+
+@user_app.command("delete")
+def user_delete(username: str, tenant: TenantOpt = None, yes: YesOpt = False, as_json: JsonOpt = False) -> None:
+    """Delete the user for good: sessions, refresh and access tokens, passkeys, authenticator app, recovery
+    codes, consents. The ΛID is never given to anyone else. Needs --yes."""
+    if not yes:
+        fail(f"deleting user {username} cannot be undone: add --yes to delete it")
+
+    async def body(c: Container) -> DeletedUser:
+        return await c.user_admin.delete(await find_tenant(c, tenant), username)
+
+    gone = run(body)
+    if as_json:
+        out = {
+            "username": gone.username,
+            "lid": gone.lid,
+            "deleted": True,
+            "sessions_ended": gone.sessions,
+            "refresh_families_revoked": gone.refresh_families,
+            "tokens_issued_before": gone.tokens_before,
+        }
+        typer.echo(json.dumps(out))
+        return
+    typer.echo(
+        f"user {gone.username} ({gone.lid}) deleted: {gone.sessions} session(s) ended, "
+        f"{gone.refresh_families} refresh token famil{'y' if gone.refresh_families == 1 else 'ies'} revoked, "
+        "access tokens issued until now inactive"
+    )

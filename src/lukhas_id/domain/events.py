@@ -37,6 +37,7 @@ class EventType(StrEnum):
     USER_EMAIL_CHANGED = "user.email_changed"
     USER_DISABLED = "user.disabled"
     USER_ENABLED = "user.enabled"
+    USER_DELETED = "user.deleted"
     PASSKEY_REGISTERED = "passkey.registered"
     PASSKEY_RENAMED = "passkey.renamed"
     PASSKEY_REMOVED = "passkey.removed"
@@ -75,6 +76,7 @@ LOG_TEXT: Final[Mapping[EventType, str]] = MappingProxyType(
         EventType.USER_EMAIL_CHANGED: "email changed",
         EventType.USER_DISABLED: "user disabled",
         EventType.USER_ENABLED: "user enabled",
+        EventType.USER_DELETED: "user deleted",
         EventType.PASSKEY_REGISTERED: "passkey registered",
         EventType.PASSKEY_RENAMED: "passkey renamed",
         EventType.PASSKEY_REMOVED: "passkey removed",

@@ -16,6 +16,8 @@ class PrincipalType(StrEnum):
 class PrincipalStatus(StrEnum):
     ACTIVE = "active"
     DISABLED = "disabled"
+    # A deleted user's tombstone: the row keeps the ΛID taken forever (never issued again) and nothing else.
+    DELETED = "deleted"
 
 
 @dataclass(frozen=True, slots=True)

@@ -124,6 +124,12 @@ class UserRepository(Protocol):
         """
         ...
 
+    async def delete(self, tenant_id: str, lid: str) -> bool:
+        """Delete the user with everything stored under it (passkeys, TOTP factor, recovery codes, consents)
+        in one transaction, and leave its principal as a tombstone: status deleted, no display name, so
+        that the ΛID stays taken. False when there is no such user (then nothing changes)."""
+        ...
+
     async def set_email(self, tenant_id: str, lid: str, email: str | None, verified: bool, updated_at: float) -> bool:
         """Replace the user's e-mail address and its verified flag. False when there is no such user."""
         ...

@@ -152,6 +152,10 @@ class RefreshTokenStore(Protocol):
         """Revoke every family issued in login session `sid`; returns how many were not yet revoked."""
         ...
 
+    async def revoke_for_user(self, tenant_id: str, user_lid: str) -> int:
+        """Revoke every family of the user in the tenant; returns how many were not yet revoked."""
+        ...
+
     async def purge_expired(self, now: float) -> int:
         """Delete families expired at `now`; stores that expire entries themselves (Redis) return 0."""
         ...

@@ -260,6 +260,10 @@ class RefreshTokenService:
         """Logout: the families issued in this login session (their access tokens expire on their own)."""
         return await self._store.revoke_for_session(tenant.id, sid)
 
+    async def revoke_for_user(self, tenant: Tenant, user_lid: str) -> int:
+        """Every family of the user (deletion); their access tokens are ended by a subject marker."""
+        return await self._store.revoke_for_user(tenant.id, user_lid)
+
     async def purge_expired(self, now: float) -> int:
         return await self._store.purge_expired(now)
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -347,6 +349,30 @@ def load_settings(**overrides: Any) -> Settings:
         name = f"LUKHAS_ID_{loc.upper()}" if err["type"] != "extra_forbidden" else loc
         what = "is not a known setting" if err["type"] == "extra_forbidden" else err["msg"].lower()
         raise ConfigurationError(f"invalid setting {name}: {what}") from None
+
+
+ENV_PREFIX = "LUKHAS_ID_"
+# Variables of ΛiD's own test suite (tests/support/), never settings of a deployment.
+_TEST_PREFIX = "LUKHAS_ID_TEST_"
+
+
+def unknown_environment(environ: Mapping[str, str]) -> list[tuple[str, str | None]]:
+    """Each `LUKHAS_ID_*` variable of `environ` that is no setting (a typo is otherwise silently ignored),
+    with the known variable whose name is closest, or None. Only the names are read, never the values.
+    Names are compared ignoring case, as the settings read them."""
+    known = {name.upper(): f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields}
+    known[CONFIG_FILE_ENV.removeprefix(ENV_PREFIX)] = CONFIG_FILE_ENV
+    out: list[tuple[str, str | None]] = []
+    for name in sorted(environ):
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or upper.startswith(_TEST_PREFIX):
+            continue
+        suffix = upper.removeprefix(ENV_PREFIX)
+        if suffix in known:
+            continue
+        close = difflib.get_close_matches(suffix, list(known), n=1, cutoff=0.6)
+        out.append((name, known[close[0]] if close else None))
+    return out
 
 
 SECRET_FIELDS = frozenset({"kek"})

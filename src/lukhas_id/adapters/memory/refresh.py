@@ -115,6 +115,14 @@ class MemoryRefreshTokenStore:
                 count += 1
         return count
 
+    async def revoke_for_user(self, tenant_id: str, user_lid: str) -> int:
+        count = 0
+        for (tenant, _), family in self._families.items():
+            if tenant == tenant_id and family.record.user_lid == user_lid and not family.revoked:
+                family.revoked = True
+                count += 1
+        return count
+
     async def purge_expired(self, now: float) -> int:
         expired = [key for key, family in self._families.items() if family.record.expires_at <= now]
         for key in expired:

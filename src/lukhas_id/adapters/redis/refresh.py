@@ -7,6 +7,8 @@ touches lives in one slot; times in epoch milliseconds):
                              i: issued at (absent in tokens stored before it was recorded)}
     P {T}:rtf:<family_id>    the family, a hash: d (the grant, JSON), gen (newest), rev ("1": revoked), exp
     P {T}:rts:<sid>          the set of family ids issued in login session <sid>
+    P {T}:rtu:<user_lid>     the set of family ids of user <user_lid> (families created before this set
+                             existed are not in it: `revoke_for_user` misses them; they expire on their own)
 
 Every key expires with its family (PXAT expires_at). Rotation and revocation are Lua scripts, so of two
 processes rotating the same token the second sees the first's rotation. The rotation script mirrors
@@ -34,8 +36,9 @@ from lukhas_id.domain.refresh import (
     Unknown,
 )
 
-# KEYS[1] token, KEYS[2] family, KEYS[3] session set (or the family key again); ARGV: token JSON, data JSON,
-# expires_at ms, sid ("" for none), generation, family id. The session set lives as long as its longest family.
+# KEYS[1] token, KEYS[2] family, KEYS[3] session set (or the family key again), KEYS[4] user set; ARGV: token
+# JSON, data JSON, expires_at ms, sid ("" for none), generation, family id. The session and user sets live as
+# long as their longest family.
 _CREATE_LUA: Final = """
 local exp = ARGV[3]
 redis.call('HSET', KEYS[2], 'd', ARGV[2], 'gen', ARGV[5], 'rev', '0', 'exp', exp)
@@ -46,6 +49,8 @@ if ARGV[4] ~= '' then
   local cur = redis.call('PEXPIRETIME', KEYS[3])
   if cur < tonumber(exp) then redis.call('PEXPIREAT', KEYS[3], exp) end
 end
+redis.call('SADD', KEYS[4], ARGV[6])
+if redis.call('PEXPIRETIME', KEYS[4]) < tonumber(exp) then redis.call('PEXPIREAT', KEYS[4], exp) end
 return 1
 """
 
@@ -103,7 +108,7 @@ redis.call('HSET', KEYS[1], 'rev', '1')
 return tonumber(gen)
 """
 
-# KEYS[1] session set; ARGV[1] family key prefix. Returns how many families were not yet revoked.
+# KEYS[1] session (or user) set; ARGV[1] family key prefix. Returns how many families were not yet revoked.
 _REVOKE_SESSION_LUA: Final = """
 local n = 0
 for _, f in ipairs(redis.call('SMEMBERS', KEYS[1])) do
@@ -191,7 +196,7 @@ class RedisRefreshTokenStore:
         session_key = f"{base}rts:{record.sid}" if record.sid else family_key
         await self._batch.evalsha(
             self._create,
-            (f"{base}rt:{token_hash}", family_key, session_key),
+            (f"{base}rt:{token_hash}", family_key, session_key, f"{base}rtu:{record.user_lid}"),
             (token, data, _ms(record.expires_at), record.sid or "", record.generation, record.family_id),
         )
 
@@ -241,6 +246,10 @@ class RedisRefreshTokenStore:
     async def revoke_for_session(self, tenant_id: str, sid: str) -> int:
         base = self._base(tenant_id)
         return int(await self._batch.evalsha(self._revoke_session, (f"{base}rts:{sid}",), (f"{base}rtf:",)))
+
+    async def revoke_for_user(self, tenant_id: str, user_lid: str) -> int:
+        base = self._base(tenant_id)
+        return int(await self._batch.evalsha(self._revoke_session, (f"{base}rtu:{user_lid}",), (f"{base}rtf:",)))
 
     async def purge_expired(self, now: float) -> int:
         return 0  # Redis expires keys itself

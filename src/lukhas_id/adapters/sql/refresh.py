@@ -214,6 +214,21 @@ class SqlRefreshTokenStore:
             result = await session.execute(stmt)
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
+    async def revoke_for_user(self, tenant_id: str, user_lid: str) -> int:
+        # No index on user_lid: an operator's rare action, not a request path.
+        stmt = (
+            update(RefreshFamilyRow)
+            .where(
+                RefreshFamilyRow.tenant_id == tenant_id,
+                RefreshFamilyRow.user_lid == user_lid,
+                RefreshFamilyRow.revoked.is_(False),
+            )
+            .values(revoked=True)
+        )
+        async with self._db.transaction() as session:
+            result = await session.execute(stmt)
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
     async def purge_expired(self, now: float) -> int:
         async with self._db.transaction() as session:
             await session.execute(delete(RefreshTokenRow).where(RefreshTokenRow.expires_at <= now))

@@ -1,17 +1,27 @@
 """Users on SQL: the UserRepository port (ports/repositories.py) on SQLite and PostgreSQL.
 
-A user and its USR principal are created, and their statuses changed, in one transaction.
+A user and its USR principal are created, and their statuses changed, in one transaction. Deleting a
+user deletes its row and every row that references it, and keeps the principal as a tombstone (status
+deleted, display name cleared): the unique index on principals.lid then keeps the ΛID from ever being
+used again, in any tenant.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from lukhas_id.adapters.sql.constraints import domain_error, violation
 from lukhas_id.adapters.sql.database import Database
 from lukhas_id.adapters.sql.mapping import principal_values, user_from_row, user_values
-from lukhas_id.adapters.sql.models import PrincipalRow, UserRow
+from lukhas_id.adapters.sql.models import (
+    ConsentRow,
+    PasskeyRow,
+    PrincipalRow,
+    RecoveryCodeRow,
+    TotpFactorRow,
+    UserRow,
+)
 from lukhas_id.domain.principal import Principal, PrincipalStatus, PrincipalType
 from lukhas_id.domain.user import User, UsernameTaken, UserStatus
 
@@ -77,6 +87,22 @@ class SqlUserRepository:
                 update(PrincipalRow)
                 .where(PrincipalRow.tenant_id == tenant_id, PrincipalRow.lid == lid)
                 .values(status=principal_status.value)
+            )
+        return True
+
+    async def delete(self, tenant_id: str, lid: str) -> bool:
+        owned = (PasskeyRow, TotpFactorRow, RecoveryCodeRow, ConsentRow)
+        async with self._db.transaction() as session:
+            conn = await session.connection()
+            for row in owned:  # the rows that reference the user (foreign keys) go first
+                await conn.execute(delete(row).where(row.tenant_id == tenant_id, row.user_lid == lid))
+            result = await conn.execute(delete(UserRow).where(UserRow.tenant_id == tenant_id, UserRow.lid == lid))
+            if result.rowcount == 0:
+                return False
+            await conn.execute(
+                update(PrincipalRow)
+                .where(PrincipalRow.tenant_id == tenant_id, PrincipalRow.lid == lid)
+                .values(status=PrincipalStatus.DELETED.value, display_name="")
             )
         return True
 
