@@ -356,7 +356,7 @@ def build_tokens(
     refresh = RefreshTokenService(
         stores.refresh, tokens, tenants, id_tokens, keyring, clock, uow, idle=settings.refresh_token_idle_ttl
     )
-    code_grant = CodeGrantService(codes, tokens, id_tokens, tenants, refresh)
+    code_grant = CodeGrantService(codes, tokens, id_tokens, tenants, refresh, users=identity.users.by_lid)
     limiter = ClientAuthLimiter(
         stores.rate_limiter,
         keyring,

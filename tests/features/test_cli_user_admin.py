@@ -211,3 +211,32 @@ async def test_a_failed_deletion_leaves_the_user_and_can_be_run_again(
     await h.c.user_admin.delete(tenant, "alice")
     assert await h.c.users.by_lid(tenant, user.lid) is None
     assert len(of(seen, EventType.USER_DELETED)) == 1
+
+
+async def test_disable_ends_sessions_and_every_token(h: Harness, cli: Run) -> None:
+    """A disabled user's refresh and access tokens stop working at once (they went on working before),
+    their sessions end, and nothing of another user's is touched."""
+    tenant, user, sessions = await user_with_sessions(h, 1)
+    party = await rp(h)
+    access, refresh = await tokens_in(h, party, user, sessions[0])
+    other = await h.c.users.create(tenant, "bob", password=PASSWORD)
+    bobs = await h.c.sessions.create(tenant, other, ["pwd"], ACR)
+    _, bobs_refresh = await tokens_in(h, party, other, bobs)
+
+    proc = cli("user", "disable", "alice")
+    assert proc.stdout.strip() == "user Alice disabled (1 session(s) ended, tokens revoked)"
+    assert await h.c.sessions.get(tenant, sessions[0].id) is None
+    assert not await refreshes(h, party, refresh)
+    assert not await active(h, party, access)
+    assert await refreshes(h, party, bobs_refresh)
+
+
+async def test_a_code_of_a_user_disabled_since_it_was_issued_is_refused(h: Harness) -> None:
+    """A code lives a minute; redeeming it after its user was disabled (or deleted) issues nothing."""
+    tenant, user, sessions = await user_with_sessions(h, 1)
+    party = await rp(h)
+    verifier, challenge = pkce_pair()
+    code, _ = await mint(h, party, challenge, user_lid=user.lid, sid=sessions[0].sid, scope=("openid",))
+    await h.c.users.disable(tenant, "alice")
+    status, body = await redeem(h, party, code, verifier)
+    assert status == 400 and body["error"] == "invalid_grant", body

@@ -85,12 +85,13 @@ def user_list(
 
 @user_app.command("disable")
 def user_disable(username: str, tenant: TenantOpt = None) -> None:
-    """A disabled user cannot sign in."""
+    """A disabled user cannot sign in; their sessions end and their tokens stop working."""
 
-    async def body(c: Container) -> User:
-        return await c.users.disable(await find_tenant(c, tenant), username)
+    async def body(c: Container) -> tuple[User, int]:
+        return await c.user_admin.disable(await find_tenant(c, tenant), username)
 
-    typer.echo(f"user {run(body).username} disabled")
+    user, ended = run(body)
+    typer.echo(f"user {user.username} disabled ({ended} session(s) ended, tokens revoked)")
 
 
 @user_app.command("enable")

@@ -8,12 +8,14 @@ signed with the client's `id_token_signed_response_alg`.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from lukhas_id.domain.client import Client, GrantType
 from lukhas_id.domain.principal import PrincipalType
 from lukhas_id.domain.tenant import Tenant
+from lukhas_id.domain.user import User
 from lukhas_id.errors import ErrorCode, OAuthError
 from lukhas_id.protocol.oauth2 import pkce
 from lukhas_id.protocol.oauth2.grants import Confirmation, GrantContext, IssuedTokens
@@ -34,6 +36,10 @@ def access_jti(grant_id: str) -> str:
     return f"{grant_id}.at"
 
 
+# The user of a ΛID in a tenant, or None (UserService.by_lid).
+UserLookup = Callable[[Tenant, str], Awaitable[User | None]]
+
+
 class CodeGrantService:
     def __init__(
         self,
@@ -42,8 +48,11 @@ class CodeGrantService:
         id_tokens: IdTokenIssuer,
         tenants: TenantService,
         refresh: RefreshTokenService | None = None,
+        *,
+        users: UserLookup | None = None,
     ) -> None:
         self._refresh = refresh
+        self._users = users
         self._codes = codes
         self._tokens = tokens
         self._id_tokens = id_tokens
@@ -73,6 +82,11 @@ class CodeGrantService:
         pkce.verify(verifier, grant.code_challenge)
         if (grant.redirect_uri_sent or redirect_uri is not None) and redirect_uri != grant.redirect_uri:
             raise OAuthError(ErrorCode.INVALID_GRANT, "redirect_uri does not match the authorization request")
+        if self._users is not None:
+            # A code lives a minute: its user may have been disabled or deleted since it was issued.
+            user = await self._users(tenant, grant.user_lid)
+            if user is None or not user.active:
+                raise OAuthError(ErrorCode.INVALID_GRANT, "invalid or expired authorization code")
         issued = await self._issue(tenant, client, grant, access_jti(redemption.grant_id), ctx.confirmation)
         if self._refresh is not None:
             refresh_token = await self._refresh.issue(tenant, client, grant, redemption.grant_id)

@@ -1,5 +1,5 @@
 """What an operator does to a user account from the command line: list the user's sessions, sign the user
-out everywhere, delete the user.
+out everywhere, disable the user (and end their sessions and tokens), delete the user.
 
 Each use case names the user by username in a tenant (NotFound when there is none) and reuses the
 services that own the state: sessions and their `session.ended` event are LogoutService's, refresh-token
@@ -83,6 +83,16 @@ class UserAdministration:
         for sid in sids:
             await self._refresh.revoke_for_session(tenant, sid)
         return user, len(sids)
+
+    async def disable(self, tenant: Tenant, username: str) -> tuple[User, int]:
+        """Disable the user (`user.disabled`) and end what lets anyone act as them meanwhile: every session,
+        every refresh-token family, every access token issued until now. The user and how many sessions
+        were live. (A disabled user cannot sign in; without this sweep their refresh tokens went on working.)"""
+        user = await self._users.disable(tenant, username)
+        ended = len(await self._logout.end_everywhere(tenant, user.lid))
+        await self._refresh.revoke_for_user(tenant, user.lid)
+        await self._tokens.revoke_all(tenant, MarkerKind.SUBJECT, user.lid)
+        return user, ended
 
     async def delete(self, tenant: Tenant, username: str) -> DeletedUser:
         """Delete the user and everything that lets anyone act as them (see the module docstring)."""
