@@ -240,3 +240,10 @@ async def test_a_code_of_a_user_disabled_since_it_was_issued_is_refused(h: Harne
     await h.c.users.disable(tenant, "alice")
     status, body = await redeem(h, party, code, verifier)
     assert status == 400 and body["error"] == "invalid_grant", body
+
+
+async def test_signing_out_a_user_without_sessions_emits_nothing(h: Harness) -> None:
+    seen = recorder(h)
+    tenant, user, _ = await user_with_sessions(h, 0)
+    assert await h.c.logout.end_everywhere(tenant, user.lid) == []
+    assert of(seen, EventType.SESSION_ENDED) == []

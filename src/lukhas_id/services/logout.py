@@ -171,8 +171,9 @@ class LogoutService:
     async def end_everywhere(self, tenant: Tenant, user_lid: str) -> list[str]:
         """End every session of the user; the `sid`s of those that were live (for token revocation)."""
         sids = [s.sid for s in await self._sessions.list_for_user(tenant, user_lid)]
-        await self._sessions.end_all_for_user(tenant, user_lid)
-        await self._emit(EventType.SESSION_ENDED, tenant, user_lid, reason="everywhere", count=str(len(sids)))
+        ended = await self._sessions.end_all_for_user(tenant, user_lid)
+        if ended:  # no event when nothing changed
+            await self._emit(EventType.SESSION_ENDED, tenant, user_lid, reason="everywhere", count=str(ended))
         return sids
 
     async def consents(self, tenant: Tenant, user_lid: str) -> list[RememberedConsent]:
