@@ -18,12 +18,10 @@ import httpx
 import pytest
 from sqlalchemy import update
 
-from lukhas_id import ids
 from lukhas_id.adapters.redis import RedisKeyValueStore, redis_client
 from lukhas_id.adapters.sql import Database, SqlTenantRepository
 from lukhas_id.adapters.sql.kv import SqlKeyValueStore
 from lukhas_id.adapters.sql.models import ClientRow
-from lukhas_id.domain.principal import PrincipalType
 from lukhas_id.ports.state import KeyValueStore
 from lukhas_id.services.codes import AuthorizationCodes, CodeGrant
 from tests.support.servers import Deployment, start_server, stop
@@ -64,6 +62,9 @@ def test_one_refresh_token_at_two_processes_at_once(deployment: Deployment, tmp_
             await database.dispose()
 
     asyncio.run(set_grace())  # before any server has read (and cached) the client
+    # Codes are minted straight into the store: for a real user (the code grant looks its user up).
+    password = "correct horse battery staple\n"  # noqa: S105  (a test user's)
+    user_lid = deployment.cli("user", "create", "code-user", "--password-stdin", input=password).stdout.strip()
     a = start_server(deployment, tmp_path)
     b = start_server(deployment, tmp_path)
     auth = (rp["client_id"], rp["client_secret"])
@@ -89,7 +90,7 @@ def test_one_refresh_token_at_two_processes_at_once(deployment: Deployment, tmp_
                             client_id=rp["client_id"],
                             redirect_uri=REDIRECT,
                             redirect_uri_sent=True,
-                            user_lid=ids.generate(PrincipalType.USER),
+                            user_lid=user_lid,
                             scope=("openid", "profile", "offline_access"),
                             code_challenge=challenge,
                             nonce="n",

@@ -97,11 +97,9 @@ def test_two_processes_redeeming_one_code_at_once_exactly_one_wins(deployment: D
     import secrets
     import time
 
-    from lukhas_id import ids
     from lukhas_id.adapters.redis import RedisKeyValueStore, redis_client
     from lukhas_id.adapters.sql import Database, SqlTenantRepository
     from lukhas_id.adapters.sql.kv import SqlKeyValueStore
-    from lukhas_id.domain.principal import PrincipalType
     from lukhas_id.ports.state import KeyValueStore
     from lukhas_id.services.codes import AuthorizationCodes, CodeGrant
 
@@ -121,6 +119,9 @@ def test_two_processes_redeeming_one_code_at_once_exactly_one_wins(deployment: D
             "--json",
         ).stdout
     )
+    # Codes are minted straight into the store: for a real user (the code grant looks its user up).
+    password = "correct horse battery staple\n"  # noqa: S105  (a test user's)
+    user_lid = deployment.cli("user", "create", "code-user", "--password-stdin", input=password).stdout.strip()
     a = start_server(deployment, tmp_path)
     b = start_server(deployment, tmp_path)
 
@@ -149,7 +150,7 @@ def test_two_processes_redeeming_one_code_at_once_exactly_one_wins(deployment: D
                             client_id=rp["client_id"],
                             redirect_uri=redirect,
                             redirect_uri_sent=True,
-                            user_lid=ids.generate(PrincipalType.USER),
+                            user_lid=user_lid,
                             scope=("openid", "profile"),
                             code_challenge=challenge,
                             nonce="n",

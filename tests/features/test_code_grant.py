@@ -51,7 +51,7 @@ async def test_code_redeemed_for_tokens_and_a_valid_id_token(h: Harness, public:
 
 async def test_pairwise_subject_differs_per_sector_and_is_stable(h: Harness) -> None:
     party = await rp(h, subject_type=SubjectType.PAIRWISE)
-    user = ids.generate(PrincipalType.USER)
+    user = (await h.c.users.create(party.tenant, "pairwise-user")).lid
     subs = []
     for _ in range(2):
         verifier, challenge = pkce_pair()

@@ -15,9 +15,7 @@ import time
 from dataclasses import dataclass, replace
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from lukhas_id import ids
 from lukhas_id.domain.client import Client, GrantType, SubjectType
-from lukhas_id.domain.principal import PrincipalType
 from lukhas_id.domain.tenant import Tenant
 from lukhas_id.services.codes import CodeGrant
 from tests.support.harness import BASE, Harness, basic
@@ -91,12 +89,16 @@ async def rp(
 
 
 async def mint(h: Harness, rp: RP, challenge: str, **overrides: object) -> tuple[str, CodeGrant]:
+    """A code issued straight into the code store, as the authorization endpoint would (for a new real
+    user unless `user_lid` is given: the code grant looks its user up)."""
+    if "user_lid" not in overrides:
+        overrides["user_lid"] = (await h.c.users.create(rp.tenant, "code-" + secrets.token_hex(6))).lid
     grant = CodeGrant(
         tenant_id=rp.tenant.id,
         client_id=rp.client.client_id,
         redirect_uri=REDIRECT,
         redirect_uri_sent=True,
-        user_lid=ids.generate(PrincipalType.USER),
+        user_lid="",
         scope=("openid", "profile"),
         code_challenge=challenge,
         nonce="n-0S6_WzA2Mj",

@@ -26,8 +26,8 @@ class Deployment:
     env: dict[str, str]
     public_url: str
 
-    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([*CLI, *args], env=self.env, capture_output=True, text=True, timeout=60)
+    def cli(self, *args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess[str]:  # noqa: A002
+        proc = subprocess.run([*CLI, *args], env=self.env, capture_output=True, text=True, timeout=60, input=input)
         if check and proc.returncode != 0:
             raise AssertionError(f"lukhas-id {' '.join(args)} failed: {proc.stderr.strip()}")
         return proc
