@@ -7,6 +7,7 @@ Expired families are dropped lazily and by `purge_expired`. What a rotation does
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from lukhas_id.domain.refresh import (
@@ -108,17 +109,15 @@ class MemoryRefreshTokenStore:
         return family.generation
 
     async def revoke_for_session(self, tenant_id: str, sid: str) -> int:
-        count = 0
-        for (tenant, _), family in self._families.items():
-            if tenant == tenant_id and family.record.sid == sid and not family.revoked:
-                family.revoked = True
-                count += 1
-        return count
+        return self._revoke_where(tenant_id, lambda record: record.sid == sid)
 
     async def revoke_for_user(self, tenant_id: str, user_lid: str) -> int:
+        return self._revoke_where(tenant_id, lambda record: record.user_lid == user_lid)
+
+    def _revoke_where(self, tenant_id: str, matches: Callable[[RefreshTokenRecord], bool]) -> int:
         count = 0
         for (tenant, _), family in self._families.items():
-            if tenant == tenant_id and family.record.user_lid == user_lid and not family.revoked:
+            if tenant == tenant_id and not family.revoked and matches(family.record):
                 family.revoked = True
                 count += 1
         return count

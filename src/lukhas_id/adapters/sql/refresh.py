@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.orm import aliased
 
 from lukhas_id.adapters.sql.database import Database
@@ -201,28 +201,17 @@ class SqlRefreshTokenStore:
         return None if generation is None else int(generation)
 
     async def revoke_for_session(self, tenant_id: str, sid: str) -> int:
-        stmt = (
-            update(RefreshFamilyRow)
-            .where(
-                RefreshFamilyRow.tenant_id == tenant_id,
-                RefreshFamilyRow.sid == sid,
-                RefreshFamilyRow.revoked.is_(False),
-            )
-            .values(revoked=True)
-        )
-        async with self._db.transaction() as session:
-            result = await session.execute(stmt)
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        return await self._revoke_where(tenant_id, RefreshFamilyRow.sid == sid)
 
     async def revoke_for_user(self, tenant_id: str, user_lid: str) -> int:
         # No index on user_lid: an operator's rare action, not a request path.
+        return await self._revoke_where(tenant_id, RefreshFamilyRow.user_lid == user_lid)
+
+    async def _revoke_where(self, tenant_id: str, condition: ColumnElement[bool]) -> int:
+        """Revoke the tenant's live families that meet `condition`; how many."""
         stmt = (
             update(RefreshFamilyRow)
-            .where(
-                RefreshFamilyRow.tenant_id == tenant_id,
-                RefreshFamilyRow.user_lid == user_lid,
-                RefreshFamilyRow.revoked.is_(False),
-            )
+            .where(RefreshFamilyRow.tenant_id == tenant_id, condition, RefreshFamilyRow.revoked.is_(False))
             .values(revoked=True)
         )
         async with self._db.transaction() as session:
