@@ -128,3 +128,27 @@ def test_pack_refuses_unknown_types() -> None:
     assert pack([("SET", "k", b"v", 5)]) == b"*4\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n$1\r\n5\r\n"
     with pytest.raises(TypeError):
         pack([("SET", "k", 1.5)])
+
+
+class _NoLoadThenCall:
+    """A registered script that must not be loaded and called again by redis-py (SCRIPT LOAD, then EVALSHA):
+    a second flush between the two made that call fail with NOSCRIPT when tests ran in parallel."""
+
+    def __init__(self, script: object) -> None:
+        self.sha = script.sha  # type: ignore[attr-defined]
+        self.script = script.script  # type: ignore[attr-defined]
+
+    async def __call__(self, *args: object, **kwargs: object) -> object:
+        raise AssertionError("NOSCRIPT must be answered with EVAL, not by loading and calling again")
+
+
+async def test_after_a_flush_the_script_is_sent_whole(
+    client: redis.asyncio.Redis, redis_prefix: str, lean: bool
+) -> None:
+    batch = AutoPipeline(client, lean=lean)
+    script = _NoLoadThenCall(client.register_script("return redis.call('GET', KEYS[1])"))
+    await client.set(f"{redis_prefix}s", "v")
+    await client.script_flush()
+    assert await batch.evalsha(script, [f"{redis_prefix}s"], []) == b"v"  # type: ignore[arg-type]
+    assert await client.script_exists(script.sha) == [True]  # EVAL cached it: EVALSHA works again
+    assert await batch.evalsha(script, [f"{redis_prefix}s"], []) == b"v"  # type: ignore[arg-type]

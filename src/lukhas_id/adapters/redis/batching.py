@@ -52,17 +52,13 @@ class AutoPipeline:
         return future
 
     async def evalsha(self, script: AsyncScript, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        """Run a registered script in the batch; loads it once if Redis doesn't know it (NOSCRIPT)."""
+        """Run a registered script in the batch; when Redis doesn't know it (NOSCRIPT: restarted, or its
+        scripts flushed), send it whole with EVAL, which also caches it for the next EVALSHA. (Loading it
+        and then calling EVALSHA again could meet a second flush in between.)"""
         try:
             return await self.execute("EVALSHA", script.sha, len(keys), *keys, *args)
         except NoScriptError:
-            try:
-                return await script(keys=list(keys), args=list(args))
-            except Exception as exc:
-                error = store_error(exc)
-                if error is exc:
-                    raise
-                raise error from exc
+            return await self.execute("EVAL", script.script, len(keys), *keys, *args)
 
     def _flush(self) -> None:
         self._scheduled = False
