@@ -48,3 +48,13 @@ async def test_http_metrics_by_route_template_and_the_signing_keys_gauge(h: Harn
     assert value(text, 'http_requests_total{method="GET",route="-",status="404"}') == 1
     assert "/nowhere" not in text and "acme" not in text
     assert value(text, "identity_active_signing_keys") >= 2  # the default tenant's key and acme's
+
+
+async def test_lids_generated_by_type(h: Harness) -> None:
+    tenant = await h.tenant()
+    await h.c.users.create(tenant, "lid-counted")
+    await h.client()  # an SVC principal
+    text = (await h.http.get("/metrics")).text
+    assert value(text, 'identity_lid_generation_total{lid_type="USR"}') == 1
+    assert value(text, 'identity_lid_generation_total{lid_type="SVC"}') == 1
+    assert "lid-counted" not in text
