@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 
 import pytest
 
@@ -53,6 +55,14 @@ def test_down_once_a_count_while_down_and_back_once(caplog: pytest.LogCaptureFix
     assert store_lines(caplog)[-1] == ("store.down", {"store": "Redis", "error": "TimeoutError"})
 
 
+async def until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+    """Wait for `condition` (polling: a loaded machine may run the watcher late, never too early)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.005)
+
+
 async def test_the_watcher_probes_until_the_store_answers(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="lukhas_id")
     up = asyncio.Event()
@@ -68,13 +78,10 @@ async def test_the_watcher_probes_until_the_store_answers(caplog: pytest.LogCapt
 
     outages = OutageLog(probe, interval=0.01)  # type: ignore[arg-type]
     outages.failed("Redis", "ConnectionError")
-    await asyncio.sleep(0.05)
-    assert outages.down() == ("Redis",) and len(probed) >= 2
+    await until(lambda: len(probed) >= 3)  # probed again and again while it stays down
+    assert outages.down() == ("Redis",)
     up.set()
-    for _ in range(100):
-        if not outages.down():
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: not outages.down())
     assert [event for event, _ in store_lines(caplog)] == ["store.down", "store.back"]
     await outages.aclose()
 
@@ -83,6 +90,5 @@ async def test_a_store_that_cannot_be_probed_is_back_after_a_quiet_spell(caplog:
     caplog.set_level(logging.INFO, logger="lukhas_id")
     outages = OutageLog(lambda store: None, interval=0.01, quiet=0.05)
     outages.failed("network", "TimeoutError")
-    await asyncio.sleep(0.2)
-    assert outages.down() == ()
+    await until(lambda: not outages.down())
     assert [event for event, _ in store_lines(caplog)] == ["store.down", "store.back"]
