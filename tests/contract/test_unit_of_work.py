@@ -129,3 +129,71 @@ async def test_the_in_process_unit_publishes_after_the_block_and_drops_on_failur
         work.emit(event("SVC-2"))
         assert sink.events == []
     assert [e.principal for e in sink.events] == ["SVC-2"]
+
+
+class PrincipalRecorder:
+    """A recorder that writes, inside the unit, one principal per event (a stand-in for the outbox)."""
+
+    def __init__(self, database: Database, fail: bool = False) -> None:
+        self.database = database
+        self.fail = fail
+        self.seen: list[str] = []
+
+    async def record(self, events: object) -> None:
+        for e in events:  # type: ignore[attr-defined]
+            self.seen.append(e.id)
+            await SqlPrincipalRepository(self.database).create(principal("t1", f"SVC-R{len(self.seen)}"))
+        if self.fail:
+            raise Boom
+
+
+async def test_recorders_write_inside_the_transaction_before_the_commit(sql_database: Database) -> None:
+    sink = RecordingSink()
+    recorder = PrincipalRecorder(sql_database)
+    uow = SqlUnitOfWork(sql_database, sink, [recorder])
+    async with uow() as work:
+        await SqlTenantRepository(sql_database).create(tenant("t1"))
+        work.emit(event("SVC-1"))
+        work.emit(event("SVC-2"))
+    assert recorder.seen == [e.id for e in sink.events] and len(set(recorder.seen)) == 2
+    assert await SqlPrincipalRepository(sql_database).get("t1", "SVC-R2") is not None
+
+
+async def test_a_failing_recorder_rolls_the_unit_back_and_publishes_nothing(sql_database: Database) -> None:
+    sink = RecordingSink()
+    uow = SqlUnitOfWork(sql_database, sink)
+    uow.add_recorder(PrincipalRecorder(sql_database, fail=True))
+    with pytest.raises(Boom):
+        async with uow() as work:
+            await SqlTenantRepository(sql_database).create(tenant("t1"))
+            work.emit(event("SVC-1"))
+    assert await SqlTenantRepository(sql_database).get("t1") is None
+    assert await SqlPrincipalRepository(sql_database).get("t1", "SVC-R1") is None
+    assert sink.events == []
+
+
+async def test_recorders_are_not_called_for_a_unit_without_events_or_that_failed(sql_database: Database) -> None:
+    recorder = PrincipalRecorder(sql_database)
+    uow = SqlUnitOfWork(sql_database, RecordingSink(), [recorder])
+    async with uow():
+        await SqlTenantRepository(sql_database).create(tenant("t1"))
+    with pytest.raises(Boom):
+        async with uow() as work:
+            work.emit(event("SVC-1"))
+            raise Boom
+    assert recorder.seen == []
+
+
+async def test_an_event_emitted_in_a_request_carries_its_trace_id(sql_database: Database) -> None:
+    from lukhas_id.observability.context import RequestContext, close_request, open_request
+
+    sink = RecordingSink()
+    token = open_request(RequestContext("4bf92f3577b34da6a3ce929d0e0e4736"))
+    try:
+        async with SqlUnitOfWork(sql_database, sink)() as work:
+            work.emit(event("SVC-1"))
+    finally:
+        close_request(token)
+    async with SqlUnitOfWork(sql_database, sink)() as work:
+        work.emit(event("SVC-2"))
+    assert [e.trace_id for e in sink.events] == ["4bf92f3577b34da6a3ce929d0e0e4736", None]

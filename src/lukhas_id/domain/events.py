@@ -11,6 +11,9 @@ subscriber passes them as `extra`.
 
 from __future__ import annotations
 
+import ipaddress
+import re
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -98,6 +101,80 @@ LOG_TEXT: Final[Mapping[EventType, str]] = MappingProxyType(
 WARNINGS: Final = frozenset({EventType.REFRESH_REUSE_DETECTED, EventType.PASSKEY_CLONE_SUSPECTED})
 
 
+class UnsafeEvent(ValueError):
+    """An event that would carry a secret or personal data (see the module docstring): a bug, not input."""
+
+
+_SECRET_KEYS: Final = frozenset(
+    {
+        "password", "passphrase", "secret", "client_secret", "token", "access_token", "refresh_token",
+        "id_token", "code", "cookie", "authorization", "email", "e_mail", "ip", "ip_address", "remote_addr",
+        "phone", "consent", "consent_string", "totp_secret", "private_key",
+    }
+)  # fmt: skip
+_EMAIL: Final = re.compile(r"[^\s@<>]+@[^\s@<>]+\.[A-Za-z]{2,}")
+_JWT: Final = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*\.")
+_LONG_RUN: Final = re.compile(r"[A-Za-z0-9_-]{32,}")
+_IP_CANDIDATE: Final = re.compile(r"[0-9A-Fa-f:.]*[.:][0-9A-Fa-f:.]+(?:%\w+)?")
+_TOKEN_SPLIT: Final = re.compile(r"[\s,;=\[\]()/]+")
+_PRINCIPAL_TYPES: Final = frozenset({"USR", "AGT", "SVC", "SYS"})
+
+
+def _secret_looking(value: str) -> bool:
+    for run in _LONG_RUN.findall(value):
+        if any(c.isupper() for c in run) and any(c.islower() for c in run) and any(c.isdigit() for c in run):
+            return True
+    return False
+
+
+def _holds_ip(value: str) -> bool:
+    for part in _TOKEN_SPLIT.split(value):
+        if _IP_CANDIDATE.fullmatch(part) is None:
+            continue
+        try:
+            ipaddress.ip_address(part.split("%", 1)[0])
+        except ValueError:
+            continue
+        return True
+    return False
+
+
+# Keys whose values are public digests that look like secrets: RFC 7638 key thumbprints (a `kid`, a DPoP
+# `jkt`), RFC 8705 certificate thumbprints. Only the secret-looking check is skipped for them.
+_THUMBPRINT_KEYS: Final = frozenset({"kid", "jkt", "x5t#S256"})
+
+
+def unsafe_value(value: str, *, thumbprint: bool = False) -> str | None:
+    """Why `value` may not be in an event (a short reason, never the value), or None when it may.
+    A `thumbprint` (a public digest) is not held to the secret-looking check."""
+    if "@" in value and _EMAIL.search(value):
+        return "an e-mail address"
+    if "eyJ" in value and _JWT.search(value):
+        return "a JWT"
+    if "-----BEGIN" in value:
+        return "a PEM block"
+    if not thumbprint and _secret_looking(value):
+        return "a secret-looking string"
+    if _holds_ip(value):
+        return "an IP address"
+    return None
+
+
+def check_event(event: IdentityEvent) -> None:
+    """Raise UnsafeEvent when `event` breaks the guard of the module docstring."""
+    for key, value in event.metadata.items():
+        if key.lower() in _SECRET_KEYS:
+            raise UnsafeEvent(f"{event.type.value}: metadata key {key!r} names a secret or personal value")
+        if not isinstance(value, str):
+            raise UnsafeEvent(f"{event.type.value}: metadata {key!r} is not a string")
+        reason = unsafe_value(value, thumbprint=key in _THUMBPRINT_KEYS)
+        if reason is not None:
+            raise UnsafeEvent(f"{event.type.value}: metadata {key!r} holds {reason}")
+    for name, text in (("principal", event.principal), ("tenant_id", event.tenant_id)):
+        if text is not None and (reason := unsafe_value(text)) is not None:
+            raise UnsafeEvent(f"{event.type.value}: {name} holds {reason}")
+
+
 @dataclass(frozen=True, slots=True)
 class IdentityEvent:
     type: EventType
@@ -106,3 +183,33 @@ class IdentityEvent:
     at: float
     trace_id: str | None = None
     metadata: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    def __post_init__(self) -> None:
+        check_event(self)
+
+    @property
+    def principal_type(self) -> str | None:
+        """USR, AGT, SVC or SYS, read off the principal's ΛID; None without a principal."""
+        if self.principal is None:
+            return None
+        prefix = self.principal[:3]
+        return prefix if prefix in _PRINCIPAL_TYPES else None
+
+    @property
+    def client_id(self) -> str | None:
+        return self.metadata.get("client_id")
+
+    def as_dict(self) -> dict[str, object]:
+        """The event as plain data (the outbox row's payload, the NATS message, `events tail`)."""
+        return {
+            "id": self.id,
+            "type": self.type.value,
+            "time": self.at,
+            "tenant": self.tenant_id,
+            "principal": self.principal,
+            "principal_type": self.principal_type,
+            "client_id": self.client_id,
+            "trace_id": self.trace_id,
+            "metadata": dict(self.metadata),
+        }

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from types import TracebackType
 
 from lukhas_id.domain.events import LOG_TEXT, WARNINGS, IdentityEvent
 from lukhas_id.observability import LogEvent, write
+from lukhas_id.observability.context import trace_id
 from lukhas_id.ports.unit_of_work import EventSink
 
 log = logging.getLogger("lukhas_id.events")
@@ -57,7 +59,8 @@ class RecordingSink:
 
 
 class RecordedWork:
-    """The `Work` of a unit of work: the events emitted in it, in order (published after it commits)."""
+    """The `Work` of a unit of work: the events emitted in it, in order (published after it commits). An
+    event made without a trace id gets the current request's (observability/context.py)."""
 
     __slots__ = ("events",)
 
@@ -65,6 +68,10 @@ class RecordedWork:
         self.events: list[IdentityEvent] = []
 
     def emit(self, event: IdentityEvent) -> None:
+        if event.trace_id is None:
+            trace = trace_id()
+            if trace is not None:
+                event = replace(event, trace_id=trace)
         self.events.append(event)
 
 
