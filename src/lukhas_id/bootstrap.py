@@ -366,7 +366,7 @@ def build_tokens(
         window=settings.client_auth_rate_window,
     )
     grant_handlers = build_grant_handlers(settings.features, tokens, code_grant, refresh)
-    authentication = ClientAuthentication(identity.clients, build_client_authenticators(), limiter)
+    authentication = ClientAuthentication(identity.clients, build_client_authenticators(), limiter, uow, clock)
     oauth = OAuthEndpoints(
         tenants, authentication, grant_handlers, tokens, RevocationService(tokens, refresh), metrics=metrics
     )

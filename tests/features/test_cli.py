@@ -93,7 +93,7 @@ def test_revoke_arguments(cli) -> None:  # type: ignore[no-untyped-def]
     cli("revoke", ok=False)
     cli("revoke", "--client", "a", "--subject", "b", ok=False)
     assert "ΛID" in cli("revoke", "--subject", "not-a-lid", ok=False).stderr
-    assert "inactive" in cli("revoke", "--client", "cl_whatever").stdout
+    assert "no client 'cl_whatever'" in cli("revoke", "--client", "cl_whatever", ok=False).stderr
 
 
 def test_config_show_masks_secrets(cli) -> None:  # type: ignore[no-untyped-def]

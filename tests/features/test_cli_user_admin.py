@@ -180,7 +180,12 @@ async def test_delete_emits_user_deleted_after_the_sessions_ended(h: Harness) ->
     tenant, user, sessions = await user_with_sessions(h, 1)
     await h.c.user_admin.delete(tenant, "alice")
     kinds = [e.type for e in seen if e.principal == user.lid]
-    assert kinds == [EventType.USER_CREATED, EventType.SESSION_ENDED, EventType.USER_DELETED]
+    assert kinds == [
+        EventType.USER_CREATED,
+        EventType.SESSION_ENDED,
+        EventType.TOKENS_MASS_REVOKED,  # the tokens issued until then, before the deletion
+        EventType.USER_DELETED,
+    ]
     [deleted] = of(seen, EventType.USER_DELETED)
     assert dict(deleted.metadata) == {"sessions": "1", "refresh_families": "0"}
     assert_clean(seen, "Alice", PASSWORD, "alice@example.com", sessions[0].id)

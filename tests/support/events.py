@@ -19,6 +19,7 @@ ALLOWED_METADATA: Final[dict[EventType, frozenset[str]]] = {
     EventType.CLIENT_DELETED: frozenset({"client_id"}),
     EventType.CLIENT_STATUS_CHANGED: frozenset({"client_id", "status"}),
     EventType.TOKEN_REVOKED: frozenset({"client_id", "jti"}),
+    EventType.TOKENS_MASS_REVOKED: frozenset({"kind", "client_id", "not_before"}),
     EventType.REFRESH_FAMILY_REVOKED: frozenset({"client_id"}),
     EventType.REFRESH_REUSE_DETECTED: frozenset({"client_id"}),
     EventType.SIGNING_KEY_ROTATED: frozenset({"alg", "kid"}),
@@ -48,6 +49,7 @@ ALLOWED_METADATA: Final[dict[EventType, frozenset[str]]] = {
     EventType.CONSENT_DENIED: frozenset({"client_id", "scope"}),
     EventType.CONSENT_WITHDRAWN: frozenset({"client_id"}),
     EventType.TENANT_CREATED: frozenset({"tenant_name", "alg"}),
+    EventType.RATE_LIMIT_TRIPPED: frozenset({"limit", "method", "client_id"}),
 }
 
 _EMAIL: Final = re.compile(r"[^\s@]+@[^\s@]+")

@@ -23,6 +23,8 @@ def revoke(
     async def body(c: Container) -> int:
         t = await find_tenant(c, tenant)
         if client is not None:
+            if await c.clients.get(t.id, client) is None:
+                fail(f"no client {client!r} in tenant {t.name!r}")
             return await c.tokens.revoke_all(t, MarkerKind.CLIENT, client)
         from lukhas_id import ids
 

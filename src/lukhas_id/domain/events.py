@@ -15,7 +15,7 @@ import ipaddress
 import re
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Final
@@ -27,6 +27,7 @@ class EventType(StrEnum):
     CLIENT_DELETED = "client.deleted"
     CLIENT_STATUS_CHANGED = "client.status_changed"
     TOKEN_REVOKED = "token.revoked"  # noqa: S105  (an event name)
+    TOKENS_MASS_REVOKED = "token.mass_revoked"  # noqa: S105  (an event name)
     REFRESH_FAMILY_REVOKED = "refresh_token.family_revoked"  # noqa: S105
     REFRESH_REUSE_DETECTED = "refresh_token.reuse_detected"  # noqa: S105
     SIGNING_KEY_ROTATED = "signing_key.rotated"
@@ -56,6 +57,7 @@ class EventType(StrEnum):
     CONSENT_DENIED = "consent.denied"
     CONSENT_WITHDRAWN = "consent.withdrawn"
     TENANT_CREATED = "tenant.created"
+    RATE_LIMIT_TRIPPED = "rate_limit.tripped"
 
 
 # The line the log subscriber writes for each event type (the wording of the log lines before events).
@@ -66,6 +68,7 @@ LOG_TEXT: Final[Mapping[EventType, str]] = MappingProxyType(
         EventType.CLIENT_DELETED: "client deleted",
         EventType.CLIENT_STATUS_CHANGED: "client status changed",
         EventType.TOKEN_REVOKED: "token revoked",
+        EventType.TOKENS_MASS_REVOKED: "tokens issued until now revoked",
         EventType.REFRESH_FAMILY_REVOKED: "refresh token family revoked",
         EventType.REFRESH_REUSE_DETECTED: "refresh token reuse: family revoked",
         EventType.SIGNING_KEY_ROTATED: "signing key rotated",
@@ -95,10 +98,17 @@ LOG_TEXT: Final[Mapping[EventType, str]] = MappingProxyType(
         EventType.CONSENT_DENIED: "consent deny",
         EventType.CONSENT_WITHDRAWN: "consent withdrawn",
         EventType.TENANT_CREATED: "tenant created",
+        EventType.RATE_LIMIT_TRIPPED: "rate limit tripped",
     }
 )
 # Events that an operator should notice (logged as warnings).
-WARNINGS: Final = frozenset({EventType.REFRESH_REUSE_DETECTED, EventType.PASSKEY_CLONE_SUSPECTED})
+WARNINGS: Final = frozenset(
+    {EventType.REFRESH_REUSE_DETECTED, EventType.PASSKEY_CLONE_SUSPECTED, EventType.RATE_LIMIT_TRIPPED}
+)
+# Events published in process (the log line, metrics) but not written by recorders (the outbox, the audit
+# log): one per refused attempt while a limit holds, so a flood of them must cost no write. The durable
+# record of a limit is `rate_limit.tripped`, once per bucket that empties.
+VOLATILE: Final = frozenset({EventType.SIGN_IN_THROTTLED})
 
 
 class UnsafeEvent(ValueError):
@@ -181,6 +191,7 @@ class IdentityEvent:
     tenant_id: str
     principal: str | None
     at: float
+    _: KW_ONLY
     trace_id: str | None = None
     metadata: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     id: str = field(default_factory=lambda: str(uuid.uuid4()))

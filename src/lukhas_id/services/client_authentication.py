@@ -8,7 +8,9 @@ service applies it, in order:
    `invalid_client`;
 2. the brute-force limit (RFC 6749 §2.3.1, RFC 7009 §5, RFC 7662 §4) around every method that checks a
    secret or a signature: a blocked (client address, client id) gets 429 before anything is checked,
-   and a failure takes a token from that pair's bucket (services/rate_limit.py, ClientAuthLimiter);
+   and a failure takes a token from that pair's bucket (services/rate_limit.py, ClientAuthLimiter); the
+   failure that starts a block emits `rate_limit.tripped` (with the client id when it is a client of the
+   tenant: a made-up id presented by a guesser is never written anywhere);
 3. the credentials, against a dummy when the client is unknown (timing tells nothing);
 4. the client's registered `token_endpoint_auth_method` (RFC 7591 §2): any other method is
    `invalid_client`, even with the right secret;
@@ -20,10 +22,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
+from lukhas_id.clock import Clock
 from lukhas_id.domain.client import Client, ClientAuthMethod, ClientStatus
+from lukhas_id.domain.events import EventType, IdentityEvent
 from lukhas_id.domain.tenant import Tenant
 from lukhas_id.errors import ErrorCode, OAuthError
 from lukhas_id.observability.context import bind_client
+from lukhas_id.ports.unit_of_work import UnitOfWork
 from lukhas_id.protocol.oauth2.client_auth import (
     MAX_CLIENT_ID,
     ClientAuthenticator,
@@ -44,7 +49,11 @@ class ClientAuthentication:
         clients: ClientService,
         authenticators: Mapping[ClientAuthMethod, ClientAuthenticator],
         limiter: ClientAuthLimiter,
+        uow: UnitOfWork,
+        clock: Clock,
     ) -> None:
+        self._uow = uow
+        self._clock = clock
         self._clients = clients
         self._authenticators = dict(authenticators)
         self._presentable = tuple(a for m, a in self._authenticators.items() if m is not ClientAuthMethod.NONE)
@@ -76,9 +85,21 @@ class ClientAuthentication:
         try:
             return await self._verify(tenant, presented, authenticator)
         except OAuthError as exc:
-            if exc.code is ErrorCode.INVALID_CLIENT:
-                await self._limiter.failed(tenant, address, presented.client_id)
+            if exc.code is ErrorCode.INVALID_CLIENT and await self._limiter.failed(
+                tenant, address, presented.client_id
+            ):
+                await self._tripped(tenant, presented.client_id)
             raise
+
+    async def _tripped(self, tenant: Tenant, client_id: str) -> None:
+        metadata = {"limit": "client_auth"}
+        client = await self._clients.get(tenant.id, client_id) if len(client_id) <= MAX_CLIENT_ID else None
+        if client is not None:
+            metadata["client_id"] = client.client_id
+        async with self._uow() as work:
+            work.emit(
+                IdentityEvent(EventType.RATE_LIMIT_TRIPPED, tenant.id, None, self._clock.now(), metadata=metadata)
+            )
 
     async def _public(self, tenant: Tenant, request: OAuthRequest, public_clients: bool) -> Client:
         none = self._authenticators.get(ClientAuthMethod.NONE)

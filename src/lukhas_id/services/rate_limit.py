@@ -201,11 +201,14 @@ class SignInLimiter(_BucketLimiter):
             return None
         return self._refused(wait)
 
-    async def failed(self, tenant: Tenant, *, account: str | None, client: str | None) -> None:
-        """A failed attempt takes one token from each bucket (from none that is already empty)."""
+    async def failed(self, tenant: Tenant, *, account: str | None, client: str | None) -> bool:
+        """A failed attempt takes one token from each bucket (from none that is already empty); True when
+        a bucket is empty after it: this failure tripped the limit (attempts are refused from now on, and
+        a refused attempt never gets here), the once-per-trip `rate_limit.tripped` event."""
         keys = self._keys(tenant, account, client)
-        if keys:
-            await self._consume(keys, self._clock.now())
+        if not keys:
+            return False
+        return await self._consume(keys, self._clock.now()) > 0
 
     async def succeeded(self, tenant: Tenant, *, account: str | None) -> None:
         """A correct password refills the account's bucket; the client's bucket is left as it is.
@@ -290,13 +293,16 @@ class ClientAuthLimiter(_BucketLimiter):
             return None
         return self._refused(until - now)
 
-    async def failed(self, tenant: Tenant, ip: str, client_id: str) -> None:
-        """Credentials presented for `client_id` did not authenticate: take a token; an empty bucket blocks."""
+    async def failed(self, tenant: Tenant, ip: str, client_id: str) -> bool:
+        """Credentials presented for `client_id` did not authenticate: take a token; an empty bucket blocks.
+        True when this failure started a block in this process (the limit tripped)."""
         pair = self._pair(tenant, ip, client_id)
         now = self._clock.now()
         wait = await self._consume([f"rl:ca:{tenant.id}:{pair}"], now)
-        if wait > 0:
-            self._block((tenant.id, pair), now + wait, now)
+        if wait <= 0:
+            return False
+        self._block((tenant.id, pair), now + wait, now)
+        return True
 
     def _block(self, key: tuple[str, str], until: float, now: float) -> None:
         self._blocked.pop(key, None)

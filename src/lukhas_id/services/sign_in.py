@@ -298,8 +298,8 @@ class SignInService:
             return await self._record(tenant, "password", Throttled(wait))
         user = await self._users.authenticate(tenant, username, password)
         if user is None:
-            await self._limiter.failed(tenant, account=account, client=client)
-            return await self._record(tenant, "password", Refused(Refusal.WRONG))
+            tripped = await self._limiter.failed(tenant, account=account, client=client)
+            return await self._record(tenant, "password", Refused(Refusal.WRONG), tripped=tripped)
         await self._limiter.succeeded(tenant, account=account)
         if await self.second_factor_enrolled(tenant, user.lid):
             await self._pending.remember(tenant, browser.pre_session, user.lid, return_to)
@@ -325,8 +325,10 @@ class SignInService:
         ok = factor is not None and await factor.verify(tenant, pending.user_lid, code)
         user = await self._users.by_lid(tenant, pending.user_lid) if ok else None
         if factor is None or user is None or not user.active:
-            await self._limiter.failed(tenant, account=account, client=client)
-            return await self._record(tenant, factor.kind if factor else "second_factor", Refused(Refusal.WRONG))
+            tripped = await self._limiter.failed(tenant, account=account, client=client)
+            return await self._record(
+                tenant, factor.kind if factor else "second_factor", Refused(Refusal.WRONG), tripped=tripped
+            )
         if not await self._pending.finish(tenant, browser.pre_session):
             return await self._record(tenant, factor.kind, Refused(Refusal.FINISHED))
         amr = (Amr.PASSWORD, *factor.amr, Amr.MFA)
@@ -347,8 +349,8 @@ class SignInService:
             return await self._record(tenant, "account_recovery", Throttled(wait))
         user = await self._account_recovery.redeem(tenant, username, code)
         if user is None:
-            await self._limiter.failed(tenant, account=account, client=client)
-            return await self._record(tenant, "account_recovery", Refused(Refusal.WRONG))
+            tripped = await self._limiter.failed(tenant, account=account, client=client)
+            return await self._record(tenant, "account_recovery", Refused(Refusal.WRONG), tripped=tripped)
         session = await self._open(tenant, browser, user, (), self._acr.recovery)
         return await self._record(tenant, "account_recovery", SignedIn(session, None))
 
@@ -373,8 +375,8 @@ class SignInService:
         if wait is not None:
             return await self._record(tenant, "passkey", Throttled(wait))
         if isinstance(opened, WebAuthnError):
-            await self._limiter.failed(tenant, account=None, client=client)
-            return await self._record(tenant, "passkey", Refused(Refusal.WRONG, opened.reason))
+            tripped = await self._limiter.failed(tenant, account=None, client=client)
+            return await self._record(tenant, "passkey", Refused(Refusal.WRONG, opened.reason), tripped=tripped)
         if isinstance(opened, BaseException):
             raise opened
         account = self._limiter.account(tenant, opened.owner_lid, lid=True)
@@ -385,8 +387,8 @@ class SignInService:
         try:
             signed_in = await self._passkeys.finish_authentication(tenant, opened)
         except WebAuthnError as exc:
-            await self._limiter.failed(tenant, account=account, client=client)
-            return await self._record(tenant, "passkey", Refused(Refusal.WRONG, exc.reason))
+            tripped = await self._limiter.failed(tenant, account=account, client=client)
+            return await self._record(tenant, "passkey", Refused(Refusal.WRONG, exc.reason), tripped=tripped)
         session = await self._open(tenant, browser, signed_in.user, signed_in.amr, signed_in.acr)
         return await self._record(tenant, "passkey", SignedIn(session, return_to))
 
@@ -402,8 +404,8 @@ class SignInService:
             return await self._record(tenant, "step_up", Throttled(wait))
         factor = self._provider(code, step_up=True)
         if factor is None or not await factor.verify(tenant, session.user_lid, code):
-            await self._limiter.failed(tenant, account=account, client=client)
-            return await self._record(tenant, "step_up", Refused(Refusal.WRONG))
+            tripped = await self._limiter.failed(tenant, account=account, client=client)
+            return await self._record(tenant, "step_up", Refused(Refusal.WRONG), tripped=tripped)
         elevated = await self._sessions.elevate(tenant, session, (*factor.amr, Amr.MFA), self._acr.mfa)
         return await self._record(tenant, f"step_up {factor.kind}", Elevated(elevated))
 
@@ -429,10 +431,12 @@ class SignInService:
             await self._sessions.end(tenant, browser.session)
         return await self._sessions.create(tenant, user, amr, acr)
 
-    async def _record(self, tenant: Tenant, method: str, outcome: _O) -> _O:
+    async def _record(self, tenant: Tenant, method: str, outcome: _O, *, tripped: bool = False) -> _O:
         """The one record of a sign-in attempt: an event (domain/events.py) through the unit of work, whose
         log subscriber writes the line. It names the tenant, the method and the outcome, and for a session
-        the user's ΛID, its public `sid` and `amr`; never a username, address, code, password or session id."""
+        the user's ΛID, its public `sid` and `amr`; never a username, address, code, password or session id.
+        A failure that `tripped` the limit adds `rate_limit.tripped` (which bucket is not said: the account's
+        and the client address's are keyed hashes)."""
         metadata = {"method": method}
         principal: str | None = None
         if isinstance(outcome, SignedIn | Elevated):
@@ -454,5 +458,9 @@ class SignInService:
             # method is a factor kind, or "step_up <kind>": a small fixed set; the outcome is the event's.
             self._metrics.sign_in.labels(method.replace(" ", "_"), kind.value).inc()
         async with self._uow() as work:
-            work.emit(IdentityEvent(kind, tenant.id, principal, self._clock.now(), metadata=metadata))
+            now = self._clock.now()
+            work.emit(IdentityEvent(kind, tenant.id, principal, now, metadata=metadata))
+            if tripped:
+                limit = {"limit": "sign_in", "method": metadata["method"]}
+                work.emit(IdentityEvent(EventType.RATE_LIMIT_TRIPPED, tenant.id, None, now, metadata=limit))
         return outcome

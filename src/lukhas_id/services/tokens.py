@@ -248,10 +248,25 @@ class TokenService:
             )
         return True
 
-    async def revoke_all(self, tenant: Tenant, kind: MarkerKind, ident: str) -> int:
-        """Mass revocation: every token of the client / subject issued up to now becomes inactive."""
+    async def revoke_all(self, tenant: Tenant, kind: MarkerKind, ident: str, *, quiet: bool = False) -> int:
+        """Mass revocation: every token of the client / subject issued up to now becomes inactive
+        (`token.mass_revoked`, after the marker is set: state in Redis is not part of the unit, ADR 0007).
+        `quiet`: no event (a sweep right after an emitted one, e.g. for requests that raced a deletion)."""
         at = int(self._clock.now())
-        await self._state.set_not_before(tenant.id, kind, ident, at, self._max_ttl + MARKER_MARGIN)
+        if quiet:
+            await self._state.set_not_before(tenant.id, kind, ident, at, self._max_ttl + MARKER_MARGIN)
+            return at
+        async with self._uow() as work:
+            await self._state.set_not_before(tenant.id, kind, ident, at, self._max_ttl + MARKER_MARGIN)
+            metadata = {"kind": kind.value, "not_before": str(at)}
+            principal: str | None = None
+            if kind is MarkerKind.CLIENT:
+                metadata["client_id"] = ident
+            else:
+                principal = ident
+            work.emit(
+                IdentityEvent(EventType.TOKENS_MASS_REVOKED, tenant.id, principal, self._clock.now(), metadata=metadata)
+            )
         return at
 
 

@@ -108,7 +108,7 @@ class UserAdministration:
         # A sign-in or a token request that raced the deletion.
         await self._sessions.end_all_for_user(tenant, user.lid)
         families += await self._refresh.revoke_for_user(tenant, user.lid)
-        at = await self._tokens.revoke_all(tenant, MarkerKind.SUBJECT, user.lid)
+        at = await self._tokens.revoke_all(tenant, MarkerKind.SUBJECT, user.lid, quiet=True)
         return DeletedUser(user.username, user.lid, ended, families, at)
 
     async def _require(self, tenant: Tenant, username: str) -> User:

@@ -3,7 +3,8 @@
 Repositories need no change to take part: `Database.unit()` makes their `transaction()` a savepoint of
 the unit's transaction and their reads and single statements run on the unit's connection, for the
 task that opened the unit. The events emitted inside are handed to the recorders (the outbox, the audit
-log) inside the transaction just before it commits, and published to the sink after the commit.
+log) inside the transaction just before it commits (all but the VOLATILE types of domain/events.py), and
+published to the sink after the commit.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from types import TracebackType
 
 from lukhas_id.adapters.events.in_process import RecordedWork
 from lukhas_id.adapters.sql.database import Database
+from lukhas_id.domain.events import VOLATILE
 from lukhas_id.ports.unit_of_work import EventRecorder, EventSink
 
 
@@ -51,9 +53,10 @@ class _SqlWork:
     ) -> None:
         events = self._work.events
         if exc is None and events and self._recorders:
+            durable = [e for e in events if e.type not in VOLATILE]
             try:
-                for recorder in self._recorders:
-                    await recorder.record(events)
+                for recorder in self._recorders if durable else ():
+                    await recorder.record(durable)
             except BaseException as failure:
                 await self._scope.__aexit__(type(failure), failure, failure.__traceback__)
                 raise
