@@ -9,16 +9,25 @@ Several workers (`lukhas-id serve --workers N`): `serve` makes a fresh directory
 process (prometheus-client's multiprocess mode); GET /metrics, answered by whichever worker the scrape
 reached, adds up the files of every worker, so counters are complete and never go back. Without it (one
 process, tests) the values live in the registry.
+
+The process collector (`process_cpu_seconds_total`, `process_resident_memory_bytes`, `process_open_fds`...,
+read from /proc where there is one): of this process alone, or, with several workers, added up over every
+live worker whose files are in the directory (`WorkersProcessCollector`): CPU seconds, memory and open
+files summed, the earliest start time, the smallest file limit. A worker that is replaced takes its CPU
+seconds with it, which Prometheus sees as a counter reset.
 """
 
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest, values
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -38,9 +47,58 @@ def multiprocess_directory() -> str | None:
     return os.environ.get(MULTIPROCESS_ENV) or None
 
 
+_PID_FILE: Final = re.compile(r"_(\d+)\.db$")
+# How the process metrics of several workers add up into one series each.
+_LEAST: Final = frozenset({"process_start_time_seconds", "process_max_fds"})
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def worker_pids(directory: str) -> list[int]:
+    """The live processes that keep metric files in `directory` (their names end in `_<pid>.db`)."""
+    pids = {int(m.group(1)) for name in os.listdir(directory) if (m := _PID_FILE.search(name))}
+    return sorted(pid for pid in pids if _alive(pid))
+
+
+class WorkersProcessCollector:
+    """The process metrics of every live worker (see the module docstring), one series per metric."""
+
+    def __init__(self, directory: str) -> None:
+        self._directory = directory
+
+    def collect(self) -> Iterator[Metric]:
+        merged: dict[str, Metric] = {}
+        for pid in worker_pids(self._directory):
+            for metric in ProcessCollector(pid=lambda pid=pid: str(pid), registry=None).collect():  # type: ignore[misc]
+                _merge(merged, metric)
+        yield from merged.values()
+
+
+def _merge(merged: dict[str, Metric], metric: Metric) -> None:
+    into = merged.get(metric.name)
+    if into is None:
+        merged[metric.name] = metric
+        return
+    least = metric.name in _LEAST
+    for i, sample in enumerate(metric.samples):
+        mine = into.samples[i]
+        value = min(mine.value, sample.value) if least else mine.value + sample.value
+        into.samples[i] = mine._replace(value=value)
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        if multiprocess_directory() is None:
+            ProcessCollector(registry=self.registry)
         self.rate_limit_blocks = Counter(
             "identity_rate_limit_blocks",
             "Requests refused by a rate limit (HTTP 429), by limit.",
@@ -152,4 +210,5 @@ class Metrics:
             return generate_latest(self.registry)
         registry = CollectorRegistry()
         MultiProcessCollector(registry, directory)  # type: ignore[no-untyped-call]
+        registry.register(WorkersProcessCollector(directory))
         return generate_latest(registry)

@@ -17,6 +17,10 @@ pytestmark = pytest.mark.e2e
 ISSUED = re.compile(r'^identity_oidc_token_issuance_total\{grant="client_credentials",result="issued"\} (\S+)$', re.M)
 REFUSED = re.compile(r'^identity_oidc_token_issuance_total\{grant="other",result="invalid_client"\} (\S+)$', re.M)
 
+CPU = re.compile(r"^process_cpu_seconds_total (\S+)$", re.M)
+RSS = re.compile(r"^process_resident_memory_bytes (\S+)$", re.M)
+FDS = re.compile(r"^process_open_fds (\S+)$", re.M)
+
 
 def counter(pattern: re.Pattern[str], text: str) -> float:
     found = pattern.search(text)
@@ -50,6 +54,11 @@ def test_metrics_add_up_every_worker(deployment: Deployment, tmp_path: Path) -> 
         form = {"grant_type": "client_credentials"}
         wrong = httpx.post(f"{server.url}/oauth2/token", data=form, auth=("nobody", "x"))
         assert wrong.status_code == 401
-        assert counter(REFUSED, httpx.get(f"{server.url}/metrics").text) == 1
+        text = httpx.get(f"{server.url}/metrics").text
+        assert counter(REFUSED, text) == 1
+        # The process collector adds up both workers: one series each, memory above one worker's alone.
+        assert len(re.findall(r"^process_resident_memory_bytes ", text, re.M)) == 1
+        assert counter(CPU, text) > 0 and counter(FDS, text) >= 2 * 3
+        assert counter(RSS, text) > 2 * 20_000_000
     finally:
         stop(server)
