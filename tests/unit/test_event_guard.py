@@ -10,8 +10,8 @@ from lukhas_id.domain.events import EventType, IdentityEvent, UnsafeEvent, unsaf
 LID = "USR-014D2PF2DBSQQG28T5CY4TQKFFP"
 
 
-def make(**metadata: str) -> IdentityEvent:
-    return IdentityEvent(EventType.USER_SIGNED_IN, "tenant-1", LID, 1000.0, metadata=metadata)
+def make(kind: EventType = EventType.SIGN_IN_REFUSED, **metadata: str) -> IdentityEvent:
+    return IdentityEvent(kind, "tenant-1", LID, 1000.0, metadata=metadata)
 
 
 @pytest.mark.parametrize(
@@ -35,7 +35,7 @@ def test_personal_and_secret_values_are_refused(value: str, reason: str) -> None
     assert unsafe_value(value) == reason
     with pytest.raises(UnsafeEvent) as caught:
         make(detail=value)
-    assert str(caught.value) == f"user.signed_in: metadata 'detail' holds {reason}"
+    assert str(caught.value) == f"sign_in.refused: metadata 'detail' holds {reason}"
     assert value not in str(caught.value)
 
 
@@ -76,17 +76,23 @@ def test_principal_and_tenant_are_guarded_too() -> None:
 
 def test_a_non_string_metadata_value_is_refused() -> None:
     with pytest.raises(UnsafeEvent, match="is not a string"):
-        make(count=3)  # type: ignore[arg-type]
+        make(EventType.RECOVERY_CODES_GENERATED, count=3)  # type: ignore[arg-type]
+
+
+def test_a_metadata_key_outside_its_types_catalogue_entry_is_refused() -> None:
+    with pytest.raises(UnsafeEvent, match="sign_in.refused: metadata key 'client_id' is not one of its type's keys"):
+        make(client_id="cl_x")
+    assert make(EventType.CONSENT_WITHDRAWN, client_id="cl_x").client_id == "cl_x"
 
 
 def test_each_event_has_its_own_id_and_its_plain_form() -> None:
-    a, b = make(client_id="cl_x"), make()
+    a, b = make(EventType.CONSENT_WITHDRAWN, client_id="cl_x"), make()
     assert a.id != b.id and len(a.id) == 36
     assert a.principal_type == "USR" and a.client_id == "cl_x" and b.client_id is None
     assert IdentityEvent(EventType.SIGNING_KEY_ROTATED, "t", None, 1.0).principal_type is None
     assert a.as_dict() == {
         "id": a.id,
-        "type": "user.signed_in",
+        "type": "consent.withdrawn",
         "time": 1000.0,
         "tenant": "tenant-1",
         "principal": LID,
@@ -101,6 +107,17 @@ def test_public_thumbprints_pass_under_their_own_keys_only() -> None:
     thumbprint = "FSrWrhnORHRO0PLzQRsGHYlWGtPxqMsFj7-lKc78oH0"
     assert IdentityEvent(EventType.SIGNING_KEY_ROTATED, "t", None, 1.0, metadata={"kid": thumbprint, "alg": "ES256"})
     with pytest.raises(UnsafeEvent, match="'handle' holds a secret-looking string"):
-        make(handle=thumbprint)
+        make(EventType.PASSKEY_REMOVED, handle=thumbprint)
     with pytest.raises(UnsafeEvent, match="'kid' holds an e-mail address"):
-        make(kid="alice@example.com")
+        make(EventType.SIGNING_KEY_ROTATED, kid="alice@example.com")
+
+
+def test_every_type_has_a_catalogue_entry_and_the_reference_is_current() -> None:
+    from pathlib import Path
+
+    from lukhas_id.domain.events import CATALOGUE
+    from lukhas_id.domain.events_reference import render
+
+    assert set(CATALOGUE) == set(EventType)
+    docs = Path(__file__).resolve().parents[2] / "docs" / "events-reference.md"
+    assert docs.read_text() == render(), "run: python -m lukhas_id.domain.events_reference > docs/events-reference.md"

@@ -4,8 +4,8 @@ Services emit them inside their unit of work (ports/unit_of_work.py); they are h
 sink only once the work's changes are committed, and dropped when it is rolled back. An event carries
 no secret and nothing personal: no token, secret, password, code, e-mail address or IP address; the
 principal is named by its ΛID, a client by its id, a token by its `jti` (never the token). `metadata`
-is a small mapping of such identifiers and enum values (docs/architecture.md lists the keys of each
-type). Its keys are never the name of a `logging.LogRecord` attribute (`name`, `message`...): the log
+is a small mapping of such identifiers and enum values, with only the keys its type's entry in
+CATALOGUE lists (docs/events-reference.md is generated from it: `python -m lukhas_id.domain.events_reference`). Its keys are never the name of a `logging.LogRecord` attribute (`name`, `message`...): the log
 subscriber passes them as `extra`.
 """
 
@@ -60,55 +60,212 @@ class EventType(StrEnum):
     RATE_LIMIT_TRIPPED = "rate_limit.tripped"
 
 
-# The line the log subscriber writes for each event type (the wording of the log lines before events).
-LOG_TEXT: Final[Mapping[EventType, str]] = MappingProxyType(
+@dataclass(frozen=True, slots=True)
+class EventSpec:
+    """What one event type is: the log line its subscriber writes, what it means and who emits it (for the
+    generated reference, docs/events-reference.md), the only metadata keys it may carry, and whether it
+    is a warning (logged at warning level) or volatile (never handed to recorders: see VOLATILE)."""
+
+    text: str
+    about: str
+    source: str
+    keys: frozenset[str] = frozenset()
+    warning: bool = False
+    volatile: bool = False
+
+
+def _spec(text: str, about: str, source: str, *keys: str, warning: bool = False, volatile: bool = False) -> EventSpec:
+    return EventSpec(text, about, source, frozenset(keys), warning, volatile)
+
+
+T = EventType
+CATALOGUE: Final[Mapping[EventType, EventSpec]] = MappingProxyType(
     {
-        EventType.CLIENT_CREATED: "client created",
-        EventType.CLIENT_UPDATED: "client updated",
-        EventType.CLIENT_DELETED: "client deleted",
-        EventType.CLIENT_STATUS_CHANGED: "client status changed",
-        EventType.TOKEN_REVOKED: "token revoked",
-        EventType.TOKENS_MASS_REVOKED: "tokens issued until now revoked",
-        EventType.REFRESH_FAMILY_REVOKED: "refresh token family revoked",
-        EventType.REFRESH_REUSE_DETECTED: "refresh token reuse: family revoked",
-        EventType.SIGNING_KEY_ROTATED: "signing key rotated",
-        EventType.USER_SIGNED_IN: "sign-in",
-        EventType.USER_STEPPED_UP: "sign-in: step-up",
-        EventType.SIGN_IN_SECOND_FACTOR_NEEDED: "sign-in: second factor needed",
-        EventType.SIGN_IN_REFUSED: "sign-in refused",
-        EventType.SIGN_IN_THROTTLED: "sign-in rate limited",
-        EventType.USER_CREATED: "user created",
-        EventType.USER_PASSWORD_CHANGED: "password changed",
-        EventType.USER_EMAIL_CHANGED: "email changed",
-        EventType.USER_DISABLED: "user disabled",
-        EventType.USER_ENABLED: "user enabled",
-        EventType.USER_DELETED: "user deleted",
-        EventType.PASSKEY_REGISTERED: "passkey registered",
-        EventType.PASSKEY_RENAMED: "passkey renamed",
-        EventType.PASSKEY_REMOVED: "passkey removed",
-        EventType.PASSKEY_CLONE_SUSPECTED: "passkey counter did not increase: possible cloned credential",
-        EventType.TOTP_ENROLLED: "authenticator app added",
-        EventType.TOTP_REMOVED: "authenticator app removed",
-        EventType.RECOVERY_CODES_GENERATED: "recovery codes generated",
-        EventType.RECOVERY_CODES_REMOVED: "recovery codes removed",
-        EventType.ACCOUNT_RECOVERY_ISSUED: "account recovery code issued",
-        EventType.ACCOUNT_RECOVERY_REDEEMED: "account recovery code redeemed",
-        EventType.SESSION_ENDED: "sign-out",
-        EventType.CONSENT_GRANTED: "consent allow",
-        EventType.CONSENT_DENIED: "consent deny",
-        EventType.CONSENT_WITHDRAWN: "consent withdrawn",
-        EventType.TENANT_CREATED: "tenant created",
-        EventType.RATE_LIMIT_TRIPPED: "rate limit tripped",
+        T.CLIENT_CREATED: _spec("client created", "A client was registered.", "ClientService", "client_id"),
+        T.CLIENT_UPDATED: _spec("client updated", "A client's settings changed.", "ClientService", "client_id"),
+        T.CLIENT_DELETED: _spec(
+            "client deleted", "A client was deleted (its tokens were revoked first).", "ClientService", "client_id"
+        ),
+        T.CLIENT_STATUS_CHANGED: _spec(
+            "client status changed",
+            "A client was disabled or enabled (`status`: `disabled`, `active`).",
+            "ClientService.set_status",
+            "client_id",
+            "status",
+        ),
+        T.TOKEN_REVOKED: _spec(
+            "token revoked",
+            "One access token was revoked by its client (RFC 7009); `jti` names it, never the token.",
+            "TokenService.revoke_access_token",
+            "client_id",
+            "jti",
+        ),
+        T.TOKENS_MASS_REVOKED: _spec(
+            "tokens issued until now revoked",
+            "Every token of a client (`kind` `client`, with `client_id`) or of a subject (`kind` `subject`: the "
+            "principal) issued up to `not_before` (epoch seconds) became inactive.",
+            "TokenService.revoke_all (`lukhas-id revoke`, user disable and delete, client delete)",
+            "kind",
+            "client_id",
+            "not_before",
+        ),
+        T.REFRESH_FAMILY_REVOKED: _spec(
+            "refresh token family revoked",
+            "A refresh token and every token rotated from it were revoked.",
+            "RefreshTokenService",
+            "client_id",
+        ),
+        T.REFRESH_REUSE_DETECTED: _spec(
+            "refresh token reuse: family revoked",
+            "A rotated-out refresh token was presented again (RFC 9700 §4.14.2): its whole family was revoked.",
+            "RefreshTokenService",
+            "client_id",
+            warning=True,
+        ),
+        T.SIGNING_KEY_ROTATED: _spec(
+            "signing key rotated",
+            "A tenant's signing keys rotated; `kid` and `alg` name the new active key.",
+            "KeyService.rotate (the CLI and the maintenance pass)",
+            "alg",
+            "kid",
+        ),
+        T.USER_SIGNED_IN: _spec(
+            "sign-in",
+            "A user signed in and a session started (`sid` is the session's public id, as in ID tokens; "
+            "`method` the factor, `amr` and `acr` as in ID tokens).",
+            "SignInService",
+            "method",
+            "sid",
+            "amr",
+            "acr",
+        ),
+        T.USER_STEPPED_UP: _spec(
+            "sign-in: step-up",
+            "A signed-in session was raised to a higher authentication level.",
+            "SignInService",
+            "method",
+            "sid",
+            "amr",
+            "acr",
+        ),
+        T.SIGN_IN_SECOND_FACTOR_NEEDED: _spec(
+            "sign-in: second factor needed",
+            "A right password for a user with a second factor: the second step is pending.",
+            "SignInService",
+            "method",
+        ),
+        T.SIGN_IN_REFUSED: _spec(
+            "sign-in refused",
+            "A sign-in attempt failed (`reason`: `missing`, `wrong`, `expired`, `finished`; `detail` a WebAuthn "
+            "reason code). No principal: a failed attempt names nobody.",
+            "SignInService",
+            "method",
+            "reason",
+            "detail",
+        ),
+        T.SIGN_IN_THROTTLED: _spec(
+            "sign-in rate limited",
+            "A sign-in attempt refused while a limit holds. Volatile: logged and counted, never recorded.",
+            "SignInService",
+            "method",
+            volatile=True,
+        ),
+        T.USER_CREATED: _spec("user created", "A user was created.", "UserService"),
+        T.USER_PASSWORD_CHANGED: _spec("password changed", "A user's password was set or changed.", "UserService"),
+        T.USER_EMAIL_CHANGED: _spec(
+            "email changed",
+            "A user's e-mail address was set or removed (`change`: `set`, `removed`; never the address).",
+            "UserService.change_email",
+            "change",
+        ),
+        T.USER_DISABLED: _spec(
+            "user disabled", "A user was disabled (sessions, refresh and access tokens ended).", "UserService"
+        ),
+        T.USER_ENABLED: _spec("user enabled", "A disabled user was enabled again.", "UserService"),
+        T.USER_DELETED: _spec(
+            "user deleted",
+            "A user and their factors were deleted; `sessions` and `refresh_families` say how many were ended.",
+            "UserAdministration.delete",
+            "sessions",
+            "refresh_families",
+        ),
+        T.PASSKEY_REGISTERED: _spec(
+            "passkey registered",
+            "A passkey was added (`handle`: a keyed hash, not the credential id).",
+            "PasskeyService",
+            "handle",
+        ),
+        T.PASSKEY_RENAMED: _spec("passkey renamed", "A passkey was renamed.", "PasskeyService", "handle"),
+        T.PASSKEY_REMOVED: _spec("passkey removed", "A passkey was removed.", "PasskeyService", "handle"),
+        T.PASSKEY_CLONE_SUSPECTED: _spec(
+            "passkey counter did not increase: possible cloned credential",
+            "An assertion's signature counter did not increase (WebAuthn §6.1.1): possibly a cloned authenticator.",
+            "PasskeyService",
+            "handle",
+            warning=True,
+        ),
+        T.TOTP_ENROLLED: _spec("authenticator app added", "An authenticator app (TOTP) was confirmed.", "TotpService"),
+        T.TOTP_REMOVED: _spec("authenticator app removed", "An authenticator app was removed.", "TotpService"),
+        T.RECOVERY_CODES_GENERATED: _spec(
+            "recovery codes generated", "A new set of `count` recovery codes.", "RecoveryCodeService", "count"
+        ),
+        T.RECOVERY_CODES_REMOVED: _spec(
+            "recovery codes removed", "The `count` unused recovery codes were removed.", "RecoveryCodeService", "count"
+        ),
+        T.ACCOUNT_RECOVERY_ISSUED: _spec(
+            "account recovery code issued",
+            "An administrator issued an account recovery code.",
+            "AccountRecoveryService",
+        ),
+        T.ACCOUNT_RECOVERY_REDEEMED: _spec(
+            "account recovery code redeemed", "An account recovery code was used.", "AccountRecoveryService"
+        ),
+        T.SESSION_ENDED: _spec(
+            "sign-out",
+            "Sessions ended (`reason` `logout` with the session's `sid`, or `everywhere` with their `count`).",
+            "LogoutService",
+            "reason",
+            "sid",
+            "count",
+        ),
+        T.CONSENT_GRANTED: _spec(
+            "consent allow", "A user granted a client the `scope`.", "AuthorizationService.decide", "client_id", "scope"
+        ),
+        T.CONSENT_DENIED: _spec(
+            "consent deny", "A user refused a client the `scope`.", "AuthorizationService.decide", "client_id", "scope"
+        ),
+        T.CONSENT_WITHDRAWN: _spec(
+            "consent withdrawn", "A user withdrew a client's consent.", "LogoutService.withdraw", "client_id"
+        ),
+        T.TENANT_CREATED: _spec(
+            "tenant created",
+            "A tenant was created with its first signing keys.",
+            "TenantService.create",
+            "tenant_name",
+            "alg",
+        ),
+        T.RATE_LIMIT_TRIPPED: _spec(
+            "rate limit tripped",
+            "A limit tripped, once per bucket that empties: `limit` `sign_in` (with `method`) or `client_auth` "
+            "(with `client_id` when the client exists; a made-up id is never written).",
+            "SignInService, ClientAuthentication",
+            "limit",
+            "method",
+            "client_id",
+            warning=True,
+        ),
     }
 )
+del T
+
+# The line the log subscriber writes for each event type (the wording of the log lines before events).
+LOG_TEXT: Final[Mapping[EventType, str]] = MappingProxyType({t: s.text for t, s in CATALOGUE.items()})
 # Events that an operator should notice (logged as warnings).
-WARNINGS: Final = frozenset(
-    {EventType.REFRESH_REUSE_DETECTED, EventType.PASSKEY_CLONE_SUSPECTED, EventType.RATE_LIMIT_TRIPPED}
-)
+WARNINGS: Final = frozenset(t for t, s in CATALOGUE.items() if s.warning)
 # Events published in process (the log line, metrics) but not written by recorders (the outbox, the audit
 # log): one per refused attempt while a limit holds, so a flood of them must cost no write. The durable
 # record of a limit is `rate_limit.tripped`, once per bucket that empties.
-VOLATILE: Final = frozenset({EventType.SIGN_IN_THROTTLED})
+VOLATILE: Final = frozenset(t for t, s in CATALOGUE.items() if s.volatile)
 
 
 class UnsafeEvent(ValueError):
@@ -172,9 +329,12 @@ def unsafe_value(value: str, *, thumbprint: bool = False) -> str | None:
 
 def check_event(event: IdentityEvent) -> None:
     """Raise UnsafeEvent when `event` breaks the guard of the module docstring."""
+    allowed = CATALOGUE[event.type].keys
     for key, value in event.metadata.items():
         if key.lower() in _SECRET_KEYS:
             raise UnsafeEvent(f"{event.type.value}: metadata key {key!r} names a secret or personal value")
+        if key not in allowed:
+            raise UnsafeEvent(f"{event.type.value}: metadata key {key!r} is not one of its type's keys")
         if not isinstance(value, str):
             raise UnsafeEvent(f"{event.type.value}: metadata {key!r} is not a string")
         reason = unsafe_value(value, thumbprint=key in _THUMBPRINT_KEYS)
