@@ -5,8 +5,9 @@ sink only once the work's changes are committed, and dropped when it is rolled b
 no secret and nothing personal: no token, secret, password, code, e-mail address or IP address; the
 principal is named by its ΛID, a client by its id, a token by its `jti` (never the token). `metadata`
 is a small mapping of such identifiers and enum values, with only the keys its type's entry in
-CATALOGUE lists (docs/events-reference.md is generated from it: `python -m lukhas_id.domain.events_reference`). Its keys are never the name of a `logging.LogRecord` attribute (`name`, `message`...): the log
-subscriber passes them as `extra`.
+CATALOGUE lists (docs/events-reference.md is generated from it: `python -m
+lukhas_id.domain.events_reference`). Its keys are never the name of a `logging.LogRecord` attribute
+(`name`, `message`...): the log subscriber passes them as `extra`.
 """
 
 from __future__ import annotations
