@@ -23,10 +23,12 @@ class EventType(StrEnum):
     CLIENT_UPDATED = "client.updated"
     CLIENT_DELETED = "client.deleted"
     CLIENT_STATUS_CHANGED = "client.status_changed"
+    CLIENT_SECRET_ROTATED = "client.secret_rotated"  # noqa: S105  (an event name)
     TOKEN_REVOKED = "token.revoked"  # noqa: S105  (an event name)
     REFRESH_FAMILY_REVOKED = "refresh_token.family_revoked"  # noqa: S105
     REFRESH_REUSE_DETECTED = "refresh_token.reuse_detected"  # noqa: S105
     SIGNING_KEY_ROTATED = "signing_key.rotated"
+    SIGNING_KEY_IMPORTED = "signing_key.imported"
     USER_SIGNED_IN = "user.signed_in"
     USER_STEPPED_UP = "user.stepped_up"
     SIGN_IN_SECOND_FACTOR_NEEDED = "sign_in.second_factor_needed"
@@ -62,10 +64,12 @@ LOG_TEXT: Final[Mapping[EventType, str]] = MappingProxyType(
         EventType.CLIENT_UPDATED: "client updated",
         EventType.CLIENT_DELETED: "client deleted",
         EventType.CLIENT_STATUS_CHANGED: "client status changed",
+        EventType.CLIENT_SECRET_ROTATED: "client secret rotated",
         EventType.TOKEN_REVOKED: "token revoked",
         EventType.REFRESH_FAMILY_REVOKED: "refresh token family revoked",
         EventType.REFRESH_REUSE_DETECTED: "refresh token reuse: family revoked",
         EventType.SIGNING_KEY_ROTATED: "signing key rotated",
+        EventType.SIGNING_KEY_IMPORTED: "signing key imported",
         EventType.USER_SIGNED_IN: "sign-in",
         EventType.USER_STEPPED_UP: "sign-in: step-up",
         EventType.SIGN_IN_SECOND_FACTOR_NEEDED: "sign-in: second factor needed",

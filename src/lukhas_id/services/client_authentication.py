@@ -9,7 +9,9 @@ service applies it, in order:
 2. the brute-force limit (RFC 6749 §2.3.1, RFC 7009 §5, RFC 7662 §4) around every method that checks a
    secret or a signature: a blocked (client address, client id) gets 429 before anything is checked,
    and a failure takes a token from that pair's bucket (services/rate_limit.py, ClientAuthLimiter);
-3. the credentials, against a dummy when the client is unknown (timing tells nothing);
+3. the credentials, against a dummy when the client is unknown (timing tells nothing); a mismatch reads
+   the client again (ClientService.reload, at most once a second per client), so a secret rotated by
+   another process works at once;
 4. the client's registered `token_endpoint_auth_method` (RFC 7591 §2): any other method is
    `invalid_client`, even with the right secret;
 5. the client is active.
@@ -98,10 +100,13 @@ class ClientAuthentication:
         if len(presented.client_id) > MAX_CLIENT_ID:
             raise client_auth_failed(method)
         client = await self._clients.get(tenant.id, presented.client_id)
-        if client is not None and client.public:
-            # A public client has no secret: presenting one is not a way to authenticate it.
-            raise client_auth_failed(method, "this client authenticates with no secret")
-        ok = await authenticator.verify(client, presented)
+        ok = await self._check(client, presented, authenticator)
+        if not ok:
+            # The cached record may predate a secret rotation made by another process (the CLI).
+            fresh = await self._clients.reload(tenant.id, presented.client_id)
+            if fresh is not client:
+                client = fresh
+                ok = await self._check(client, presented, authenticator)
         if client is None or not ok:
             raise client_auth_failed(method)
         if client.token_endpoint_auth_method is not method:
@@ -112,3 +117,12 @@ class ClientAuthentication:
             raise client_auth_failed(method, "client is disabled")
         bind_client(client.client_id)  # the request's log lines name it (observability/context.py)
         return client
+
+    @staticmethod
+    async def _check(
+        client: Client | None, presented: PresentedCredentials, authenticator: ClientAuthenticator
+    ) -> bool:
+        if client is not None and client.public:
+            # A public client has no secret: presenting one is not a way to authenticate it.
+            raise client_auth_failed(presented.method, "this client authenticates with no secret")
+        return await authenticator.verify(client, presented)
