@@ -100,13 +100,15 @@ class ClientAuthentication:
         if len(presented.client_id) > MAX_CLIENT_ID:
             raise client_auth_failed(method)
         client = await self._clients.get(tenant.id, presented.client_id)
-        ok = await self._check(client, presented, authenticator)
+        _refuse_public(client, method)
+        ok = await authenticator.verify(client, presented)
         if not ok:
             # The cached record may predate a secret rotation made by another process (the CLI).
             fresh = await self._clients.reload(tenant.id, presented.client_id)
             if fresh is not client:
                 client = fresh
-                ok = await self._check(client, presented, authenticator)
+                _refuse_public(client, method)
+                ok = await authenticator.verify(client, presented)
         if client is None or not ok:
             raise client_auth_failed(method)
         if client.token_endpoint_auth_method is not method:
@@ -118,11 +120,8 @@ class ClientAuthentication:
         bind_client(client.client_id)  # the request's log lines name it (observability/context.py)
         return client
 
-    @staticmethod
-    async def _check(
-        client: Client | None, presented: PresentedCredentials, authenticator: ClientAuthenticator
-    ) -> bool:
-        if client is not None and client.public:
-            # A public client has no secret: presenting one is not a way to authenticate it.
-            raise client_auth_failed(presented.method, "this client authenticates with no secret")
-        return await authenticator.verify(client, presented)
+
+def _refuse_public(client: Client | None, method: ClientAuthMethod) -> None:
+    if client is not None and client.public:
+        # A public client has no secret: presenting one is not a way to authenticate it.
+        raise client_auth_failed(method, "this client authenticates with no secret")
