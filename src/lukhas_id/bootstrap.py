@@ -211,12 +211,12 @@ def build_grant_handlers(
     return {handler.grant_type: handler for feature, handler in handlers if feature in features}
 
 
-def build_client_authenticators() -> dict[ClientAuthMethod, ClientAuthenticator]:
+def build_client_authenticators(clock: Clock) -> dict[ClientAuthMethod, ClientAuthenticator]:
     """The client authentication methods the token, introspection and revocation endpoints accept."""
     dummy = hash_secret(secrets.token_urlsafe(32))  # verified against when a client is unknown
     authenticators: list[ClientAuthenticator] = [
-        ClientSecretBasic(dummy),
-        ClientSecretPost(dummy),
+        ClientSecretBasic(dummy, clock),
+        ClientSecretPost(dummy, clock),
         NoClientAuthentication(),
     ]
     return {a.method: a for a in authenticators}
@@ -366,7 +366,7 @@ def build_tokens(
         window=settings.client_auth_rate_window,
     )
     grant_handlers = build_grant_handlers(settings.features, tokens, code_grant, refresh)
-    authentication = ClientAuthentication(identity.clients, build_client_authenticators(), limiter, uow, clock)
+    authentication = ClientAuthentication(identity.clients, build_client_authenticators(clock), limiter, uow, clock)
     oauth = OAuthEndpoints(
         tenants, authentication, grant_handlers, tokens, RevocationService(tokens, refresh), metrics=metrics
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import sqlite3
 import threading
 from collections.abc import AsyncIterator
@@ -255,7 +256,7 @@ async def test_ping(sql_database: Database) -> None:
 async def test_fresh_database_is_not_current_until_upgraded(sql_database_url: str) -> None:
     async with opened(sql_database_url) as database:
         head = database.head_revision()
-        assert head == "0008"  # the newest shipped migration
+        assert head == "0009"  # the newest shipped migration
         assert await database.current_revision() is None
         assert await database.is_current() is False
         await database.upgrade()
@@ -458,6 +459,55 @@ async def test_update_and_delete(sql_database: Database) -> None:
     assert await repo.delete("t1", "c1") is True
     assert await repo.get("t1", "c1") is None
     assert await repo.delete("t1", "c1") is False
+
+
+async def test_rotate_secret_is_a_compare_and_swap_on_the_current_hash(sql_database: Database) -> None:
+    await seed_tenants(sql_database, "t1", "t2")
+    repo = SqlClientRepository(sql_database)
+    await repo.create(client(), principal())
+    old = client().secret_hash
+    rotate = functools.partial(repo.rotate_secret, "t1", "c1", secret_hash="hs256v1$new$1")
+    assert await rotate(expect_hash="hs256v1$other$0", previous_hash=old, previous_expires_at=2000.0) is False
+    assert await repo.get("t1", "c1") == client()  # a stale expectation changes nothing
+    assert await rotate(expect_hash=old, previous_hash=old, previous_expires_at=2000.5) is True
+    got = await repo.get("t1", "c1")
+    assert got == dataclasses.replace(
+        client(), secret_hash="hs256v1$new$1", previous_secret_hash=old, previous_secret_expires_at=2000.5
+    )
+    # A second rotation replaces the previous secret; without an overlap none is kept.
+    assert await repo.rotate_secret(
+        "t1", "c1", expect_hash="hs256v1$new$1", secret_hash="hs256v1$n2$2", previous_hash="", previous_expires_at=9.0
+    )
+    got = await repo.get("t1", "c1")
+    assert got is not None and got.secret_hash == "hs256v1$n2$2"
+    assert got.previous_secret_hash == "" and got.previous_secret_expires_at is None
+    assert not await repo.rotate_secret(
+        "t2", "c1", expect_hash="hs256v1$n2$2", secret_hash="x", previous_hash="", previous_expires_at=None
+    )
+    assert not await repo.rotate_secret(
+        "t1", "missing", expect_hash="hs256v1$n2$2", secret_hash="x", previous_hash="", previous_expires_at=None
+    )
+
+
+async def test_update_never_writes_the_secrets(sql_database: Database) -> None:
+    """A record read before a rotation and written back by `update` does not bring the old secret back."""
+    await seed_tenants(sql_database)
+    repo = SqlClientRepository(sql_database)
+    await repo.create(client(), principal())
+    stale = await repo.get("t1", "c1")
+    assert stale is not None
+    assert await repo.rotate_secret(
+        "t1",
+        "c1",
+        expect_hash=stale.secret_hash,
+        secret_hash="hs256v1$new$1",
+        previous_hash="",
+        previous_expires_at=None,
+    )
+    assert await repo.update(dataclasses.replace(stale, name="renamed", previous_secret_hash="hs256v1$p$q")) is True
+    got = await repo.get("t1", "c1")
+    assert got is not None and got.name == "renamed"
+    assert got.secret_hash == "hs256v1$new$1" and got.previous_secret_hash == ""
 
 
 # --- signing keys ----------------------------------------------------------------------------------

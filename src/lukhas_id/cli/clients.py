@@ -1,10 +1,11 @@
-"""`lukhas-id client`: register OAuth clients, list, update, disable, enable and delete them, and make
-initial access tokens for dynamic client registration (RFC 7591)."""
+"""`lukhas-id client`: register OAuth clients, list, update, disable, enable and delete them, rotate their
+secrets, and make initial access tokens for dynamic client registration (RFC 7591)."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
@@ -254,3 +255,57 @@ def client_delete(
         typer.echo(json.dumps({"client_id": client_id, "lid": lid, "deleted": True, "tokens_issued_before": at}))
         return
     typer.echo(f"client {client_id} deleted; its tokens issued until now are inactive")
+
+
+@client_app.command("rotate-secret")
+def client_rotate_secret(
+    client_id: str,
+    tenant: TenantOpt = None,
+    overlap: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="Seconds the current secret stays accepted (0: refused at once; default: client_secret_overlap).",
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Give a confidential client a new secret, printed once and stored only as a keyed hash.
+
+    The secret it replaces stays accepted for the overlap, then is refused. Only one previous secret is
+    kept: rotating again during an overlap drops the secret before it at once."""
+
+    async def body(c: Container) -> dict[str, Any]:
+        t = await find_tenant(c, tenant)
+        seconds = c.settings.client_secret_overlap if overlap is None else overlap
+        rotation = await c.clients.rotate_secret(t.id, client_id, overlap=seconds)
+        until = rotation.previous_accepted_until
+        return {
+            "client_id": rotation.client.client_id,
+            "client_secret": rotation.secret,
+            "tenant": t.name,
+            "overlap": seconds,
+            "previous_secret_expires_at": None if until is None else int(until),
+            "previous_secret_expires": None if until is None else _utc(until),
+            "dropped_previous": rotation.dropped_previous,
+            "client_cache_ttl": c.settings.client_cache_ttl,
+        }
+
+    out = run(body)
+    if as_json:
+        del out["client_cache_ttl"]
+        typer.echo(json.dumps(out))
+        return
+    typer.echo(f"client_id:     {out['client_id']}")
+    typer.echo(f"client_secret: {out['client_secret']}   (shown once; store it now)")
+    if out["previous_secret_expires_at"] is None:
+        note = f"the previous secret is refused now (by running servers within {out['client_cache_ttl']:g} s)"
+    else:
+        note = f"the previous secret is accepted until {out['previous_secret_expires']}"
+    if out["dropped_previous"]:
+        note += "; the secret replaced before it, still in its overlap, is refused now"
+    typer.echo(note, err=True)
+
+
+def _utc(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -73,10 +73,22 @@ class Client:
     refresh_grace_seconds: int = 0
     # Keyed hash of the RFC 7592 registration access token of a dynamically registered client; "" when none.
     registration_token_hash: str = ""
+    # Secret rotation: the keyed hash of the secret before the last rotation ("" when none) and the time
+    # (seconds since the epoch) until which it is still accepted. Only one previous secret is kept.
+    previous_secret_hash: str = ""
+    previous_secret_expires_at: float | None = None
 
     @property
     def public(self) -> bool:
         return self.token_endpoint_auth_method is ClientAuthMethod.NONE
+
+    def previous_secret_accepted(self, now: float) -> bool:
+        """Whether the secret before the last rotation is still accepted at `now` (its overlap has not ended)."""
+        return (
+            bool(self.previous_secret_hash)
+            and self.previous_secret_expires_at is not None
+            and now < self.previous_secret_expires_at
+        )
 
     @property
     def default_resource(self) -> str | None:

@@ -27,11 +27,13 @@ class EventType(StrEnum):
     CLIENT_UPDATED = "client.updated"
     CLIENT_DELETED = "client.deleted"
     CLIENT_STATUS_CHANGED = "client.status_changed"
+    CLIENT_SECRET_ROTATED = "client.secret_rotated"  # noqa: S105  (an event name)
     TOKEN_REVOKED = "token.revoked"  # noqa: S105  (an event name)
     TOKENS_MASS_REVOKED = "token.mass_revoked"  # noqa: S105  (an event name)
     REFRESH_FAMILY_REVOKED = "refresh_token.family_revoked"  # noqa: S105
     REFRESH_REUSE_DETECTED = "refresh_token.reuse_detected"  # noqa: S105
     SIGNING_KEY_ROTATED = "signing_key.rotated"
+    SIGNING_KEY_IMPORTED = "signing_key.imported"
     USER_SIGNED_IN = "user.signed_in"
     USER_STEPPED_UP = "user.stepped_up"
     SIGN_IN_SECOND_FACTOR_NEEDED = "sign_in.second_factor_needed"
@@ -254,6 +256,20 @@ CATALOGUE: Final[Mapping[EventType, EventSpec]] = MappingProxyType(
             "method",
             "client_id",
             warning=True,
+        ),
+        T.CLIENT_SECRET_ROTATED: _spec(
+            "client secret rotated",
+            "A client's secret was replaced; the previous one stays accepted for `overlap` seconds.",
+            "ClientService.rotate_secret (`lukhas-id client rotate-secret`)",
+            "client_id",
+            "overlap",
+        ),
+        T.SIGNING_KEY_IMPORTED: _spec(
+            "signing key imported",
+            "An operator's private key was imported as the tenant's `next` signing key (`kid`, `alg`).",
+            "KeyService.import_key (`lukhas-id keys import`)",
+            "alg",
+            "kid",
         ),
     }
 )

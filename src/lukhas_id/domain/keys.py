@@ -2,7 +2,7 @@
 
 ```mermaid
 stateDiagram-v2
-    [*] --> next: generated (published in JWKS, does not sign)
+    [*] --> next: generated or imported (published in JWKS, does not sign)
     next --> active: rotation (signs new tokens)
     active --> retired: rotation (published, verifies only)
     retired --> [*]: removed once every token it signed has expired

@@ -51,9 +51,25 @@ class ClientRepository(Protocol):
     async def update(self, client: Client) -> bool:
         """Replace the stored metadata of (client.tenant_id, client.client_id) with `client`'s.
 
-        The identity (principal, principal_type) and created_at are kept; returns False when there is
-        no such client.
+        The identity (principal, principal_type), created_at and the secrets (secret_hash and the previous
+        secret) are kept: secrets change only through `rotate_secret`. Returns False when there is no such
+        client.
         """
+        ...
+
+    async def rotate_secret(
+        self,
+        tenant_id: str,
+        client_id: str,
+        *,
+        expect_hash: str,
+        secret_hash: str,
+        previous_hash: str,
+        previous_expires_at: float | None,
+    ) -> bool:
+        """Store a new secret hash and the previous secret (its hash, "" for none, and the end of its
+        overlap), as a compare-and-swap: only when the stored secret hash is still `expect_hash`. Returns
+        False, changing nothing, when there is no such client or its secret changed meanwhile."""
         ...
 
     async def delete(self, tenant_id: str, client_id: str) -> bool:

@@ -11,7 +11,9 @@ service applies it, in order:
    and a failure takes a token from that pair's bucket (services/rate_limit.py, ClientAuthLimiter); the
    failure that starts a block emits `rate_limit.tripped` (with the client id when it is a client of the
    tenant: a made-up id presented by a guesser is never written anywhere);
-3. the credentials, against a dummy when the client is unknown (timing tells nothing);
+3. the credentials, against a dummy when the client is unknown (timing tells nothing); a mismatch reads
+   the client again (ClientService.reload, at most once a second per client), so a secret rotated by
+   another process works at once;
 4. the client's registered `token_endpoint_auth_method` (RFC 7591 §2): any other method is
    `invalid_client`, even with the right secret;
 5. the client is active.
@@ -119,10 +121,15 @@ class ClientAuthentication:
         if len(presented.client_id) > MAX_CLIENT_ID:
             raise client_auth_failed(method)
         client = await self._clients.get(tenant.id, presented.client_id)
-        if client is not None and client.public:
-            # A public client has no secret: presenting one is not a way to authenticate it.
-            raise client_auth_failed(method, "this client authenticates with no secret")
+        _refuse_public(client, method)
         ok = await authenticator.verify(client, presented)
+        if not ok:
+            # The cached record may predate a secret rotation made by another process (the CLI).
+            fresh = await self._clients.reload(tenant.id, presented.client_id)
+            if fresh is not client:
+                client = fresh
+                _refuse_public(client, method)
+                ok = await authenticator.verify(client, presented)
         if client is None or not ok:
             raise client_auth_failed(method)
         if client.token_endpoint_auth_method is not method:
@@ -133,3 +140,9 @@ class ClientAuthentication:
             raise client_auth_failed(method, "client is disabled")
         bind_client(client.client_id)  # the request's log lines name it (observability/context.py)
         return client
+
+
+def _refuse_public(client: Client | None, method: ClientAuthMethod) -> None:
+    if client is not None and client.public:
+        # A public client has no secret: presenting one is not a way to authenticate it.
+        raise client_auth_failed(method, "this client authenticates with no secret")

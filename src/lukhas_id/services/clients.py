@@ -1,9 +1,15 @@
-"""Clients: registration (each client is a principal with its own ΛID), authentication, caching."""
+"""Clients: registration (each client is a principal with its own ΛID), secret rotation, caching.
+
+Each process caches client records for `cache_ttl` seconds; a change made by another process (the CLI)
+reaches it when the entry expires. A failed secret check reads the record again (`reload`, at most once a
+second per client), so a secret rotated elsewhere works at once.
+"""
 
 from __future__ import annotations
 
 import secrets
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import Final
 from urllib.parse import urlsplit
 
 from lukhas_id import ids
@@ -13,7 +19,7 @@ from lukhas_id.domain.events import EventType, IdentityEvent
 from lukhas_id.domain.keys import SigningAlg
 from lukhas_id.domain.principal import Principal, PrincipalStatus, PrincipalType
 from lukhas_id.domain.tenant import Tenant
-from lukhas_id.errors import AlreadyExists, ErrorCode, LukhasIdError, OAuthError
+from lukhas_id.errors import AlreadyExists, Conflict, ErrorCode, LukhasIdError, NotFound, OAuthError
 from lukhas_id.ports.repositories import ClientRepository
 from lukhas_id.ports.unit_of_work import UnitOfWork
 from lukhas_id.protocol.oauth2.client_secret import hash_secret, new_client_secret
@@ -25,10 +31,26 @@ CLIENT_PRINCIPAL_TYPES = frozenset({PrincipalType.SERVICE, PrincipalType.AGENT, 
 # refresh_token may be listed; clients with authorization_code may use it without listing it.
 SUPPORTED_GRANTS = frozenset({GrantType.CLIENT_CREDENTIALS, GrantType.AUTHORIZATION_CODE, GrantType.REFRESH_TOKEN})
 ID_TOKEN_ALGS = frozenset(alg.value for alg in SigningAlg)
+# The longest overlap of a secret rotation (the setting client_secret_overlap has the same bound).
+MAX_SECRET_OVERLAP: Final = 30 * 86400
+# A failed secret check reads a client again from the store at most this often (seconds).
+RELOAD_AFTER_FAILURE: Final = 1.0
 
 
 class InvalidClientSettings(LukhasIdError):
     pass
+
+
+@dataclass(frozen=True, slots=True)
+class SecretRotation:
+    """A rotated client secret: `secret` is shown once. `previous_accepted_until`: when the replaced secret
+    stops working (None: it already has). `dropped_previous`: a secret replaced earlier was still in its
+    overlap and is refused from now on (only one previous secret is kept)."""
+
+    client: Client
+    secret: str
+    previous_accepted_until: float | None
+    dropped_previous: bool
 
 
 class ClientService:
@@ -49,6 +71,7 @@ class ClientService:
         self._default_ttl = default_ttl
         self._max_ttl = max_ttl
         self._cache: dict[tuple[str, str], tuple[Client | None, float]] = {}
+        self._reloaded: dict[tuple[str, str], float] = {}
 
     async def create(
         self,
@@ -259,6 +282,64 @@ class ClientService:
         self._cache[key] = (client, now + self._cache_ttl)
         return client
 
+    async def reload(self, tenant_id: str, client_id: str) -> Client | None:
+        """The client after a failed secret check, read again from the store (another process may have
+        rotated its secret); at most once per RELOAD_AFTER_FAILURE seconds per client, so that wrong
+        secrets cannot turn into one store read each (within that second: the cached record)."""
+        key = (tenant_id, client_id)
+        now = self._clock.now()
+        if now - self._reloaded.get(key, float("-inf")) < RELOAD_AFTER_FAILURE:
+            return await self.get(tenant_id, client_id)
+        if len(self._reloaded) > 10_000:
+            self._reloaded.clear()
+        self._reloaded[key] = now
+        self._cache.pop(key, None)
+        return await self.get(tenant_id, client_id)
+
+    async def rotate_secret(self, tenant_id: str, client_id: str, *, overlap: int) -> SecretRotation:
+        """Give a confidential client a new secret (returned once, stored as a keyed hash). The secret it
+        replaces stays accepted for `overlap` seconds (0: refused at once); a secret replaced by an earlier
+        rotation is dropped, whatever is left of its overlap. One unit of work with its
+        `client.secret_rotated` event.
+
+        Raises NotFound for an unknown client, InvalidClientSettings for a public client, one without a
+        secret or a bad overlap, Conflict when its secret changed meanwhile (nothing is changed then)."""
+        if not 0 <= overlap <= MAX_SECRET_OVERLAP:
+            raise InvalidClientSettings(f"the overlap must be between 0 and {MAX_SECRET_OVERLAP} seconds")
+        self._cache.pop((tenant_id, client_id), None)
+        try:
+            client = await self._repo.get(tenant_id, client_id)
+            if client is None:
+                raise NotFound(f"no client {client_id!r} in that tenant")
+            if client.public:
+                raise InvalidClientSettings(f"client {client_id} is public: it has no secret to rotate")
+            if not client.secret_hash:
+                raise InvalidClientSettings(f"client {client_id} has no secret to rotate")
+            now = self._clock.now()
+            secret = new_client_secret()
+            until = now + overlap if overlap > 0 else None
+            rotated = replace(
+                client,
+                secret_hash=hash_secret(secret),
+                previous_secret_hash=client.secret_hash if until is not None else "",
+                previous_secret_expires_at=until,
+            )
+            async with self._uow() as work:
+                changed = await self._repo.rotate_secret(
+                    tenant_id,
+                    client_id,
+                    expect_hash=client.secret_hash,
+                    secret_hash=rotated.secret_hash,
+                    previous_hash=rotated.previous_secret_hash,
+                    previous_expires_at=until,
+                )
+                if not changed:
+                    raise Conflict(f"client {client_id} changed at the same moment; nothing changed, try again")
+                work.emit(self._event(EventType.CLIENT_SECRET_ROTATED, client, overlap=str(overlap)))
+            return SecretRotation(rotated, secret, until, client.previous_secret_accepted(now))
+        finally:
+            self._cache.pop((tenant_id, client_id), None)
+
     async def list(self, tenant_id: str) -> list[Client]:
         return await self._repo.list(tenant_id)
 
@@ -272,7 +353,7 @@ class ClientService:
             return True
 
     def without_secret(self, client: Client) -> Client:
-        return replace(client, secret_hash="")
+        return replace(client, secret_hash="", previous_secret_hash="", previous_secret_expires_at=None)
 
 
 def require_grant(client: Client, grant: GrantType) -> None:

@@ -7,9 +7,11 @@ interval, so a process that still signs with a just-retired key never produces a
 its key's publication.
 
 A rotation is one unit of work with its `signing_key.rotated` event (the line maintenance and the CLI
-log). Creating a tenant's first keys of an algorithm (`ensure`) emits nothing of its own: it runs at
-every start, inside the creation of a tenant (whose event says so) or of a client that first asks for
-that algorithm.
+log). An operator's own key (`import_key`, `lukhas-id keys import`) enters as the `next` key of its
+algorithm, in place of the generated one, with its `signing_key.imported` event: published before it
+signs, and made active by the next rotation like any next key. Creating a tenant's first keys of an
+algorithm (`ensure`) emits nothing of its own: it runs at every start, inside the creation of a tenant
+(whose event says so) or of a client that first asks for that algorithm.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from lukhas_id.clock import Clock
 from lukhas_id.domain.events import EventType, IdentityEvent
 from lukhas_id.domain.keys import KeyState, SigningAlg, SigningKey
 from lukhas_id.domain.tenant import Tenant
-from lukhas_id.errors import KeyUnavailable
+from lukhas_id.errors import AlreadyExists, Conflict, KeyUnavailable
 from lukhas_id.jose.jwt import SigningKeyMaterial, VerificationKeySet
 from lukhas_id.jose.keys import generate_private_key, public_jwk
 from lukhas_id.ports.crypto import SecretBox
@@ -223,6 +225,45 @@ class KeyService:
             removed_kids=tuple(removed) if ok else (),
         )
 
+    async def import_key(self, tenant_id: str, private_der: bytes, alg: SigningAlg) -> KeyImport:
+        """Add an operator's private key (unencrypted PKCS#8 DER, fit for `alg`) as the tenant's `next` key
+        of `alg`, replacing the generated next key (which never signed); one unit of work with its event.
+
+        ValueError when the key does not fit `alg`; AlreadyExists when the tenant has this key (same
+        thumbprint) in any state; Conflict when the keys changed meanwhile (a rotation), nothing changed."""
+        jwk = public_jwk(private_der, alg)
+        keys = await self._repo.list(tenant_id)
+        present = next((k for k in keys if k.kid == jwk["kid"]), None)
+        if present is not None:
+            raise AlreadyExists(f"the tenant already has this key: kid {present.kid} ({present.alg}, {present.state})")
+        now = self._clock.now()
+        active = next((k for k in keys if k.alg is alg and k.state is KeyState.ACTIVE), None)
+        replaced = tuple(k.kid for k in keys if k.alg is alg and k.state is KeyState.NEXT)
+        key = SigningKey(
+            tenant_id=tenant_id,
+            kid=jwk["kid"],
+            alg=alg,
+            state=KeyState.NEXT,
+            public_jwk=jwk,
+            private_enc=self._box.encrypt(private_der),
+            created_at=now,
+            activated_at=None,
+            retired_at=None,
+            remove_after=None,
+        )
+        async with self._uow() as work:
+            # Compare-and-swap on the active key: a rotation at the same moment may have promoted the
+            # next key this import replaces.
+            ok = await self._repo.apply_rotation(
+                tenant_id, expect_active_kid=active.kid if active else None, upsert=[key], remove_kids=replaced
+            )
+            if not ok:
+                raise Conflict("the tenant's keys changed at the same moment (a rotation?); nothing changed, try again")
+            metadata = {"alg": alg.value, "kid": key.kid}
+            work.emit(IdentityEvent(EventType.SIGNING_KEY_IMPORTED, tenant_id, None, now, metadata=metadata))
+        self.invalidate(tenant_id)
+        return KeyImport(kid=key.kid, alg=alg, replaced_kids=replaced, active_kid=active.kid if active else None)
+
     def rotation_due(self, keys: tuple[SigningKey, ...], alg: SigningAlg, interval: int, now: float) -> bool:
         """Automatic rotation: the active key is older than `interval` and the next key has been
         published for longer than the JWKS cache lifetime plus the reload interval."""
@@ -241,3 +282,13 @@ class RotationResult:
     retired_kid: str | None
     next_published_for: float
     removed_kids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class KeyImport:
+    """An imported key, now the `next` key of `alg`; `replaced_kids`: the next key(s) it took the place of."""
+
+    kid: str
+    alg: SigningAlg
+    replaced_kids: tuple[str, ...]
+    active_kid: str | None

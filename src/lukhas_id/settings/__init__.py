@@ -83,6 +83,15 @@ class Settings(BaseSettings):
         le=300,
         description="Seconds a process caches a client record; a disabled client stops working within this.",
     )
+    client_secret_overlap: int = Field(
+        86400,
+        ge=0,
+        le=30 * 86400,
+        description=(
+            "Seconds a client's previous secret stays accepted after `lukhas-id client rotate-secret` "
+            "(0: refused at once; the command's --overlap overrides it)."
+        ),
+    )
     log_level: str = Field("INFO", description="Logging level.")
     log_format: Literal["auto", "json", "text"] = Field(
         "auto",

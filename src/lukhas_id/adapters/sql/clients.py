@@ -15,6 +15,10 @@ from lukhas_id.adapters.sql.models import ClientRow, PrincipalRow
 from lukhas_id.domain.client import Client, ClientStatus
 from lukhas_id.domain.principal import Principal
 
+# Written only by rotate_secret (and create): an update made from a record read before a rotation must not
+# bring the old secret back.
+_SECRETS = ("secret_hash", "previous_secret_hash", "previous_secret_expires_at")
+
 
 class SqlClientRepository:
     """ClientRepository on SQL. `list()` is ordered by creation time, then client_id."""
@@ -65,12 +69,39 @@ class SqlClientRepository:
 
     async def update(self, client: Client) -> bool:
         values = client_values(client)
-        for kept in ("tenant_id", "client_id", "principal_lid", "principal_type", "created_at"):
+        for kept in ("tenant_id", "client_id", "principal_lid", "principal_type", "created_at", *_SECRETS):
             del values[kept]
         query = (
             update(ClientRow)
             .where(ClientRow.tenant_id == client.tenant_id, ClientRow.client_id == client.client_id)
             .values(values)
+        )
+        async with self._db.statement() as conn:
+            result = await conn.execute(query)
+        return result.rowcount > 0
+
+    async def rotate_secret(
+        self,
+        tenant_id: str,
+        client_id: str,
+        *,
+        expect_hash: str,
+        secret_hash: str,
+        previous_hash: str,
+        previous_expires_at: float | None,
+    ) -> bool:
+        query = (
+            update(ClientRow)
+            .where(
+                ClientRow.tenant_id == tenant_id,
+                ClientRow.client_id == client_id,
+                ClientRow.secret_hash == expect_hash,
+            )
+            .values(
+                secret_hash=secret_hash,
+                previous_secret_hash=previous_hash or None,
+                previous_secret_expires_at=previous_expires_at if previous_hash else None,
+            )
         )
         async with self._db.statement() as conn:
             result = await conn.execute(query)

@@ -98,6 +98,8 @@ def client_values(client: Client) -> dict[str, Any]:
         "first_party": client.first_party,
         "refresh_grace_seconds": client.refresh_grace_seconds,
         "registration_token_hash": client.registration_token_hash or None,
+        "previous_secret_hash": client.previous_secret_hash or None,
+        "previous_secret_expires_at": client.previous_secret_expires_at,
     }
 
 
@@ -124,6 +126,8 @@ def client_from_row(row: ClientRow) -> Client:
         first_party=bool(row.first_party),
         refresh_grace_seconds=row.refresh_grace_seconds,
         registration_token_hash=row.registration_token_hash or "",
+        previous_secret_hash=row.previous_secret_hash or "",
+        previous_secret_expires_at=row.previous_secret_expires_at,
     )
 
 

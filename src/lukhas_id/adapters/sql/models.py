@@ -100,6 +100,9 @@ class ClientRow(Base):
     first_party: Mapped[bool] = mapped_column(Boolean, server_default=false())
     refresh_grace_seconds: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     registration_token_hash: Mapped[str | None] = mapped_column(String, nullable=True)  # migration 0006
+    # migration 0009: the secret before the last rotation, accepted until previous_secret_expires_at
+    previous_secret_hash: Mapped[str | None] = mapped_column(String, nullable=True)
+    previous_secret_expires_at: Mapped[float | None] = mapped_column(Double, nullable=True)
 
 
 class UserRow(Base):

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Final, Protocol
 from urllib.parse import unquote
 
+from lukhas_id.clock import Clock
 from lukhas_id.domain.client import Client, ClientAuthMethod
 from lukhas_id.errors import ErrorCode, OAuthError
 from lukhas_id.protocol.oauth2.client_secret import verify_secret
@@ -102,17 +103,23 @@ def parse_basic(header: str) -> tuple[str, str]:
 
 
 class _SecretAuthenticator:
-    """The shared verification of the two client secret methods (keyed hash, constant time)."""
+    """The shared verification of the two client secret methods (keyed hash, constant time).
+
+    After a rotation the previous secret is also accepted until its overlap ends; it is checked only when
+    the current one did not match, so a client without a previous secret costs what it did before."""
 
     checks_credential = True
     method: ClientAuthMethod
 
-    def __init__(self, dummy_hash: str) -> None:
+    def __init__(self, dummy_hash: str, clock: Clock) -> None:
         self._dummy = dummy_hash
+        self._clock = clock
 
     async def verify(self, client: Client | None, presented: PresentedCredentials) -> bool:
         stored = client.secret_hash if client is not None and client.secret_hash else self._dummy
         ok = verify_secret(presented.secret, stored)
+        if not ok and client is not None and client.previous_secret_accepted(self._clock.now()):
+            ok = verify_secret(presented.secret, client.previous_secret_hash)
         return ok and client is not None and bool(client.secret_hash)
 
 
