@@ -260,3 +260,22 @@ def test_the_receiver_decodes_what_it_is_sent() -> None:
     finally:
         receiver.stop()
     assert (got.trace_id, got.span_id, got.name, got.kind) == (TRACE, CALLER_SPAN, "x", "server")
+
+
+async def test_an_error_that_escapes_the_app_fails_the_server_span(backend: dict[str, object]) -> None:
+    import httpx
+
+    async def broken(request: object) -> None:
+        raise RuntimeError("boom: a message that must not be exported")
+
+    with receiving() as receiver:
+        async with running(traced(backend, receiver.url)) as h:
+            h.app.fast["/oauth2/token"] = broken  # type: ignore[attr-defined]
+            transport = httpx.ASGITransport(app=h.app, raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=transport, base_url=BASE) as http:
+                resp = await http.post("/oauth2/token", data={"grant_type": "client_credentials"})
+        spans = receiver.spans
+    assert resp.status_code == 500
+    [server] = spans
+    assert server.status == 2 and server.attributes["error.type"] == "RuntimeError"
+    assert "boom" not in repr(server)

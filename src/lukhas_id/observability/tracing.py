@@ -34,6 +34,13 @@ and returns None when tracing is off; `enabled()` tells, for a hot path that wou
 `child_only=True` either makes a span only inside a recorded trace: the SQL and Redis spans use it, so
 that the statements of the start-up (migrations) and of unsampled requests make no traces of their own.
 
+Why these spans are made here and not by OpenTelemetry's instrumentation packages: the ASGI middleware
+would run on every request even with tracing off and would not see the fast path; the Redis commands
+of a request go over ΛiD's own lean RESP connection (adapters/redis/wire.py), which redis-py's
+instrumentation never sees; the asyncpg instrumentation patches every asyncpg connection, so the
+statements SQLAlchemy runs on asyncpg would be traced twice. A handful of spans made with the SDK give
+correct parents everywhere, and cost nothing when tracing is off.
+
 The tracer is process-wide (like the logging configuration): `start(settings)` in the application's
 lifespan makes it, so each server worker process has its own provider and export thread (made after the
 fork), and `shutdown` at the lifespan's end flushes what is queued, bounded by LUKHAS_ID_OTLP_TIMEOUT.

@@ -210,47 +210,40 @@ class LukhasApp(Starlette):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
+        span: tracing.ServerSpan | None = None
         if tracing.enabled():
-            await self._traced(scope, receive, send)
-            return
-        token = open_request(RequestContext(incoming_trace(scope["headers"]).trace_id))
+            # The SERVER span (observability/tracing.py), made once the context is open: a new trace takes
+            # the request's trace id. Ended below with the route template, tenant and client bound by then.
+            incoming = incoming_trace(scope["headers"], w3c=True)
+            context = RequestContext(incoming.trace_id)
+            token = open_request(context)
+            span = context.span = tracing.server_span(
+                scope["method"], incoming, scope.get("scheme", "http"), scope.get("http_version", "1.1")
+            )
+        else:
+            context = RequestContext(incoming_trace(scope["headers"]).trace_id)
+            token = open_request(context)
         try:
-            await self._dispatch(scope, receive, send)
-        finally:
-            close_request(token)
-
-    async def _traced(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """The request inside its SERVER span (observability/tracing.py), made once its context is open (the
-        span takes the request's trace id) and ended with the route template the dispatch bound."""
-        incoming = incoming_trace(scope["headers"], w3c=True)
-        context = RequestContext(incoming.trace_id)
-        token = open_request(context)
-        span = context.span = tracing.server_span(
-            scope["method"], incoming, scope.get("scheme", "http"), scope.get("http_version", "1.1")
-        )
-        error: str | None = None
-        try:
-            await self._dispatch(scope, receive, send)
+            send = with_hooks(scope, send, self.hooks)
+            if scope["method"] == "POST":
+                tenant, path = split_tenant(scope["path"])
+                handler = self.fast.get(path)
+                if handler is not None:
+                    if tenant is not None:
+                        scope["path_params"] = {"tenant": tenant}
+                    response = await handler(Request(scope, receive, send))
+                    await response(scope, receive, send)
+                    return
+            await super().__call__(scope, receive, send)
         except BaseException as exc:
-            error = type(exc).__name__
+            if span is not None:
+                span.end(context.route, context.tenant, context.client_id, type(exc).__name__)
+                span = None
             raise
         finally:
             if span is not None:
-                span.end(context.route, context.tenant, context.client_id, error)
+                span.end(context.route, context.tenant, context.client_id)
             close_request(token)
-
-    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
-        send = with_hooks(scope, send, self.hooks)
-        if scope["method"] == "POST":
-            tenant, path = split_tenant(scope["path"])
-            handler = self.fast.get(path)
-            if handler is not None:
-                if tenant is not None:
-                    scope["path_params"] = {"tenant": tenant}
-                response = await handler(Request(scope, receive, send))
-                await response(scope, receive, send)
-                return
-        await super().__call__(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> LukhasApp:
