@@ -10,13 +10,18 @@ in: a route template, not a path; a tenant name; a ΛID; a client id.
 from __future__ import annotations
 
 from contextvars import ContextVar, Token
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lukhas_id.observability.tracing import ServerSpan
 
 
 class RequestContext:
-    __slots__ = ("client_id", "principal", "route", "tenant", "trace_id")
+    __slots__ = ("client_id", "principal", "route", "span", "tenant", "trace_id")
 
-    def __init__(self, trace_id: str) -> None:
+    def __init__(self, trace_id: str, span: ServerSpan | None = None) -> None:
         self.trace_id = trace_id
+        self.span = span  # the request's SERVER span when tracing is on (observability/tracing.py)
         self.route: str | None = None
         self.tenant: str | None = None
         self.principal: str | None = None

@@ -7,7 +7,9 @@ Every request gets one trace id, chosen in this order:
    flags; a trace id of 32 and a parent id of 16 lower-case hex digits, neither all zeros) is continued:
    its trace id is the request's, its parent id and sampled flag are kept for tracing;
 2. else a well-formed `X-Trace-Id` (exactly one header, 1 to 64 characters of `A-Z a-z 0-9 . _ -`) is
-   honoured as given, so a caller's own correlation id reaches ΛiD's logs;
+   honoured as given, so a caller's own correlation id reaches ΛiD's logs; with tracing on
+   (observability/tracing.py) only a W3C trace id (32 lower-case hex digits, not all zeros) is, since the
+   request's spans carry the request's trace id and an OpenTelemetry trace id is exactly that;
 3. else a new W3C trace id (128 random bits as 32 hex digits).
 
 Anything malformed is ignored, never refused: a trace id is for correlation only and nothing trusts it.
@@ -55,6 +57,11 @@ def _is_hex(text: str, length: int) -> bool:
     return len(text) == length and _HEX.issuperset(text)
 
 
+def is_w3c_trace_id(text: str) -> bool:
+    """32 lower-case hex digits, not all zeros (W3C Trace Context §3.2.2.3)."""
+    return _is_hex(text, 32) and text != _ZERO_TRACE
+
+
 def parse_traceparent(value: str) -> TraceContext | None:
     """The trace of a `traceparent` value (W3C Trace Context §3.2), None when it is not a valid one."""
     if len(value) < 55:
@@ -76,8 +83,9 @@ def parse_traceparent(value: str) -> TraceContext | None:
     return TraceContext(trace_id, parent_id, bool(int(flags, 16) & 1))
 
 
-def incoming_trace(headers: Iterable[tuple[bytes, bytes]]) -> TraceContext:
-    """The request's trace from its ASGI headers (lower-case names), by the rules of the module docstring."""
+def incoming_trace(headers: Iterable[tuple[bytes, bytes]], *, w3c: bool = False) -> TraceContext:
+    """The request's trace from its ASGI headers (lower-case names), by the rules of the module docstring;
+    `w3c` (tracing on): an `X-Trace-Id` only when it is a W3C trace id."""
     parents: list[bytes] = []
     given: list[bytes] = []
     for name, value in headers:
@@ -91,6 +99,6 @@ def incoming_trace(headers: Iterable[tuple[bytes, bytes]]) -> TraceContext:
             return found
     if len(given) == 1:
         text = given[0].decode("latin-1")
-        if _SAFE.fullmatch(text):
+        if is_w3c_trace_id(text) if w3c else _SAFE.fullmatch(text) is not None:
             return TraceContext(text)
     return TraceContext(new_trace_id())

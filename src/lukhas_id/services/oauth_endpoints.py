@@ -30,6 +30,7 @@ from lukhas_id.domain.client import Client, GrantType
 from lukhas_id.domain.tenant import Tenant
 from lukhas_id.errors import ErrorCode, KeyUnavailable, OAuthError
 from lukhas_id.metrics import Metrics
+from lukhas_id.observability import tracing
 from lukhas_id.protocol.oauth2.grants import (
     Confirmation,
     GrantContext,
@@ -104,22 +105,26 @@ class OAuthEndpoints:
 
     async def token(self, message: HttpMessage) -> EndpointAnswer:
         grant: GrantType | None = None
-        try:
-            tenant, request = await self._read(message)
-            client = await self._authentication.authenticate(tenant, request, public_clients=True)
-            confirmation = await self._sender_constraint(tenant, client, request) if self._sender_constraints else None
-            handler = self._select_grant(client, request)
-            grant = handler.grant_type
-            ctx = GrantContext(tenant, client, request, confirmation)
-            if self._policy:
-                await self._check_policy(ctx, grant)
-            issued = await handler.handle(ctx)
-        except KeyUnavailable:
-            self._refused(grant, ErrorCode.TEMPORARILY_UNAVAILABLE)
-            raise _no_signing_key() from None
-        except OAuthError as exc:
-            self._refused(grant, exc.code)
-            raise
+        with tracing.span("oauth.token") as span:  # NO_SPAN, doing nothing, when tracing is off
+            try:
+                tenant, request = await self._read(message)
+                client = await self._authentication.authenticate(tenant, request, public_clients=True)
+                confirmation = (
+                    await self._sender_constraint(tenant, client, request) if self._sender_constraints else None
+                )
+                handler = self._select_grant(client, request)
+                grant = handler.grant_type
+                span.set_attribute("oauth.grant_type", grant.value)
+                ctx = GrantContext(tenant, client, request, confirmation)
+                if self._policy:
+                    await self._check_policy(ctx, grant)
+                issued = await handler.handle(ctx)
+            except KeyUnavailable:
+                self._refused(grant, ErrorCode.TEMPORARILY_UNAVAILABLE, span)
+                raise _no_signing_key() from None
+            except OAuthError as exc:
+                self._refused(grant, exc.code, span)
+                raise
         if self._issued:
             self._issued[grant].inc()
         return EndpointAnswer(token_response(issued, confirmation))
@@ -148,7 +153,8 @@ class OAuthEndpoints:
             self._metrics.token_revocation.inc()
         return EndpointAnswer(None)
 
-    def _refused(self, grant: GrantType | None, code: ErrorCode) -> None:
+    def _refused(self, grant: GrantType | None, code: ErrorCode, span: tracing.Span) -> None:
+        span.set_attribute("oauth.error", code.value)
         if self._metrics is not None:
             self._metrics.token_issuance.labels(grant.value if grant else "other", code.value).inc()
 

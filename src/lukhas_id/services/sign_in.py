@@ -60,6 +60,7 @@ from lukhas_id.domain.session import Session
 from lukhas_id.domain.tenant import Tenant
 from lukhas_id.domain.user import User
 from lukhas_id.metrics import Metrics
+from lukhas_id.observability import tracing
 from lukhas_id.observability.context import bind_principal
 from lukhas_id.ports.state import KeyValueStore
 from lukhas_id.ports.unit_of_work import UnitOfWork
@@ -235,14 +236,19 @@ _Entry = TypeVar("_Entry", bound=Callable[..., Awaitable[Any]])
 
 def _timed(factor: str) -> Callable[[_Entry], _Entry]:
     """identity_auth_latency_seconds{factor}: how long one sign-in attempt with `factor` took, whatever
-    its outcome (argon2id, a Redis round trip, a signature check...)."""
+    its outcome (argon2id, a Redis round trip, a signature check...); and the `sign_in` span with the factor and
+    the outcome's kind (SignedIn, Refused, Throttled...; observability/tracing.py)."""
+    attributes = {"lukhas_id.sign_in.factor": factor}
 
     def wrap(entry: _Entry) -> _Entry:
         @functools.wraps(entry)
         async def timed(self: SignInService, *args: Any, **kwargs: Any) -> Any:
             started = time.perf_counter()
             try:
-                return await entry(self, *args, **kwargs)
+                with tracing.span("sign_in", attributes) as span:
+                    outcome = await entry(self, *args, **kwargs)
+                    span.set_attribute("lukhas_id.sign_in.outcome", type(outcome).__name__)
+                    return outcome
             finally:
                 if self._metrics is not None:
                     self._metrics.auth_latency.labels(factor).observe(time.perf_counter() - started)

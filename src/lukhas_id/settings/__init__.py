@@ -114,6 +114,31 @@ class Settings(BaseSettings):
             "such as `make bench`). Off in production: it tells every client how long the server worked."
         ),
     )
+    otlp_endpoint: AnyHttpUrl | None = Field(
+        None,
+        description=(
+            "Base URL of an OpenTelemetry collector's OTLP/HTTP receiver (e.g. http://127.0.0.1:4318): spans are "
+            "POSTed to {otlp_endpoint}/v1/traces. Unset: no tracing, and OpenTelemetry is not even imported."
+        ),
+    )
+    trace_sample_ratio: float = Field(
+        1.0,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "With tracing on: the share of new traces recorded (0.0-1.0). A request continuing a caller's "
+            "`traceparent` follows the caller's sampled flag instead."
+        ),
+    )
+    otlp_timeout: float = Field(
+        5.0,
+        gt=0,
+        le=60,
+        description=(
+            "Seconds one export of spans may take, retries included; spans are exported in the background, so "
+            "this bounds the exporter (and the flush at shutdown), never a request."
+        ),
+    )
     webauthn_rp_id: str | None = Field(
         None,
         description="WebAuthn relying party id (a registrable domain). Unset: the public URL's host.",
@@ -238,6 +263,13 @@ class Settings(BaseSettings):
     def _public_url(cls, value: AnyHttpUrl) -> AnyHttpUrl:
         if value.query or value.fragment:
             raise ValueError("must not have a query or fragment")
+        return value
+
+    @field_validator("otlp_endpoint")
+    @classmethod
+    def _otlp_endpoint(cls, value: AnyHttpUrl | None) -> AnyHttpUrl | None:
+        if value is not None and (value.query or value.fragment or value.username or value.password):
+            raise ValueError("must be a base URL without credentials, query or fragment")
         return value
 
     @field_validator("webauthn_origins")

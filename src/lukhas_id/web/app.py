@@ -29,7 +29,7 @@ from lukhas_id.domain.keys import KeyState
 from lukhas_id.errors import OAuthError
 from lukhas_id.ids import lid_type
 from lukhas_id.metrics import Metrics
-from lukhas_id.observability import LogEvent, configure_logging, write
+from lukhas_id.observability import LogEvent, configure_logging, tracing, write
 from lukhas_id.observability.context import RequestContext, close_request, current, open_request
 from lukhas_id.observability.logs import AccessLog
 from lukhas_id.observability.outages import OutageLog
@@ -126,10 +126,13 @@ def edge_headers(scope: Scope, started: float, status: int, headers: Headers) ->
 
 
 def trace_header(scope: Scope, started: float, status: int, headers: Headers) -> None:
-    """Add `X-Trace-Id`: the request's trace id (observability/trace.py), on every answer."""
+    """Add `X-Trace-Id`: the request's trace id (observability/trace.py), on every answer; with tracing on,
+    `traceparent` too: the context of the request's SERVER span (observability/tracing.py)."""
     context = current()
     if context is not None:
         headers.append((b"x-trace-id", context.trace_id.encode("latin-1")))
+        if context.span is not None:
+            headers.append((b"traceparent", context.span.answered(status)))
 
 
 def server_timing(scope: Scope, started: float, status: int, headers: Headers) -> None:
@@ -190,7 +193,8 @@ class LukhasApp(Starlette):
     """Starlette, plus two things applied before routing so that no endpoint escapes them:
 
     - the request's context (observability/context.py), opened with its trace id (observability/trace.py)
-      before anything else, so that every log line of the request carries it;
+      before anything else, so that every log line of the request carries it; with tracing on, the
+      request's SERVER span around everything else (observability/tracing.py);
     - the cross-cutting response hooks (`hooks`: the edge headers, X-Trace-Id, Server-Timing when enabled,
       the access log line when enabled), run by one wrapper around `send` for every HTTP request;
     - the fast path: the POST endpoints the registry marks `fast` (token, introspection, revocation, the
@@ -206,7 +210,19 @@ class LukhasApp(Starlette):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
-        token = open_request(RequestContext(incoming_trace(scope["headers"]).trace_id))
+        span: tracing.ServerSpan | None = None
+        if tracing.enabled():
+            # The SERVER span (observability/tracing.py), made once the context is open: a new trace takes
+            # the request's trace id. Ended below with the route template, tenant and client bound by then.
+            incoming = incoming_trace(scope["headers"], w3c=True)
+            context = RequestContext(incoming.trace_id)
+            token = open_request(context)
+            span = context.span = tracing.server_span(
+                scope["method"], incoming, scope.get("scheme", "http"), scope.get("http_version", "1.1")
+            )
+        else:
+            context = RequestContext(incoming_trace(scope["headers"]).trace_id)
+            token = open_request(context)
         try:
             send = with_hooks(scope, send, self.hooks)
             if scope["method"] == "POST":
@@ -219,7 +235,14 @@ class LukhasApp(Starlette):
                     await response(scope, receive, send)
                     return
             await super().__call__(scope, receive, send)
+        except BaseException as exc:
+            if span is not None:
+                span.end(context.route, context.tenant, context.client_id, type(exc).__name__)
+                span = None
+            raise
         finally:
+            if span is not None:
+                span.end(context.route, context.tenant, context.client_id)
             close_request(token)
 
 
@@ -233,7 +256,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         url = settings.public_url
         if url.scheme != "https" and url.host not in {"127.0.0.1", "localhost", "[::1]", "::1"}:
             write(LogEvent.PUBLIC_URL_NOT_HTTPS)
-        container = await build_container(settings, clock=clock)
+        tracer = tracing.start(settings)  # before the container, whose SQL engines it instruments
+        try:
+            container = await build_container(settings, clock=clock)
+        except BaseException:
+            await tracing.shutdown(tracer)
+            raise
         task: asyncio.Task[None] | None = None
         try:
             await container.tenants.ensure(settings.default_tenant, settings.access_token_alg)
@@ -257,6 +285,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             access_log = getattr(app.state, "access_log", None)
             if access_log is not None:
                 access_log.flush()
+            await tracing.shutdown(tracer)
 
     specs = declare(state)
 

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from lukhas_id.observability.trace import TraceContext, incoming_trace, parse_traceparent
+from lukhas_id.observability.trace import TraceContext, incoming_trace, is_w3c_trace_id, parse_traceparent
 
 VALID = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -64,3 +64,12 @@ def test_a_new_trace_id_is_a_fresh_w3c_trace_id() -> None:
     ids = {incoming_trace([]).trace_id for _ in range(100)}
     assert len(ids) == 100
     assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
+
+
+def test_with_tracing_on_only_a_w3c_x_trace_id_is_honoured() -> None:
+    w3c = "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert incoming_trace([(b"x-trace-id", w3c.encode())], w3c=True) == TraceContext(w3c)
+    for value in (b"req-42", b"0" * 32, w3c.upper().encode(), (w3c + "0").encode()):
+        made = incoming_trace([(b"x-trace-id", value)], w3c=True).trace_id
+        assert made != value.decode() and is_w3c_trace_id(made)
+    assert incoming_trace([(b"x-trace-id", b"req-42")]).trace_id == "req-42"

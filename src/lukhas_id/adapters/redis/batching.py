@@ -8,7 +8,8 @@ result or its own error; a connection failure fails every command of that batch.
 Over plain TCP or a Unix socket the batch is written on one lean connection (wire.py), whose replies
 resolve the callers' futures as they arrive; over TLS it runs as a redis-py pipeline.
 Replies are Redis's own (a status reply such as SET's is b"OK"). An outage reaches the callers as
-StoreUnavailable (errors.py), never as a redis-py error.
+StoreUnavailable (errors.py), never as a redis-py error. With tracing on, each command is a span
+(`_traced`), a child of the caller's span, from its queueing to its reply.
 """
 
 from __future__ import annotations
@@ -23,10 +24,29 @@ from redis.exceptions import NoScriptError
 
 from lukhas_id.adapters.redis.errors import store_error
 from lukhas_id.adapters.redis.wire import pack, wire_for
+from lukhas_id.observability import tracing
 
 MAX_BATCH = 512
 
 _Pending = tuple[tuple[Any, ...], "asyncio.Future[Any]"]
+
+
+def _traced(command: object, future: asyncio.Future[Any]) -> None:
+    """A span for one command (observability/tracing.py), from its queueing to its reply: the command's
+    name only, never a key or value."""
+    name = command.upper() if isinstance(command, str) else "COMMAND"
+    span = tracing.start_span(name, {"db.system": "redis", "db.operation": name}, child_only=True)
+    if span is None:
+        return
+
+    def done(finished: asyncio.Future[Any]) -> None:
+        if finished.cancelled():
+            span.fail("CancelledError")
+        elif (error := finished.exception()) is not None:
+            span.fail(type(error).__name__)
+        span.end()
+
+    future.add_done_callback(done)
 
 
 class AutoPipeline:
@@ -43,6 +63,8 @@ class AutoPipeline:
         """Queue one command (e.g. "SET", key, value, "PX", ms); the future resolves to its reply."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
+        if tracing.enabled():
+            _traced(args[0], future)
         self._pending.append((args, future))
         if len(self._pending) >= MAX_BATCH:
             self._flush()

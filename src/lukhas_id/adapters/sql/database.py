@@ -55,6 +55,8 @@ from sqlalchemy.sql.expression import Executable
 import lukhas_id.migrations
 from lukhas_id.adapters.sql.direct import DirectStatements
 from lukhas_id.adapters.sql.errors import raise_store_error, store_error
+from lukhas_id.adapters.sql.spans import instrument
+from lukhas_id.observability import tracing
 
 SQLITE_DRIVER: Final = "sqlite+aiosqlite"
 POSTGRES_DRIVER: Final = "postgresql+asyncpg"
@@ -263,6 +265,8 @@ class Database:
     def __init__(self, engine: AsyncEngine, *, connect_args: dict[str, Any] | None = None) -> None:
         self._engine = engine
         self._is_sqlite = engine.dialect.name == "sqlite"
+        if tracing.enabled():
+            instrument(engine)  # a span per statement (adapters/sql/spans.py)
         self._direct: DirectStatements | None = None
         if engine.dialect.name == "postgresql" and engine.dialect.driver == "asyncpg":
             _, kwargs = engine.dialect.create_connect_args(engine.url)

@@ -30,6 +30,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.expression import Executable
 
 from lukhas_id.adapters.sql.errors import raise_store_error
+from lukhas_id.adapters.sql.spans import attributes
+from lukhas_id.observability import tracing
 
 DIRECT_POOL_SIZE: Final = 8
 RELAXED_DIRECT_POOL_SIZE: Final = 4
@@ -40,6 +42,8 @@ class _Compiled:
     sql: str
     # (name, required, default, bind processor), in the order of the statement's $n parameters
     binds: tuple[tuple[str, bool, Any, Callable[[Any], Any] | None], ...]
+    # the statement's span attributes when tracing is on (adapters/sql/spans.py)
+    span: Mapping[str, tracing.Attribute]
 
     def arguments(self, params: Mapping[str, Any]) -> list[Any]:
         values = []
@@ -83,7 +87,7 @@ class DirectStatements:
         processors = compiled._bind_processors
         defaults = compiled.params
         binds = tuple((name, compiled.binds[name].required, defaults.get(name), processors.get(name)) for name in names)
-        return _Compiled(compiled.string, binds)
+        return _Compiled(compiled.string, binds, attributes("postgresql", compiled.string, "asyncpg"))
 
     def _prepared(self, statement: Executable) -> _Compiled:
         compiled = self._compiled.get(statement)
@@ -113,21 +117,23 @@ class DirectStatements:
         """The first row of a SELECT, or of an INSERT/UPDATE/DELETE ... RETURNING run in autocommit (columns by
         their labels), or None."""
         compiled = self._prepared(statement)
-        try:
-            pool = await self._pool(relaxed)
-            # asyncpg.Record: values by column label (record["name"]), like a read-only mapping.
-            return await pool.fetchrow(compiled.sql, *compiled.arguments(params))  # type: ignore[no-any-return]
-        except Exception as exc:
-            raise_store_error(exc)
+        with tracing.span(str(compiled.span["db.operation"]), compiled.span, child_only=True):
+            try:
+                pool = await self._pool(relaxed)
+                # asyncpg.Record: values by column label (record["name"]), like a read-only mapping.
+                return await pool.fetchrow(compiled.sql, *compiled.arguments(params))  # type: ignore[no-any-return]
+            except Exception as exc:
+                raise_store_error(exc)
 
     async def execute(self, statement: Executable, params: Mapping[str, Any], *, relaxed: bool = False) -> int:
         """Run an INSERT/UPDATE/DELETE in autocommit; the number of rows it touched."""
         compiled = self._prepared(statement)
-        try:
-            pool = await self._pool(relaxed)
-            return _rowcount(await pool.execute(compiled.sql, *compiled.arguments(params)))
-        except Exception as exc:
-            raise_store_error(exc)
+        with tracing.span(str(compiled.span["db.operation"]), compiled.span, child_only=True):
+            try:
+                pool = await self._pool(relaxed)
+                return _rowcount(await pool.execute(compiled.sql, *compiled.arguments(params)))
+            except Exception as exc:
+                raise_store_error(exc)
 
     async def setting(self, name: str, *, relaxed: bool = False) -> str:
         """A server setting as one of the pool's connections sees it (tests, diagnostics)."""
