@@ -258,9 +258,9 @@ async def test_a_chain_recomputed_after_an_edit_is_caught_by_its_checkpoint(sql_
         if record.seq == 2:
             body["principal"] = "USR-0666"
         prev = record_hash(body)
+        n = record.seq
         statements.append(
-            f"UPDATE audit_records SET principal = :p{record.seq}, prev_hash = :ph{record.seq}, hash = :h{record.seq}"
-            f" WHERE tenant_id = 't1' AND seq = {record.seq}"
+            f"UPDATE audit_records SET principal = :p{n}, prev_hash = :ph{n}, hash = :h{n} WHERE seq = {n}"  # noqa: S608
         )
         params |= {f"p{record.seq}": body["principal"], f"ph{record.seq}": body["prev_hash"], f"h{record.seq}": prev}
     statements.append("UPDATE audit_heads SET hash = :head WHERE tenant_id = 't1'")

@@ -34,9 +34,11 @@ def command_origin() -> str:
         from click import get_current_context  # type: ignore[no-redef]
 
     context = get_current_context(silent=True)
-    if context is None:
-        return "cli"
-    return " ".join(["cli", *context.command_path.split()[1:]])
+    names: list[str] = []
+    while context is not None and context.parent is not None:  # the root's name is the program's: left out
+        names.append(context.info_name or "")
+        context = context.parent
+    return " ".join(["cli", *reversed(names)])
 
 
 def run(body: Callable[[Container], Awaitable[T]], *, upgrade: bool = False) -> T:

@@ -179,6 +179,10 @@ class ChainChecker:
     def last_seq(self) -> int:
         return self._seq
 
+    @property
+    def last_hash(self) -> str | None:
+        return self._hash
+
     def _found(self, seq: int, breach: Breach, detail: str = "") -> bool:
         self.finding = Finding(self.tenant_id, seq, breach, detail)
         return False

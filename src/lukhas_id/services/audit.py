@@ -143,6 +143,9 @@ class AuditService:
         """Why the checkpoint's JWS does not vouch for its (tenant, seq, hash), or None when it does."""
         return checkpoint_problem(checkpoint.jws, checkpoint.tenant_id, checkpoint.seq, checkpoint.hash, keys)
 
+    async def checkpoints(self, tenant_id: str) -> list[Checkpoint]:
+        return await self._store.checkpoints(tenant_id)
+
     # --- exporting ------------------------------------------------------------------------------
 
     async def export(self, *, since: float, until: float | None, tenant_id: str | None) -> AsyncIterator[AuditRecord]:

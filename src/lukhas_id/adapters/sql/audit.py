@@ -16,7 +16,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Select, and_, func, insert, or_, select, tuple_, union, update
+from sqlalchemy import Select, and_, func, insert, or_, select, union, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from lukhas_id.adapters.sql.database import Database
@@ -208,7 +208,7 @@ class SqlAuditStore:
         query = (
             select(AuditRecordRow)
             .where(*conditions)
-            .order_by(tuple_(AuditRecordRow.tenant_id, AuditRecordRow.seq))
+            .order_by(AuditRecordRow.tenant_id, AuditRecordRow.seq)
             .limit(limit)
         )
         return await self._page(query)
