@@ -12,9 +12,12 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from lukhas_id.clock import FixedClock
 from lukhas_id.domain.events import unsafe_value
+from lukhas_id.settings import Settings
+from lukhas_id.web.app import maintenance_pass
 from tests.support.cli import Run, make_cli
-from tests.support.harness import Harness
+from tests.support.harness import Harness, running
 from tests.support.rp import mint, pkce_pair, redeem, rp
 
 PASSWORD = "correct horse battery staple"
@@ -174,3 +177,26 @@ async def test_a_file_that_is_no_export_is_refused_in_one_line(h: Harness, cli: 
     proc = cli("audit", "verify", "--file", str(path), ok=False)
     assert proc.returncode == 1
     assert "line 1 is not an audit record" in proc.stderr
+
+
+async def test_the_maintenance_pass_seals_grown_chains_when_due(hc: Harness, clock: FixedClock) -> None:
+    tenant = await hc.tenant()
+    await maintenance_pass(hc.c)  # the first pass of a process seals at once
+    first = await hc.c.audit.checkpoints(tenant.id)
+    assert [c.seq for c in first] == [1]  # tenant.created
+    await hc.c.users.create(tenant, "bob", password=PASSWORD)
+    await maintenance_pass(hc.c)
+    assert len(await hc.c.audit.checkpoints(tenant.id)) == 1  # not due yet
+    clock.advance(hc.c.settings.audit_seal_interval)
+    await maintenance_pass(hc.c)
+    assert [c.seq for c in await hc.c.audit.checkpoints(tenant.id)] == [1, 2]
+    clock.advance(hc.c.settings.audit_seal_interval)
+    await maintenance_pass(hc.c)  # nothing grew: nothing signed
+    assert [c.seq for c in await hc.c.audit.checkpoints(tenant.id)] == [1, 2]
+
+
+async def test_with_the_audit_log_off_nothing_is_recorded(prepared: Settings) -> None:
+    async with running(prepared.model_copy(update={"audit_log": False})) as off:
+        tenant = await off.tenant()
+        await off.c.users.create(tenant, "carol", password=PASSWORD)
+        assert await off.c.audit.verify() == []
