@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, and_, func, insert, or_, select, union, update
+from sqlalchemy import Select, Table, and_, bindparam, func, insert, or_, select, union, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from lukhas_id.adapters.sql.database import Database
@@ -44,11 +44,19 @@ class SqlAuditRecorder:
     def __init__(self, database: Database, origin: Callable[[], str | None] = request_origin) -> None:
         self._db = database
         self._origin = origin
+        # Core statements on the tables, built once: the ORM's bulk paths cost more than the round trips.
         dialect = postgresql if not database.is_sqlite else sqlite
+        heads, records = cast(Table, AuditHeadRow.__table__), cast(Table, AuditRecordRow.__table__)
         self._upsert_head = (
-            dialect.insert(AuditHeadRow)
-            .on_conflict_do_update(index_elements=[AuditHeadRow.tenant_id], set_={"tenant_id": AuditHeadRow.tenant_id})
-            .returning(AuditHeadRow.seq, AuditHeadRow.hash)
+            dialect.insert(heads)
+            .on_conflict_do_update(index_elements=[heads.c.tenant_id], set_={"tenant_id": heads.c.tenant_id})
+            .returning(heads.c.seq, heads.c.hash)
+        )
+        self._insert = insert(records)
+        self._move_head = (
+            update(heads)
+            .where(heads.c.tenant_id == bindparam("head_tenant"))
+            .values(seq=bindparam("head_seq"), hash=bindparam("head_hash"))
         )
 
     async def record(self, events: Sequence[IdentityEvent]) -> None:
@@ -61,6 +69,7 @@ class SqlAuditRecorder:
         origin = self._origin()
         session = await self._db.unit_session()
         try:
+            conn = await session.connection()
             for tenant_id in sorted(by_tenant):
                 bodies = [
                     {
@@ -78,7 +87,7 @@ class SqlAuditRecorder:
                     for e in by_tenant[tenant_id]
                 ]
                 head = (
-                    await session.execute(self._upsert_head, {"tenant_id": tenant_id, "seq": 0, "hash": GENESIS_HASH})
+                    await conn.execute(self._upsert_head, {"tenant_id": tenant_id, "seq": 0, "hash": GENESIS_HASH})
                 ).one()
                 seq, prev = int(head.seq), str(head.hash)
                 rows = []
@@ -87,10 +96,8 @@ class SqlAuditRecorder:
                     record = _record(body, seq, prev)
                     prev = record.hash
                     rows.append(_row(record))
-                await session.execute(insert(AuditRecordRow), rows)
-                await session.execute(
-                    update(AuditHeadRow).where(AuditHeadRow.tenant_id == tenant_id).values(seq=seq, hash=prev)
-                )
+                await conn.execute(self._insert, rows)
+                await conn.execute(self._move_head, {"head_tenant": tenant_id, "head_seq": seq, "head_hash": prev})
         except Exception as exc:
             raise_store_error(exc)
 
@@ -130,7 +137,7 @@ def _row(record: AuditRecord) -> dict[str, Any]:
         "client_id": record.client_id,
         "trace_id": record.trace_id,
         "origin": record.origin,
-        "event_metadata": _metadata_json(record.metadata),
+        "metadata": _metadata_json(record.metadata),
         "prev_hash": record.prev_hash,
         "hash": record.hash,
     }
