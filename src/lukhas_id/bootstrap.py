@@ -13,6 +13,7 @@ from cryptography import x509
 from lukhas_id.adapters.crypto.kek import Kek, ensure_kek_file, load_kek_file, parse_kek_b64
 from lukhas_id.adapters.crypto.passwords import PasswordHasher, check_password_policy
 from lukhas_id.adapters.events.in_process import InProcessSink
+from lukhas_id.adapters.sql.audit import SqlAuditRecorder, SqlAuditStore
 from lukhas_id.adapters.sql.clients import SqlClientRepository
 from lukhas_id.adapters.sql.consents import SqlConsentRepository
 from lukhas_id.adapters.sql.database import Database
@@ -43,6 +44,7 @@ from lukhas_id.protocol.oauth2.client_secret import hash_secret
 from lukhas_id.protocol.oauth2.grants import GrantHandler
 from lukhas_id.protocol.webauthn import RelyingParty, cache_fido2_type_hints
 from lukhas_id.services.account_recovery import AccountRecoveryService
+from lukhas_id.services.audit import AuditService
 from lukhas_id.services.authorization import AuthorizationService
 from lukhas_id.services.client_authentication import ClientAuthentication
 from lukhas_id.services.clients import ClientService
@@ -112,6 +114,7 @@ class Container:
     keyring: TenantKeyring
     passkeys: PasskeyService
     sign_in: SignInService
+    audit: AuditService
     metrics: Metrics = field(default_factory=Metrics)
     _closers: list[Any] = field(default_factory=list)
 
@@ -310,6 +313,10 @@ def build_stores(settings: Settings, database: Database, clock: Clock, closers: 
 def build_identity(settings: Settings, database: Database, kek: Kek, clock: Clock) -> Identity:
     events = InProcessSink()
     uow = SqlUnitOfWork(database, events)
+    if settings.audit_log:
+        # The audit recorder locks its tenant's chain head: keep it the last recorder, so that the lock is
+        # held only to the commit (adapters/sql/audit.py).
+        uow.add_recorder(SqlAuditRecorder(database))
     keys = KeyService(
         SqlSigningKeyRepository(database),
         kek,
@@ -529,6 +536,7 @@ async def build_container(settings: Settings, *, clock: Clock | None = None, upg
         keyring=keyring,
         passkeys=people.passkeys,
         sign_in=people.sign_in,
+        audit=AuditService(SqlAuditStore(database), kek, clock),
         grant_handlers=tokens.grant_handlers,
         events=identity.events,
         uow=identity.uow,

@@ -1,7 +1,7 @@
-"""`lukhas-id`: the command line's root (serve, db, tenant, client, keys, revoke, config, user) and main().
+"""`lukhas-id`: the command line's root (serve, db, tenant, client, keys, revoke, config, user, audit) and main().
 
 Each command group has its module (cli/serve.py, db.py, tenants.py, clients.py, keys.py, revoke.py,
-config.py, users.py), and they share cli/common.py; this module assembles them, in the order the help
+config.py, users.py, audit.py), and they share cli/common.py; this module assembles them, in the order the help
 lists them, and turns every error into one line on standard error and a non-zero exit.
 """
 
@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from lukhas_id.cli.audit import audit_app
 from lukhas_id.cli.clients import client_app
 from lukhas_id.cli.common import CliError, fail
 from lukhas_id.cli.config import config_app
@@ -41,6 +42,7 @@ app.add_typer(client_app, name="client")
 app.add_typer(keys_app, name="keys")
 app.add_typer(config_app, name="config")
 app.add_typer(user_app, name="user")
+app.add_typer(audit_app, name="audit")
 
 
 @app.callback()

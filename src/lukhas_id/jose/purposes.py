@@ -18,6 +18,7 @@ from lukhas_id.domain.keys import SigningAlg
 class TokenPurpose(StrEnum):
     ACCESS_TOKEN = "access_token"  # noqa: S105 - a purpose name, not a secret
     ID_TOKEN = "id_token"  # noqa: S105 - a purpose name, not a secret
+    AUDIT_CHECKPOINT = "audit_checkpoint"
 
 
 class ClaimKind(Enum):
@@ -26,6 +27,7 @@ class ClaimKind(Enum):
     STRING = "non-empty string"
     NUMERIC_DATE = "number"  # RFC 7519 §2: seconds since the epoch, integer or not
     AUDIENCE = "string or non-empty array of strings"  # RFC 7519 §4.1.3
+    COUNT = "non-negative integer"
 
 
 def media_type(typ: str) -> str:
@@ -79,6 +81,22 @@ RULES: Mapping[TokenPurpose, PurposeRules] = MappingProxyType(
             ),
             algorithms=_ALL_ALGS,
         ),
+        # A signed audit chain head (docs/audit.md): the tenant's id as `sub`, the record's seq and hash.
+        # Signed only by the dedicated Ed25519 audit key, never by a token-signing key's verifier set.
+        TokenPurpose.AUDIT_CHECKPOINT: PurposeRules(
+            typ="audit-checkpoint+jwt",
+            accepted_media_types=frozenset({"application/audit-checkpoint+jwt"}),
+            required_claims=MappingProxyType(
+                {
+                    "iss": ClaimKind.STRING,
+                    "sub": ClaimKind.STRING,
+                    "iat": ClaimKind.NUMERIC_DATE,
+                    "seq": ClaimKind.COUNT,
+                    "hash": ClaimKind.STRING,
+                }
+            ),
+            algorithms=frozenset({SigningAlg.EDDSA}),
+        ),
     }
 )
 
@@ -101,6 +119,8 @@ def has_kind(value: object, kind: ClaimKind) -> bool:
         return isinstance(value, str) and value != ""
     if kind is ClaimKind.NUMERIC_DATE:
         return isinstance(value, int | float) and not isinstance(value, bool)
+    if kind is ClaimKind.COUNT:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
     if isinstance(value, str):
         return value != ""
     return isinstance(value, list) and bool(value) and all(isinstance(v, str) and v for v in value)

@@ -9,11 +9,15 @@ in: a route template, not a path; a tenant name; a ΛID; a client id.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from lukhas_id.observability.tracing import ServerSpan
+
+from lukhas_id.observability.trace import new_trace_id
 
 
 class RequestContext:
@@ -40,8 +44,26 @@ def close_request(token: Token[RequestContext | None]) -> None:
 
 
 def current() -> RequestContext | None:
-    """The request this code runs for; None outside a request (start-up, the maintenance loop, the CLI)."""
+    """The request this code runs for (or the CLI command, the maintenance pass: `acting`); None outside."""
     return _current.get()
+
+
+@contextmanager
+def acting(origin: str) -> Iterator[RequestContext]:
+    """A context for work that is no request: a CLI command (`cli user delete`) or the maintenance pass,
+    with a fresh trace id and `origin` as its route, so that its events, log lines and audit records say
+    where they came from. Inside a request it changes nothing."""
+    existing = _current.get()
+    if existing is not None:
+        yield existing
+        return
+    context = RequestContext(new_trace_id())
+    context.route = origin
+    token = _current.set(context)
+    try:
+        yield context
+    finally:
+        _current.reset(token)
 
 
 def trace_id() -> str | None:

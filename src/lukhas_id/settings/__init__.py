@@ -139,6 +139,22 @@ class Settings(BaseSettings):
             "this bounds the exporter (and the flush at shutdown), never a request."
         ),
     )
+    audit_log: bool = Field(
+        True,
+        description=(
+            "Append every identity event to the tamper-evident audit log (a per-tenant hash chain written in "
+            "the event's transaction; docs/audit.md)."
+        ),
+    )
+    audit_seal_interval: int = Field(
+        300,
+        ge=0,
+        le=86400,
+        description=(
+            "Seconds between signatures of the audit chains' heads by the maintenance pass (only chains that "
+            "grew are signed; 0: only `lukhas-id audit seal`)."
+        ),
+    )
     webauthn_rp_id: str | None = Field(
         None,
         description="WebAuthn relying party id (a registrable domain). Unset: the public URL's host.",

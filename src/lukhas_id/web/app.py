@@ -30,7 +30,7 @@ from lukhas_id.errors import OAuthError
 from lukhas_id.ids import lid_type
 from lukhas_id.metrics import Metrics
 from lukhas_id.observability import LogEvent, configure_logging, tracing, write
-from lukhas_id.observability.context import RequestContext, close_request, current, open_request
+from lukhas_id.observability.context import RequestContext, acting, close_request, current, open_request
 from lukhas_id.observability.logs import AccessLog
 from lukhas_id.observability.outages import OutageLog
 from lukhas_id.observability.trace import incoming_trace
@@ -45,7 +45,13 @@ from lukhas_id.web.state import AppState
 
 
 async def maintenance_pass(container: Container) -> None:
-    """One pass of background upkeep: automatic key rotation, then deleting expired token state."""
+    """One pass of background upkeep (origin `maintenance` in logs and audit records): automatic key
+    rotation, deleting expired token state, and signing the audit chains' heads when due."""
+    with acting("maintenance"):
+        await _maintain(container)
+
+
+async def _maintain(container: Container) -> None:
     interval = container.settings.key_rotation_interval
     now = container.clock.now()
     if interval:
@@ -58,6 +64,9 @@ async def maintenance_pass(container: Container) -> None:
     await container.token_state.purge_expired(now)
     await container.kv.purge_expired(now)
     await container.refresh.purge_expired(now)
+    seal_interval = container.settings.audit_seal_interval
+    if seal_interval:
+        await container.audit.seal_if_due(seal_interval)
 
 
 # Identity events after which the active signing keys are counted again (a new tenant brings its keys).

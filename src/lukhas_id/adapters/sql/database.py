@@ -339,6 +339,17 @@ class Database:
             unit.session = session
         return unit.session
 
+    async def unit_session(self) -> AsyncSession:
+        """The session of the unit of work this task opened (begun now if it was not): event recorders write
+        through it, with no savepoint of their own. RuntimeError outside a unit."""
+        try:
+            session = await self._joined()
+        except Exception as exc:
+            raise_store_error(exc)
+        if session is None:
+            raise RuntimeError("no unit of work is open in this task")
+        return session
+
     def unit(self) -> _UnitScope:
         """A unit of work (adapters/sql/unit_of_work.py): every `transaction`, `read`, `statement`,
         `fetch_first` and `execute` on this Database in the task that opened it joins one transaction until

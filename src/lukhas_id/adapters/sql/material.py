@@ -7,12 +7,12 @@ from collections.abc import Callable
 from sqlalchemy import select, update
 
 from lukhas_id.adapters.sql.database import Database
-from lukhas_id.adapters.sql.models import PasskeyRow, SigningKeyRow, TenantRow, TotpFactorRow
+from lukhas_id.adapters.sql.models import AuditKeyRow, PasskeyRow, SigningKeyRow, TenantRow, TotpFactorRow
 
 
 class SqlEncryptedMaterial:
     """EncryptedMaterial on SQL: re-encrypts tenants.id_secret_enc, signing_keys.private_enc,
-    passkeys.data_enc and totp_factors.secret_enc."""
+    passkeys.data_enc, totp_factors.secret_enc and audit_keys.private_enc."""
 
     def __init__(self, database: Database) -> None:
         self._db = database
@@ -48,12 +48,17 @@ class SqlEncryptedMaterial:
             totp_updates = [
                 {"tenant_id": tid, "user_lid": lid, "secret_enc": transform(bytes(enc))} for tid, lid, enc in totps
             ]
+            audit_keys = (await session.execute(select(AuditKeyRow.kid, AuditKeyRow.private_enc))).all()
+            audit_key_updates = [{"kid": kid, "private_enc": transform(bytes(enc))} for kid, enc in audit_keys]
             for row_type, updates in (
                 (TenantRow, tenant_updates),
                 (SigningKeyRow, key_updates),
                 (PasskeyRow, passkey_updates),
                 (TotpFactorRow, totp_updates),
+                (AuditKeyRow, audit_key_updates),
             ):
                 if updates:
                     await session.execute(update(row_type), updates)
-        return len(tenant_updates) + len(key_updates) + len(passkey_updates) + len(totp_updates)
+        return (
+            len(tenant_updates) + len(key_updates) + len(passkey_updates) + len(totp_updates) + len(audit_key_updates)
+        )

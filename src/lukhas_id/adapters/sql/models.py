@@ -281,3 +281,59 @@ class RecoveryCodeRow(Base):
     code_hash: Mapped[str] = mapped_column(String, primary_key=True)
     created_at: Mapped[float] = mapped_column(Double)
     used_at: Mapped[float | None] = mapped_column(Double)
+
+
+class AuditRecordRow(Base):
+    """One record of a tenant's audit chain (domain/audit.py). Append-only: ΛiD never updates or deletes a
+    row, and triggers (migration 0010) refuse UPDATE and DELETE. `time_us`: microseconds since the epoch."""
+
+    __tablename__ = "audit_records"
+    __table_args__ = (Index(None, "time_us"), Index(None, "event_id"))
+
+    tenant_id: Mapped[str] = mapped_column(String, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    event_id: Mapped[str] = mapped_column(String)
+    type: Mapped[str] = mapped_column(String)
+    time_us: Mapped[int] = mapped_column(BigInteger)
+    principal: Mapped[str | None] = mapped_column(String)
+    principal_type: Mapped[str | None] = mapped_column(String)
+    client_id: Mapped[str | None] = mapped_column(String)
+    trace_id: Mapped[str | None] = mapped_column(String)
+    origin: Mapped[str | None] = mapped_column(String)
+    event_metadata: Mapped[str] = mapped_column("metadata", Text)
+    prev_hash: Mapped[str] = mapped_column(String)
+    hash: Mapped[str] = mapped_column(String)
+
+
+class AuditHeadRow(Base):
+    """The newest record of each tenant's chain; appends lock it (the chain's per-tenant serialization)."""
+
+    __tablename__ = "audit_heads"
+
+    tenant_id: Mapped[str] = mapped_column(String, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String)
+
+
+class AuditCheckpointRow(Base):
+    """A signed chain head (a JWS by the audit key). Append-only like the records."""
+
+    __tablename__ = "audit_checkpoints"
+
+    tenant_id: Mapped[str] = mapped_column(String, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[str] = mapped_column(String)
+    at: Mapped[float] = mapped_column(Double)
+    jws: Mapped[str] = mapped_column(Text)
+
+
+class AuditKeyRow(Base):
+    """The audit key(s): Ed25519, the private key encrypted under the KEK; the newest signs."""
+
+    __tablename__ = "audit_keys"
+
+    kid: Mapped[str] = mapped_column(String, primary_key=True)
+    alg: Mapped[str] = mapped_column(String)
+    public_jwk: Mapped[str] = mapped_column(Text)
+    private_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[float] = mapped_column(Double)
