@@ -113,17 +113,13 @@ def test_passwords_are_nfkc_normalized(hasher: PasswordHasher) -> None:
     assert hasher.verify(hasher.hash(composed), decomposed) is True
 
 
-def test_default_parameters_take_well_under_100_ms() -> None:
+def test_default_parameters_are_the_owasp_argon2id_minimum() -> None:
+    """m=19 MiB, t=2, p=1 (OWASP Password Storage Cheat Sheet). How long a hash takes is a benchmark's
+    business, not a pass/fail test's: on a loaded machine a timing bound fails for no fault of the code."""
     default = PasswordHasher()
     assert default.params == DEFAULT_PARAMS == Argon2Params(memory_kib=19456, time_cost=2, parallelism=1)
     stored = default.hash(GOOD)
     assert stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
-    timings = []
-    for _ in range(3):
-        started = time.perf_counter()
-        default.hash(GOOD)
-        timings.append(time.perf_counter() - started)
-    assert min(timings) < 0.1
     assert default.verify(stored, GOOD)
 
 
