@@ -24,6 +24,8 @@ Scenarios (wrk, 64 connections, 2 threads, BENCH_DURATION seconds each after a d
    server-side time of begin + complete < 5 ms, read from the answers' Server-Timing headers, which the bench
    server sends with LUKHAS_ID_SERVER_TIMING=true; the client's wall time is reported too), then 8 clients at
    once for BENCH_DURATION s (no target)
+10. the same build restarted with the access log and the audit log off (FEATURES_OFF): client_credentials JWT
+   (target: scenario 1 at least 0.95x of this) and, when [8] ran, the password sign-in (no target)
 
 Env: BENCH_DURATION (s, default 10), BENCH_WARMUP (s, default 2), BENCH_PEER=0 (skip the peer),
 BENCH_STRICT=1 (exit 1 when a target is missed or a scenario had errors), BENCH_ONLY=flows (scenarios 6-9 only) or
@@ -77,6 +79,9 @@ PASSKEY_MIN = 200  # ... and at least (for a p99 worth the name), whatever the t
 PASSKEY_BUDGET = 3.0  # x BENCH_DURATION: the time budget of the sequential run
 PASSKEY_CLIENTS = 8  # concurrent clients, each with its own user, passkey, cookies and connection
 ONLY = ("flows", "passkeys")
+# Scenario 10: the settings turned off for the "features off" run, and the least on/off ratio of issue 11.
+FEATURES_OFF = ("LUKHAS_ID_ACCESS_LOG", "LUKHAS_ID_AUDIT_LOG")
+FEATURES_RATIO = 0.95
 
 
 def _env_float(name: str, default: float, minimum: float) -> float:
@@ -329,6 +334,7 @@ class Bench:
         elif not use_peer:
             self.peer.unavailable = "skipped: BENCH_PEER=0"
         self.rows: list[Row] = []
+        self.login_run: tuple[Row, Path, str, dict[str, str]] | None = None  # scenario 8, for scenario 10
         self.raw: list[WrkResult] = []
 
     # helpers
@@ -478,6 +484,9 @@ class Bench:
 
         # 6-8. user-facing flows, ΛiD only
         self.flows()
+
+        # 10. the same build with the observability and durability features off
+        self.features_off(row1, jwt_auth, token_url)
 
         for row in self.rows:
             if row.peer is None and not row.peer_note:
@@ -746,6 +755,7 @@ class Bench:
         result = self.wrk_run(login_script, login_url, "ΛiD sign-in", self.duration, env=env, timeout_s=10)
         result.busy_before_pct = busy
         row_login.ours = result
+        self.login_run = (row_login, login_script, login_url, env)
         row_login.notes.append(
             f"{LOGIN_FORMS} (pre-session cookie, CSRF token) pairs from GET /login, reused (the token is an HMAC of"
             f" the cookie: nothing is consumed); {len(users)} users; a 303 is a success (session created in"
@@ -756,6 +766,47 @@ class Bench:
 
         # 9. passkey sign-in, with scenario 8's users
         self.passkey_signin(users, password)
+
+    # 10: ΛiD with its issue-11 features off, against the same build with them on (rows 1 and 8)
+
+    def features_off(self, row1: Row, jwt_auth: str, token_url: str) -> None:
+        """Restart ΛiD with FEATURES_OFF and measure client_credentials JWT (and the password sign-in when the
+        flows ran) again: the 'peer' columns of these rows are the features-off run of the same build."""
+        lid = self.lid
+        print(f"\n[10] the same build with {', '.join(FEATURES_OFF)} off: JWT and sign-in again", flush=True)
+        row_jwt = Row("cc_jwt_features", "cc JWT: features on / off", target_ratio=FEATURES_RATIO)
+        row_jwt.ours = row1.ours
+        rows = [row_jwt]
+        row_login: Row | None = None
+        if self.login_run is not None:
+            row_login = Row("login_features", "sign-in: audit+events on / off")
+            row_login.ours = self.login_run[0].ours
+            rows.append(row_login)
+        lid.stop()
+        saved = dict(lid.env)
+        lid.env.update({name: "false" for name in FEATURES_OFF})
+        try:
+            lid.start()
+            script = self.script("token_cc.lua", "lid_token_jwt_off", jwt_auth)
+            row_jwt.peer = self.measure("ΛiD", "token JWT, features off", script, token_url)
+            if row_login is not None and self.login_run is not None:
+                _, login_script, login_url, env = self.login_run
+                busy = self.wait_quiet()
+                self.wrk_run(login_script, login_url, "ΛiD sign-in, off (warm-up)", self.warmup, env=env, timeout_s=10)
+                result = self.wrk_run(login_script, login_url, "ΛiD sign-in, off", self.duration, env=env, timeout_s=10)
+                result.busy_before_pct = busy
+                row_login.peer = result
+                self.report("sign-in, features off", result)
+        finally:
+            lid.stop()
+            lid.env = saved
+        for row in rows:
+            row.notes.append(
+                "peer columns: the same ΛiD build restarted with "
+                + ", ".join(f"{n}=false" for n in FEATURES_OFF)
+                + " (metrics stay on: multiprocess metrics are part of serve); the ratio is on / off"
+            )
+        self.rows += rows
 
     # 9: ΛiD only (the peer's configuration has no WebAuthn)
 
