@@ -125,7 +125,7 @@ class Row:
     @property
     def target(self) -> str:
         if self.target_ratio is not None:
-            return f">= {self.target_ratio:.1f}x"
+            return f">= {self.target_ratio:g}x"
         if self.target_p99_ms is not None:
             return f"p99 < {self.target_p99_ms:.0f} ms"
         if self.target_p95_ms is not None:
