@@ -42,3 +42,8 @@ class OutboundHttp(Protocol):
     async def get(self, url: str, headers: Mapping[str, str]) -> OutboundResponse:
         """GET `url`; errors as for `post`."""
         ...
+
+    async def check(self, url: str) -> None:
+        """Whether a request to `url` would be allowed now (the URL, the addresses its host resolves to),
+        without sending anything: OutboundRefused or OutboundFailed when not (a URL being registered)."""
+        ...

@@ -179,8 +179,8 @@ class Settings(BaseSettings):
         (),
         description=(
             "Stable features to turn off, as a JSON list (client_credentials, authorization_code, refresh_token, "
-            "introspection, revocation, userinfo, logout, dynamic_registration, passkeys): their endpoints and "
-            "grants do not exist and discovery does not list them."
+            "introspection, revocation, userinfo, logout, dynamic_registration, passkeys, shared_signals): their "
+            "endpoints and grants do not exist and discovery does not list them."
         ),
     )
     trusted_proxies: tuple[str, ...] = Field(

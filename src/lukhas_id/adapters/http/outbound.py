@@ -144,6 +144,14 @@ class HardenedHttpClient:
     async def get(self, url: str, headers: Mapping[str, str]) -> OutboundResponse:
         return await self.request("GET", url, None, headers)
 
+    async def check(self, url: str) -> None:
+        target = check_url(url)
+        try:
+            async with asyncio.timeout(self._policy.total_timeout):
+                await self.address(target)
+        except TimeoutError:
+            raise OutboundFailed("the host name lookup timed out") from None
+
     async def address(self, target: Target) -> IPAddress:
         """The checked address to connect to (steps 1-2 of the module docstring)."""
         try:
