@@ -518,6 +518,7 @@ def build_shared_signals(
         max_age=settings.ssf_push_max_age,
         retry_base=settings.ssf_push_retry_base,
         poll_max_wait=settings.ssf_poll_max_wait,
+        lease=outbound_policy(settings).total_timeout + 5.0,
     )
     service = SsfStreamService(
         streams,

@@ -83,6 +83,7 @@ class SsfDelivery:
         max_age: float,
         retry_base: float,
         poll_max_wait: float,
+        lease: float = 60.0,
     ) -> None:
         self._streams = streams
         self._queue = queue
@@ -96,6 +97,7 @@ class SsfDelivery:
         self._max_age = max_age
         self._retry_base = retry_base
         self._poll_max_wait = poll_max_wait
+        self._lease = lease  # a claimed SET whose sender died is tried again after this many seconds
         self._queued = asyncio.Event()
 
     def wake(self) -> None:
@@ -201,7 +203,7 @@ class SsfDelivery:
         for queued in await self._queue.due_push(now, PUSH_BATCH):
             if queued.stream_id in held:
                 continue
-            if not await self._queue.claim(queued.jti, queued.next_attempt_at, now + 60.0):
+            if not await self._queue.claim(queued.jti, queued.next_attempt_at, now + self._lease):
                 continue  # another process sends it
             if queued.stream_id not in streams:
                 streams[queued.stream_id] = await self._streams.get(queued.tenant_id, queued.stream_id)

@@ -7,7 +7,7 @@ token with the `ssf` scope (services/ssf_streams.py `authorize`; token problems 
 `WWW-Authenticate: Bearer` challenge, checked before the body is read). Bodies are `application/json`
 (read by web/http_io.py `read_message`: declared type, size bound, strict UTF-8) and parsed by
 protocol/ssf/streams.py; a refused request is `{"error", "error_description"}` JSON with the status of the
-spec's error tables (400, 404, 429; 413/415 for a body that cannot be read).
+spec's error tables (400, 404, 429; 413 for a body too large).
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ async def _body(request: Request, edge: EdgeConfig, path: str, *, empty_ok: bool
     if empty_ok and message.body.strip():
         content_type = (message.header("content-type") or "").split(";")[0].strip().lower()
         if content_type != JSON_TYPE:
-            raise SsfError(415, "invalid_request", "the body must be application/json")
+            raise SsfError.invalid("Content-Type must be application/json")
     return parse_object(message.body, empty_ok=empty_ok)
 
 
