@@ -13,6 +13,7 @@ from cryptography import x509
 from lukhas_id.adapters.crypto.kek import Kek, ensure_kek_file, load_kek_file, parse_kek_b64
 from lukhas_id.adapters.crypto.passwords import PasswordHasher, check_password_policy
 from lukhas_id.adapters.events.in_process import InProcessSink
+from lukhas_id.adapters.http.outbound import HardenedHttpClient, OutboundPolicy, parse_networks
 from lukhas_id.adapters.sql.audit import SqlAuditRecorder, SqlAuditStore
 from lukhas_id.adapters.sql.clients import SqlClientRepository
 from lukhas_id.adapters.sql.consents import SqlConsentRepository
@@ -22,11 +23,13 @@ from lukhas_id.adapters.sql.factors import SqlRecoveryCodeRepository, SqlTotpRep
 from lukhas_id.adapters.sql.keys import SqlSigningKeyRepository
 from lukhas_id.adapters.sql.material import SqlEncryptedMaterial
 from lukhas_id.adapters.sql.passkeys import SqlPasskeyRepository
+from lukhas_id.adapters.sql.ssf import SqlSetQueue, SqlSsfStreams
 from lukhas_id.adapters.sql.tenants import SqlTenantRepository
 from lukhas_id.adapters.sql.unit_of_work import SqlUnitOfWork
 from lukhas_id.adapters.sql.users import SqlUserRepository
 from lukhas_id.clock import Clock, SystemClock
 from lukhas_id.domain.client import ClientAuthMethod, GrantType
+from lukhas_id.domain.ssf import DefaultSubjects
 from lukhas_id.errors import ConfigurationError, KeyUnavailable
 from lukhas_id.features import Feature
 from lukhas_id.metrics import Metrics
@@ -64,6 +67,8 @@ from lukhas_id.services.registration import RegistrationService
 from lukhas_id.services.revocation import RevocationService
 from lukhas_id.services.sessions import SessionService
 from lukhas_id.services.sign_in import PendingSignIns, SecondFactor, SignInService
+from lukhas_id.services.ssf_delivery import SsfDelivery
+from lukhas_id.services.ssf_streams import SsfStreamService
 from lukhas_id.services.tenants import TenantService
 from lukhas_id.services.tokens import TokenService
 from lukhas_id.services.totp import TotpService
@@ -115,6 +120,8 @@ class Container:
     passkeys: PasskeyService
     sign_in: SignInService
     audit: AuditService
+    ssf: SsfStreamService
+    ssf_delivery: SsfDelivery
     metrics: Metrics = field(default_factory=Metrics)
     _closers: list[Any] = field(default_factory=list)
 
@@ -474,6 +481,67 @@ def build_people(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class SharedSignals:
+    """The SSF transmitter: stream management and delivery, on the hardened outbound HTTP client."""
+
+    streams: SsfStreamService
+    delivery: SsfDelivery
+
+
+def outbound_policy(settings: Settings) -> OutboundPolicy:
+    return OutboundPolicy(
+        allow_loopback=settings.outbound_allow_loopback,
+        allowed_networks=parse_networks(settings.outbound_allowed_networks),
+        connect_timeout=settings.outbound_connect_timeout,
+        read_timeout=settings.outbound_read_timeout,
+        total_timeout=settings.outbound_connect_timeout + 2 * settings.outbound_read_timeout,
+        max_response_bytes=settings.outbound_max_response_bytes,
+    )
+
+
+def build_shared_signals(
+    settings: Settings,
+    database: Database,
+    kek: Kek,
+    identity: Identity,
+    tokens: Tokens,
+    clock: Clock,
+    closers: list[Any],
+) -> SharedSignals:
+    outbound = HardenedHttpClient(outbound_policy(settings))
+    closers.append(outbound.aclose)
+    streams, queue = SqlSsfStreams(database, kek), SqlSetQueue(database)
+    delivery = SsfDelivery(
+        streams,
+        queue,
+        identity.keys,
+        identity.tenants,
+        identity.clients,
+        tokens.id_tokens.subject,
+        outbound,
+        clock,
+        max_attempts=settings.ssf_push_max_attempts,
+        max_age=settings.ssf_push_max_age,
+        retry_base=settings.ssf_push_retry_base,
+        poll_max_wait=settings.ssf_poll_max_wait,
+        lease=outbound_policy(settings).total_timeout + 5.0,
+    )
+    service = SsfStreamService(
+        streams,
+        queue,
+        delivery,
+        tokens.tokens,
+        identity.clients,
+        identity.tenants,
+        outbound.check,
+        clock,
+        default_subjects=DefaultSubjects(settings.ssf_default_subjects),
+        min_verification_interval=settings.ssf_min_verification_interval,
+    )
+    return SharedSignals(service, delivery)
+
+
 async def build_container(settings: Settings, *, clock: Clock | None = None, upgrade: bool = False) -> Container:
     """Settings -> adapters -> services, by area (each builder returns a frozen group); nothing is changed
     after it is built."""
@@ -499,6 +567,7 @@ async def build_container(settings: Settings, *, clock: Clock | None = None, upg
         people = build_people(
             settings, database, kek, stores, identity, tokens, keyring, metrics, clock, attestation_roots
         )
+        shared_signals = build_shared_signals(settings, database, kek, identity, tokens, clock, closers)
     except BaseException:
         for closer in reversed(closers):
             await closer()
@@ -537,6 +606,8 @@ async def build_container(settings: Settings, *, clock: Clock | None = None, upg
         passkeys=people.passkeys,
         sign_in=people.sign_in,
         audit=AuditService(SqlAuditStore(database), kek, clock),
+        ssf=shared_signals.streams,
+        ssf_delivery=shared_signals.delivery,
         grant_handlers=tokens.grant_handlers,
         events=identity.events,
         uow=identity.uow,

@@ -29,6 +29,7 @@ class Feature(StrEnum):
     LOGOUT = "logout"  # OIDC RP-Initiated Logout 1.0
     DYNAMIC_REGISTRATION = "dynamic_registration"  # RFC 7591, RFC 7592
     PASSKEYS = "passkeys"  # WebAuthn L3
+    SHARED_SIGNALS = "shared_signals"  # OpenID SSF 1.0 transmitter (CAEP 1.0, RISC 1.0)
 
     @property
     def status(self) -> FeatureStatus:

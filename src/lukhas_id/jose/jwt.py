@@ -114,7 +114,13 @@ _ALG_NAMES: Mapping[TokenPurpose, Mapping[str, SigningAlg]] = {
 }
 
 
+_FORBIDDEN: Mapping[TokenPurpose, frozenset[str]] = {p: r.forbidden_claims for p, r in RULES.items()}
+
+
 def _claims_problem(claims: Mapping[str, object], purpose: TokenPurpose) -> str | None:
+    for name in _FORBIDDEN[purpose]:
+        if name in claims:
+            return f"claim {name} is not allowed"
     for name, kind, required in _CLAIM_CHECKS[purpose]:
         value = claims.get(name)
         if value is None:

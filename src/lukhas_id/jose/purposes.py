@@ -19,6 +19,7 @@ class TokenPurpose(StrEnum):
     ACCESS_TOKEN = "access_token"  # noqa: S105 - a purpose name, not a secret
     ID_TOKEN = "id_token"  # noqa: S105 - a purpose name, not a secret
     AUDIT_CHECKPOINT = "audit_checkpoint"
+    SECURITY_EVENT = "security_event"  # RFC 8417 Security Event Tokens (Shared Signals)
 
 
 class ClaimKind(Enum):
@@ -28,6 +29,7 @@ class ClaimKind(Enum):
     NUMERIC_DATE = "number"  # RFC 7519 §2: seconds since the epoch, integer or not
     AUDIENCE = "string or non-empty array of strings"  # RFC 7519 §4.1.3
     COUNT = "non-negative integer"
+    OBJECT = "non-empty JSON object"  # RFC 8417 §2.2 `events`
 
 
 def media_type(typ: str) -> str:
@@ -42,6 +44,7 @@ class PurposeRules:
     accepted_media_types: frozenset[str]  # accepted on verify, in media_type() form
     required_claims: Mapping[str, ClaimKind]
     algorithms: frozenset[SigningAlg]
+    forbidden_claims: frozenset[str] = frozenset()  # refused on sign and on verify
 
 
 _ALL_ALGS = frozenset(SigningAlg)
@@ -97,6 +100,23 @@ RULES: Mapping[TokenPurpose, PurposeRules] = MappingProxyType(
             ),
             algorithms=frozenset({SigningAlg.EDDSA}),
         ),
+        # RFC 8417 §2.2 (iss, iat, jti, events; aud as the receiver), §2.3 (explicit typing: secevent+jwt);
+        # OpenID SSF 1.0 §4.1.2 and §4.1.7: no `sub` (the subject is `sub_id`) and no `exp` in an SSF SET.
+        TokenPurpose.SECURITY_EVENT: PurposeRules(
+            typ="secevent+jwt",
+            accepted_media_types=frozenset({"application/secevent+jwt"}),
+            required_claims=MappingProxyType(
+                {
+                    "iss": ClaimKind.STRING,
+                    "iat": ClaimKind.NUMERIC_DATE,
+                    "jti": ClaimKind.STRING,
+                    "aud": ClaimKind.AUDIENCE,
+                    "events": ClaimKind.OBJECT,
+                }
+            ),
+            algorithms=_ALL_ALGS,
+            forbidden_claims=frozenset({"sub", "exp"}),
+        ),
     }
 )
 
@@ -121,6 +141,8 @@ def has_kind(value: object, kind: ClaimKind) -> bool:
         return isinstance(value, int | float) and not isinstance(value, bool)
     if kind is ClaimKind.COUNT:
         return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    if kind is ClaimKind.OBJECT:
+        return isinstance(value, dict) and bool(value)
     if isinstance(value, str):
         return value != ""
     return isinstance(value, list) and bool(value) and all(isinstance(v, str) and v for v in value)

@@ -229,8 +229,8 @@ class Settings(BaseSettings):
         (),
         description=(
             "Stable features to turn off, as a JSON list (client_credentials, authorization_code, refresh_token, "
-            "introspection, revocation, userinfo, logout, dynamic_registration, passkeys): their endpoints and "
-            "grants do not exist and discovery does not list them."
+            "introspection, revocation, userinfo, logout, dynamic_registration, passkeys, shared_signals): their "
+            "endpoints and grants do not exist and discovery does not list them."
         ),
     )
     trusted_proxies: tuple[str, ...] = Field(
@@ -247,6 +247,68 @@ class Settings(BaseSettings):
             "as nginx's $ssl_client_escaped_cert); ignored from any other peer. Unset: no client certificates."
         ),
     )
+
+    outbound_allow_loopback: bool = Field(
+        False,
+        description=(
+            "Development and tests only: let ΛiD's outbound requests (SSF push endpoints) reach loopback addresses, "
+            "over plain http too. Off: every outbound URL must be https to a globally routable address."
+        ),
+    )
+    outbound_allowed_networks: tuple[str, ...] = Field(
+        (),
+        description=(
+            "CIDR blocks, as a JSON list, that outbound requests may reach although they are private, link-local "
+            "or otherwise not globally routable (receivers on an internal network). https is still required."
+        ),
+    )
+    outbound_connect_timeout: float = Field(5.0, gt=0, le=60, description="Seconds to connect, per outbound request.")
+    outbound_read_timeout: float = Field(
+        10.0, gt=0, le=120, description="Seconds to wait for each part of an outbound response."
+    )
+    outbound_max_response_bytes: int = Field(
+        65536, ge=1024, le=1 << 22, description="Largest outbound response body read; a larger one is refused."
+    )
+    ssf_default_subjects: Literal["ALL", "NONE"] = Field(
+        "ALL",
+        description=(
+            "Shared Signals: which subjects a new stream covers (`default_subjects`, SSF §7.1): `ALL` (the "
+            "receiver removes subjects it does not want) or `NONE` (it adds the ones it wants)."
+        ),
+    )
+    ssf_push_max_attempts: int = Field(
+        12, ge=1, le=100, description="Shared Signals push: delivery attempts of one SET before it is given up."
+    )
+    ssf_push_max_age: int = Field(
+        86400,
+        ge=60,
+        le=30 * 86400,
+        description="Shared Signals push: seconds after which an undelivered SET is given up, whatever its attempts.",
+    )
+    ssf_push_retry_base: float = Field(
+        2.0, gt=0, le=600, description="Shared Signals push: the first retry's delay in seconds; it doubles each time."
+    )
+    ssf_poll_max_wait: float = Field(
+        15.0,
+        ge=0,
+        le=120,
+        description="Shared Signals poll: the longest a poll with returnImmediately=false waits for a SET (seconds).",
+    )
+    ssf_min_verification_interval: int = Field(
+        10, ge=0, le=86400, description="Shared Signals: seconds between two verification requests of one stream."
+    )
+
+    @field_validator("outbound_allowed_networks")
+    @classmethod
+    def _outbound_networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        import ipaddress
+
+        for item in value:
+            try:
+                ipaddress.ip_network(item.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not a CIDR block") from None
+        return value
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -27,6 +27,7 @@ from lukhas_id.clock import Clock
 from lukhas_id.domain.events import EventType, IdentityEvent
 from lukhas_id.domain.keys import KeyState
 from lukhas_id.errors import OAuthError
+from lukhas_id.features import Feature
 from lukhas_id.ids import lid_type
 from lukhas_id.metrics import Metrics
 from lukhas_id.observability import LogEvent, configure_logging, tracing, write
@@ -67,7 +68,12 @@ async def _maintain(container: Container) -> None:
     seal_interval = container.settings.audit_seal_interval
     if seal_interval:
         await container.audit.seal_if_due(seal_interval)
+    # Delivered and given-up SETs keep their jti a week, so that an identity event delivered again by its
+    # source is not queued twice; then they go.
+    await container.ssf_delivery.purge(now - SET_RETENTION)
 
+
+SET_RETENTION: Final = 7 * 86400
 
 # Identity events after which the active signing keys are counted again (a new tenant brings its keys).
 KEY_EVENTS: Final = frozenset({EventType.SIGNING_KEY_ROTATED, EventType.TENANT_CREATED})
@@ -272,22 +278,29 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             await tracing.shutdown(tracer)
             raise
         task: asyncio.Task[None] | None = None
+        push: asyncio.Task[None] | None = None
         try:
             await container.tenants.ensure(settings.default_tenant, settings.access_token_alg)
             state.attach(container)
             await count_signing_keys(container)
 
             container.events.subscribe(metrics_subscriber(container))
+            if Feature.SHARED_SIGNALS in settings.features:
+                # The SSF transmitter consumes identity events from the in-process sink after each commit;
+                # the durable outbox relay will hand them over instead (SsfDelivery.consume is idempotent).
+                container.events.subscribe(container.ssf_delivery.consume)
+                push = asyncio.create_task(container.ssf_delivery.run_push_worker())
             # Everything made so far lives as long as the process: move it out of the garbage collector's
             # generations, so collections during requests scan only request garbage (shorter pauses).
             gc.freeze()
             task = asyncio.create_task(_maintenance(container))
             yield
         finally:
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            for running in (task, push):
+                if running is not None:
+                    running.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await running
             state.detach()
             await outages.aclose()
             await container.aclose()

@@ -27,6 +27,7 @@ from lukhas_id.web.routes import (
     metrics,
     oauth,
     registration,
+    ssf,
     userinfo,
     webauthn,
 )
@@ -77,6 +78,14 @@ def declare(state: AppState) -> list[EndpointSpec]:
         }
 
     metadata = discovery.metadata(lambda: state.c.tenants, members, settings.jwks_max_age)
+    tenants_of = lambda: state.c.tenants  # noqa: E731
+    streams_of = lambda: state.c.ssf  # noqa: E731
+
+    def ssf_api(name: str, path: str, methods: tuple[str, ...], action: ssf.Action) -> EndpointSpec:
+        handler = ssf.management(tenants_of, streams_of, edge, path, action)
+        return EndpointSpec(name, path, methods, handler, feature=Feature.SHARED_SIGNALS)
+
+    ssf_configuration = ssf.configuration(tenants_of, streams_of)
     declared = [
         EndpointSpec("health", "/healthz", GET, health.healthz, per_tenant=False),
         EndpointSpec(
@@ -262,6 +271,33 @@ def declare(state: AppState) -> list[EndpointSpec]:
             webauthn.authenticate_complete(kit, lambda: state.c.sign_in),
             fast=True,
             feature=Feature.PASSKEYS,
+        ),
+        EndpointSpec(
+            "ssf-configuration",
+            ssf.CONFIGURATION_PATH,
+            GET,
+            ssf_configuration,
+            feature=Feature.SHARED_SIGNALS,
+        ),
+        EndpointSpec(
+            "ssf-configuration-path-inserted",
+            ssf.CONFIGURATION_PATH + "/t/{tenant}",
+            GET,
+            ssf_configuration,
+            per_tenant=False,
+            feature=Feature.SHARED_SIGNALS,
+        ),
+        ssf_api("ssf-streams", ssf.STREAMS_PATH, ("GET", "POST", "PATCH", "PUT", "DELETE"), ssf.streams_action),
+        ssf_api("ssf-status", ssf.STATUS_PATH, ("GET", "POST"), ssf.status_action),
+        ssf_api("ssf-add-subject", ssf.ADD_SUBJECT_PATH, POST, ssf.add_subject_action),
+        ssf_api("ssf-remove-subject", ssf.REMOVE_SUBJECT_PATH, POST, ssf.remove_subject_action),
+        ssf_api("ssf-verify", ssf.VERIFY_PATH, POST, ssf.verify_action),
+        EndpointSpec(
+            "ssf-poll",
+            ssf.POLL_PATH,
+            POST,
+            ssf.poll(tenants_of, streams_of, lambda: state.c.ssf_delivery, edge),
+            feature=Feature.SHARED_SIGNALS,
         ),
     ]
     specs.extend(enabled(declared, settings.features))

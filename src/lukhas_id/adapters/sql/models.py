@@ -337,3 +337,66 @@ class AuditKeyRow(Base):
     public_jwk: Mapped[str] = mapped_column(Text)
     private_enc: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[float] = mapped_column(Double)
+
+
+class SsfStreamRow(Base):
+    """A Shared Signals stream (domain/ssf.py Stream): events lists as JSON, the push authorization header
+    encrypted under the KEK (migration 0011)."""
+
+    __tablename__ = "ssf_streams"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id"], ["tenants.id"]),
+        Index(None, "tenant_id", "client_id"),
+    )
+
+    stream_id: Mapped[str] = mapped_column(String, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String)
+    client_id: Mapped[str] = mapped_column(String)
+    method: Mapped[str] = mapped_column(String)
+    endpoint_url: Mapped[str | None] = mapped_column(Text)
+    authorization_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    events_requested: Mapped[str | None] = mapped_column(Text)
+    events_delivered: Mapped[str] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String)
+    reason: Mapped[str | None] = mapped_column(Text)
+    default_subjects: Mapped[str] = mapped_column(String)
+    created_at: Mapped[float] = mapped_column(Double)
+    updated_at: Mapped[float] = mapped_column(Double)
+    verified_at: Mapped[float | None] = mapped_column(Double)
+
+
+class SsfSubjectRow(Base):
+    """A subject a receiver added (included) or removed (excluded) on a stream, by its canonical key."""
+
+    __tablename__ = "ssf_subjects"
+    __table_args__ = (ForeignKeyConstraint(["stream_id"], ["ssf_streams.stream_id"], ondelete="CASCADE"),)
+
+    stream_id: Mapped[str] = mapped_column(String, primary_key=True)
+    subject_key: Mapped[str] = mapped_column(String, primary_key=True)
+    included: Mapped[bool] = mapped_column(Boolean)
+
+
+class SsfSetRow(Base):
+    """A SET queued for a stream: its claims (signed when sent), its state and retry schedule. `seq` keeps
+    the order SETs were queued in; `jti` (unique) makes queuing idempotent."""
+
+    __tablename__ = "ssf_sets"
+    __table_args__ = (
+        ForeignKeyConstraint(["stream_id"], ["ssf_streams.stream_id"], ondelete="CASCADE"),
+        UniqueConstraint("jti"),
+        Index(None, "stream_id", "state", "seq"),
+        Index(None, "state", "next_attempt_at"),
+    )
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    jti: Mapped[str] = mapped_column(String)
+    stream_id: Mapped[str] = mapped_column(String)
+    tenant_id: Mapped[str] = mapped_column(String)
+    claims: Mapped[str] = mapped_column(Text)
+    control: Mapped[bool] = mapped_column(Boolean)
+    state: Mapped[str] = mapped_column(String)
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[float] = mapped_column(Double)
+    created_at: Mapped[float] = mapped_column(Double)
+    last_error: Mapped[str | None] = mapped_column(String)

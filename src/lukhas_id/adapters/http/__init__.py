@@ -1,0 +1,1 @@
+"""Outbound HTTP adapters (ports/outbound_http.py)."""
