@@ -154,12 +154,22 @@ class SsfDelivery:
         default = stream.default_subjects is DefaultSubjects.ALL
         return {k for k in keys if rules.get(k, default)}
 
-    async def control(self, tenant: Tenant, stream: Stream, event: SetEvent, payload: Mapping[str, object]) -> str:
-        """Queue a SET about the stream itself (verification, stream-updated: SSF §8.1.4.1, §8.1.5); its jti."""
+    async def control(
+        self,
+        tenant: Tenant,
+        stream: Stream,
+        event: SetEvent,
+        payload: Mapping[str, object],
+        *,
+        cause: str | None = None,
+    ) -> str:
+        """Queue a SET about the stream itself (verification, stream-updated: SSF §8.1.4.1, §8.1.5); its jti.
+        Its `txn` (SSF §4.1.9: SHOULD be set, unique to the underlying cause) is `cause` (the identity event's
+        id, as for a client disabled) or, for a request of the receiver's, a new value."""
         jti = uuid.uuid4().hex
         now = self._clock.now()
         claims = set_claims(
-            iss=self._tenants.issuer(tenant), aud=stream.client_id, jti=jti, iat=int(now), txn=None,
+            iss=self._tenants.issuer(tenant), aud=stream.client_id, jti=jti, iat=int(now), txn=cause or uuid.uuid4().hex,
             sub_id=opaque(stream.stream_id), event=event.value, payload=payload,
         )  # fmt: skip
         await self._queue.enqueue([QueuedSet(jti, stream.stream_id, tenant.id, claims, True, 0, now, now)])
@@ -183,7 +193,7 @@ class SsfDelivery:
             payload: dict[str, object] = {"status": changed.status.value}
             if changed.reason:
                 payload["reason"] = changed.reason
-            await self.control(tenant, stream, SetEvent.STREAM_UPDATED, payload)
+            await self.control(tenant, stream, SetEvent.STREAM_UPDATED, payload, cause=event.id)
             await self._streams.save(changed)
 
     # --- push (RFC 8935) --------------------------------------------------------------------------
