@@ -8,6 +8,7 @@ Both deployments.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Callable
 from typing import Any
@@ -17,7 +18,7 @@ import pyotp
 import pytest
 
 from lukhas_id.clock import FixedClock
-from lukhas_id.domain.client import GrantType, SubjectType
+from lukhas_id.domain.client import ClientStatus, GrantType, SubjectType
 from lukhas_id.domain.events import EventType, IdentityEvent
 from lukhas_id.domain.tenant import Tenant
 from lukhas_id.domain.user import User
@@ -26,9 +27,10 @@ from lukhas_id.settings import Settings
 from tests.support.authenticator import SoftAuthenticator
 from tests.support.events import recorder
 from tests.support.harness import BASE, Harness, RegisteredClient, basic
+from tests.support.receiver import Answer, receiving
 from tests.support.rp import REDIRECT, RP, mint, pkce_pair, redeem
 from tests.support.rp import hidden as hidden_field
-from tests.support.ssf import CAEP, RISC, SSF, create, drain, receiver_token
+from tests.support.ssf import CAEP, PUSH, RISC, SSF, create, drain, new_receiver, receiver_token, verified
 
 MFA = "urn:lukhas:acr:mfa"
 PWD = "urn:lukhas:acr:pwd"
@@ -37,7 +39,9 @@ OFFLINE = ("openid", "offline_access")
 
 @pytest.fixture
 def prepared(settings: Settings) -> Settings:
-    return settings.model_copy(update={"ssf_min_verification_interval": 0})
+    return settings.model_copy(
+        update={"ssf_min_verification_interval": 0, "outbound_allow_loopback": True, "ssf_push_retry_base": 0.1}
+    )
 
 
 class Receiver:
@@ -308,3 +312,44 @@ async def test_verification_sets_with_and_without_state(h: Harness) -> None:
         assert claims["sub_id"] == {"format": "opaque", "id": sid}
         assert claims["aud"] == rx.client_id and claims["iss"] == BASE and claims["txn"]
     assert with_state["txn"] != without["txn"]
+
+
+async def test_client_disabled_pauses_its_streams_and_enabled_resumes_them(h: Harness) -> None:
+    """SSF §8.1.5: a status ΛiD changes by itself is told by stream-updated, sent before the pause takes
+    effect and upon re-enabling; the status endpoint (§8.1.2.1) shows it. SETs queued meanwhile are held
+    and sent once enabled."""
+    tenant = await h.tenant()
+    rc, auth = await new_receiver(h)
+    async with receiving(Answer(202)) as rx:
+        stream = await create(h, auth, {"delivery": {"method": PUSH, "endpoint_url": rx.url}})
+        sid = stream["stream_id"]
+        user = await h.c.users.create(tenant, f"held{secrets.token_hex(3)}", display_name="H")
+        assert await h.c.clients.set_status(tenant.id, rc.client_id, ClientStatus.DISABLED)
+        (first,) = await rx.wait_for(1)
+        paused = await verified(h, first.body.decode(), rc.client_id)
+        reason = "the receiver's client is disabled"
+        assert paused["events"] == {SSF + "stream-updated": {"status": "paused", "reason": reason}}
+        assert paused["sub_id"] == {"format": "opaque", "id": sid} and paused["txn"]
+        assert await h.c.ssf.status(tenant, rc.client, sid) == {"stream_id": sid, "status": "paused", "reason": reason}
+        # The disabled client cannot call the API; an event meanwhile is held, not pushed.
+        assert (await h.http.get(f"/ssf/status?stream_id={sid}", headers=auth)).status_code == 401
+        await h.c.users.disable(tenant, user.username)
+        await asyncio.sleep(0.5)
+        assert len(rx.requests) == 1
+        assert await h.c.clients.set_status(tenant.id, rc.client_id, ClientStatus.ACTIVE)
+        requests = await rx.wait_for(3)
+        got = [await verified(h, r.body.decode(), rc.client_id) for r in requests[1:]]
+        events = {next(iter(c["events"])): c["events"][next(iter(c["events"]))] for c in got}
+        assert events == {SSF + "stream-updated": {"status": "enabled"}, RISC + "account-disabled": {}}
+        auth = await receiver_token(h, rc)
+        status = await h.http.get(f"/ssf/status?stream_id={sid}", headers=auth)
+        assert status.json() == {"stream_id": sid, "status": "enabled"}
+        # A stream the receiver paused itself is not enabled by the client's enabling (its own choice).
+        await h.http.post("/ssf/status", json={"stream_id": sid, "status": "paused"}, headers=auth)
+        assert await h.c.clients.set_status(tenant.id, rc.client_id, ClientStatus.DISABLED)
+        assert await h.c.clients.set_status(tenant.id, rc.client_id, ClientStatus.ACTIVE)
+        auth = await receiver_token(h, rc)
+        status = await h.http.get(f"/ssf/status?stream_id={sid}", headers=auth)
+        assert status.json()["status"] == "paused"
+        await asyncio.sleep(0.3)
+        assert len(rx.requests) == 3  # no stream-updated for a status ΛiD did not change
