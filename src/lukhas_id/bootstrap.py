@@ -508,6 +508,7 @@ def build_shared_signals(
     tokens: Tokens,
     clock: Clock,
     closers: list[Any],
+    metrics: Metrics,
 ) -> SharedSignals:
     outbound = HardenedHttpClient(outbound_policy(settings))
     closers.append(outbound.aclose)
@@ -526,6 +527,7 @@ def build_shared_signals(
         retry_base=settings.ssf_push_retry_base,
         poll_max_wait=settings.ssf_poll_max_wait,
         lease=outbound_policy(settings).total_timeout + 5.0,
+        metrics=metrics,
     )
     service = SsfStreamService(
         streams,
@@ -567,7 +569,7 @@ async def build_container(settings: Settings, *, clock: Clock | None = None, upg
         people = build_people(
             settings, database, kek, stores, identity, tokens, keyring, metrics, clock, attestation_roots
         )
-        shared_signals = build_shared_signals(settings, database, kek, identity, tokens, clock, closers)
+        shared_signals = build_shared_signals(settings, database, kek, identity, tokens, clock, closers, metrics)
     except BaseException:
         for closer in reversed(closers):
             await closer()

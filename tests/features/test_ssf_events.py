@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import pyotp
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from lukhas_id.clock import FixedClock
 from lukhas_id.domain.client import ClientStatus, GrantType, SubjectType
@@ -30,7 +31,7 @@ from tests.support.harness import BASE, Harness, RegisteredClient, basic
 from tests.support.receiver import Answer, receiving
 from tests.support.rp import REDIRECT, RP, mint, pkce_pair, redeem
 from tests.support.rp import hidden as hidden_field
-from tests.support.ssf import CAEP, PUSH, RISC, SSF, create, drain, new_receiver, receiver_token, verified
+from tests.support.ssf import CAEP, PUSH, RISC, SSF, create, drain, new_receiver, poll, receiver_token, verified
 
 MFA = "urn:lukhas:acr:mfa"
 PWD = "urn:lukhas:acr:pwd"
@@ -353,3 +354,48 @@ async def test_client_disabled_pauses_its_streams_and_enabled_resumes_them(h: Ha
         assert status.json()["status"] == "paused"
         await asyncio.sleep(0.3)
         assert len(rx.requests) == 3  # no stream-updated for a status ΛiD did not change
+
+
+def samples(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    """The samples of `name` in a /metrics answer, by their sorted labels."""
+    return {
+        tuple(sorted(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == name
+    }
+
+
+async def test_delivery_metrics_for_push_and_poll(h: Harness) -> None:
+    """identity_ssf_delivery_total{method,result}, identity_ssf_delivery_lag_seconds{method} (push: the 202;
+    poll: the acknowledgement) and identity_ssf_sets_queued{method}; no stream, client or subject label."""
+    rc, auth = await new_receiver(h)
+    async with receiving(Answer(500), Answer(202)) as rx:
+        push = await create(h, auth, {"delivery": {"method": PUSH, "endpoint_url": rx.url}})
+        await h.http.post("/ssf/verify", json={"stream_id": push["stream_id"]}, headers=auth)
+        await rx.wait_for(2)
+        await asyncio.sleep(0.3)
+    pulled = await create(h, auth, {})
+    for state in ("a", "b", "c"):
+        await h.http.post("/ssf/verify", json={"stream_id": pulled["stream_id"], "state": state}, headers=auth)
+    await h.c.ssf_delivery.count_queued()
+    text = (await h.http.get("/metrics")).text
+    assert samples(text, "identity_ssf_sets_queued") == {(("method", "poll"),): 3.0, (("method", "push"),): 0.0}
+    jtis = list((await poll(h, auth, pulled, returnImmediately=True))["sets"])
+    assert len(jtis) == 3
+    await poll(h, auth, pulled, ack=jtis[:2], setErrs={jtis[2]: {"err": "invalid_state"}}, maxEvents=0)
+    await poll(h, auth, pulled, ack=jtis[:2], maxEvents=0)  # acknowledged twice: counted once
+    await h.c.ssf_delivery.count_queued()
+    text = (await h.http.get("/metrics")).text
+    assert samples(text, "identity_ssf_delivery_total") == {
+        (("method", "push"), ("result", "retry")): 1.0,
+        (("method", "push"), ("result", "delivered")): 1.0,
+        (("method", "poll"), ("result", "delivered")): 2.0,
+        (("method", "poll"), ("result", "failed")): 1.0,
+    }
+    lag = samples(text, "identity_ssf_delivery_lag_seconds_count")
+    assert lag == {(("method", "push"),): 1.0, (("method", "poll"),): 2.0}
+    push_lag = samples(text, "identity_ssf_delivery_lag_seconds_sum")[(("method", "push"),)]
+    assert 0 < push_lag < 10  # the retry came after ssf_push_retry_base
+    assert samples(text, "identity_ssf_sets_queued") == {(("method", "poll"),): 0.0, (("method", "push"),): 0.0}
+    assert pulled["stream_id"] not in text and rc.client_id not in text
