@@ -540,6 +540,7 @@ def build_shared_signals(
         clock,
         default_subjects=DefaultSubjects(settings.ssf_default_subjects),
         min_verification_interval=settings.ssf_min_verification_interval,
+        inactivity_timeout=settings.ssf_inactivity_timeout,
     )
     return SharedSignals(service, delivery)
 

@@ -25,9 +25,10 @@ from lukhas_id.domain.tenant import Tenant
 from lukhas_id.domain.user import User
 from lukhas_id.protocol.webauthn import WebAuthnError
 from lukhas_id.settings import Settings
+from lukhas_id.web.app import maintenance_pass
 from tests.support.authenticator import SoftAuthenticator
 from tests.support.events import recorder
-from tests.support.harness import BASE, Harness, RegisteredClient, basic
+from tests.support.harness import BASE, Harness, RegisteredClient, basic, running
 from tests.support.receiver import Answer, receiving
 from tests.support.rp import REDIRECT, RP, mint, pkce_pair, redeem
 from tests.support.rp import hidden as hidden_field
@@ -63,7 +64,7 @@ class Receiver:
         return self.h.c.userinfo._id_tokens.subject(tenant, self.rc.client, lid)
 
     async def sets(self) -> list[dict[str, Any]]:
-        return await drain(self.h, self.auth, self.everything, self.client_id, leeway=600)
+        return await drain(self.h, self.auth, self.everything, self.client_id, leeway=86400)
 
 
 async def pairwise_receiver(h: Harness, tenant: Tenant) -> Receiver:
@@ -272,7 +273,7 @@ async def test_every_mapped_identity_change_reaches_the_receiver(hc: Harness, cl
         check(claims, only(seen, kind), uri, sub, {}, rx)
 
     # The stream that asked for account-disabled only got that one SET, and nothing else (SSF §8.1.1).
-    narrow = await drain(hc, rx.auth, rx.disabled_only, rx.client_id, leeway=600)
+    narrow = await drain(hc, rx.auth, rx.disabled_only, rx.client_id, leeway=86400)
     assert [list(c["events"]) for c in narrow] == [[RISC + "account-disabled"]]
     check(narrow[0], only(seen, EventType.USER_DISABLED), RISC + "account-disabled", sub, {}, rx)
     # Each SET was delivered once: acknowledged ones are never polled again (RFC 8936 §2.4.2).
@@ -399,3 +400,69 @@ async def test_delivery_metrics_for_push_and_poll(h: Harness) -> None:
     assert 0 < push_lag < 10  # the retry came after ssf_push_retry_base
     assert samples(text, "identity_ssf_sets_queued") == {(("method", "poll"),): 0.0, (("method", "push"),): 0.0}
     assert pulled["stream_id"] not in text and rc.client_id not in text
+
+
+async def test_inactivity_timeout_pauses_a_stream_its_receiver_left(prepared: Settings, clock: FixedClock) -> None:
+    """SSF §8.1.1 `inactivity_timeout` (transmitter-supplied): advertised in the configuration; any call of
+    the receiver naming the stream, and a poll, restart it; past it the maintenance pass pauses the stream
+    and says so by stream-updated first (§8.1.5); the receiver enables it again (§8.1.2.2)."""
+    settings = prepared.model_copy(update={"ssf_inactivity_timeout": 3600})
+    async with running(settings, clock) as h:
+        tenant = await h.tenant()
+        rx = await pairwise_receiver(h, tenant)
+        sid = rx.everything["stream_id"]
+        assert rx.everything["inactivity_timeout"] == 3600
+        same = await h.http.patch("/ssf/streams", json={"stream_id": sid, "inactivity_timeout": 3600}, headers=rx.auth)
+        assert same.status_code == 200 and same.json()["inactivity_timeout"] == 3600
+        other = await h.http.patch("/ssf/streams", json={"stream_id": sid, "inactivity_timeout": 60}, headers=rx.auth)
+        assert other.status_code == 400 and other.json()["error"] == "invalid_request"
+
+        async def stay(seconds: float) -> None:
+            clock.advance(seconds)
+            rx.auth = await receiver_token(h, rx.rc)  # the earlier token expired meanwhile
+            await maintenance_pass(h.c)
+
+        # 50 minutes, a poll (activity), 50 more minutes: not idle for an hour, on both streams (the
+        # other stream was touched by a status read).
+        await stay(3000)
+        assert await rx.sets() == []
+        resp = await h.http.get(f"/ssf/status?stream_id={rx.disabled_only['stream_id']}", headers=rx.auth)
+        assert resp.json()["status"] == "enabled"
+        await stay(3000)
+        for stream in (rx.everything, rx.disabled_only):
+            resp = await h.http.get(f"/ssf/status?stream_id={stream['stream_id']}", headers=rx.auth)
+            assert resp.json()["status"] == "enabled"
+        # A status read is activity too: an hour and a bit later, both are paused, each told first.
+        await stay(3601)
+        reason = "the receiver did not call on the stream within its inactivity_timeout"
+        for stream in (rx.everything, rx.disabled_only):
+            assert await h.c.ssf.status(tenant, rx.rc.client, stream["stream_id"]) == {
+                "stream_id": stream["stream_id"],
+                "status": "paused",
+                "reason": reason,
+            }
+        user = await h.c.users.create(tenant, f"idle{secrets.token_hex(3)}", display_name="I")
+        await h.c.users.disable(tenant, user.username)
+        [told] = await rx.sets()  # paused: the account-disabled SET is held, the stream-updated goes
+        assert told["events"] == {SSF + "stream-updated": {"status": "paused", "reason": reason}}
+        assert told["sub_id"] == {"format": "opaque", "id": sid}
+        enabled = await h.http.post("/ssf/status", json={"stream_id": sid, "status": "enabled"}, headers=rx.auth)
+        assert enabled.status_code == 200
+        [held] = await rx.sets()
+        assert list(held["events"]) == [RISC + "account-disabled"]
+        # Not paused again right away: enabling it was activity.
+        await stay(60)
+        assert (await h.http.get(f"/ssf/status?stream_id={sid}", headers=rx.auth)).json()["status"] == "enabled"
+
+
+async def test_no_inactivity_timeout_when_it_is_zero(prepared: Settings, clock: FixedClock) -> None:
+    settings = prepared.model_copy(update={"ssf_inactivity_timeout": 0})
+    async with running(settings, clock) as h:
+        rx = await pairwise_receiver(h, await h.tenant())
+        assert "inactivity_timeout" not in rx.everything
+        clock.advance(400 * 86400)
+        await maintenance_pass(h.c)
+        assert await h.c.ssf.status(await h.tenant(), rx.rc.client, rx.everything["stream_id"]) == {
+            "stream_id": rx.everything["stream_id"],
+            "status": "enabled",
+        }

@@ -32,6 +32,10 @@ class SsfStreamRepository(Protocol):
 
     async def delete(self, tenant_id: str, stream_id: str) -> bool: ...
 
+    async def touch(self, stream_id: str, at: float) -> None:
+        """Record the receiver's activity on the stream: its `updated_at` becomes `at`."""
+        ...
+
     async def set_subject(self, stream_id: str, key: str, included: bool) -> None:
         """Remember that the receiver added (`included`) or removed a subject."""
         ...

@@ -57,6 +57,7 @@ log = logging.getLogger("lukhas_id.ssf")
 
 _JTI_NAMESPACE: Final = uuid.UUID("5f0d9a4e-7c1b-4f7e-9a52-1d3c3b6f2e10")
 CLIENT_DISABLED_REASON: Final = "the receiver's client is disabled"
+INACTIVE_REASON: Final = "the receiver did not call on the stream within its inactivity_timeout"
 PUSH_BATCH: Final = 50
 IDLE_WAIT: Final = 1.0  # the push worker looks at the queue at least this often (other processes queue too)
 COUNT_EVERY: Final = 15.0  # the push worker counts the waiting SETs (identity_ssf_sets_queued) this often
@@ -202,6 +203,21 @@ class SsfDelivery:
                 payload["reason"] = changed.reason
             await self.control(tenant, stream, SetEvent.STREAM_UPDATED, payload, cause=event.id)
             await self._streams.save(changed)
+
+    async def pause_inactive(self, idle: float) -> int:
+        """SSF §8.1.1 `inactivity_timeout`: pause each enabled stream whose receiver has not called on it for
+        `idle` seconds, telling it by stream-updated first (§8.1.5); how many were paused. Its held SETs
+        go out once the receiver enables it again (§8.1.2.2). The maintenance pass calls it."""
+        now, paused = self._clock.now(), 0
+        for tenant in await self._tenants.list():
+            for stream in await self._streams.for_tenant(tenant.id):
+                if stream.status is not StreamStatus.ENABLED or now - stream.updated_at < idle:
+                    continue
+                payload = {"status": StreamStatus.PAUSED.value, "reason": INACTIVE_REASON}
+                await self.control(tenant, stream, SetEvent.STREAM_UPDATED, payload)
+                await self._streams.save(_with_status(stream, StreamStatus.PAUSED, INACTIVE_REASON, now))
+                paused += 1
+        return paused
 
     # --- push (RFC 8935) --------------------------------------------------------------------------
 

@@ -99,6 +99,10 @@ class SqlSsfStreams:
         async with self._db.statement() as conn:
             await conn.execute(update(SsfStreamRow).where(SsfStreamRow.stream_id == stream.stream_id).values(values))
 
+    async def touch(self, stream_id: str, at: float) -> None:
+        async with self._db.statement() as conn:
+            await conn.execute(update(SsfStreamRow).where(SsfStreamRow.stream_id == stream_id).values(updated_at=at))
+
     async def delete(self, tenant_id: str, stream_id: str) -> bool:
         async with self._db.transaction() as session:
             await session.execute(delete(SsfSetRow).where(SsfSetRow.stream_id == stream_id))
