@@ -508,6 +508,7 @@ def build_shared_signals(
     tokens: Tokens,
     clock: Clock,
     closers: list[Any],
+    metrics: Metrics,
 ) -> SharedSignals:
     outbound = HardenedHttpClient(outbound_policy(settings))
     closers.append(outbound.aclose)
@@ -526,6 +527,7 @@ def build_shared_signals(
         retry_base=settings.ssf_push_retry_base,
         poll_max_wait=settings.ssf_poll_max_wait,
         lease=outbound_policy(settings).total_timeout + 5.0,
+        metrics=metrics,
     )
     service = SsfStreamService(
         streams,
@@ -538,6 +540,7 @@ def build_shared_signals(
         clock,
         default_subjects=DefaultSubjects(settings.ssf_default_subjects),
         min_verification_interval=settings.ssf_min_verification_interval,
+        inactivity_timeout=settings.ssf_inactivity_timeout,
     )
     return SharedSignals(service, delivery)
 
@@ -567,7 +570,7 @@ async def build_container(settings: Settings, *, clock: Clock | None = None, upg
         people = build_people(
             settings, database, kek, stores, identity, tokens, keyring, metrics, clock, attestation_roots
         )
-        shared_signals = build_shared_signals(settings, database, kek, identity, tokens, clock, closers)
+        shared_signals = build_shared_signals(settings, database, kek, identity, tokens, clock, closers, metrics)
     except BaseException:
         for closer in reversed(closers):
             await closer()

@@ -191,6 +191,29 @@ class Metrics:
             registry=self.registry,
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
         )
+        # Shared Signals (docs/ssf.md): `method` is push or poll, `result` delivered, retry or failed.
+        self.ssf_sets_queued = Gauge(
+            "identity_ssf_sets_queued",
+            "SETs waiting for delivery, by delivery method (push, poll), as last counted by a push worker.",
+            ["method"],
+            registry=self.registry,
+            multiprocess_mode="mostrecent",
+        )
+        self.ssf_delivery = Counter(
+            "identity_ssf_delivery",
+            "SET delivery outcomes, by delivery method (push, poll) and result (delivered: a 202 or an "
+            "acknowledgement; retry: tried again later; failed: given up or refused by the receiver).",
+            ["method", "result"],
+            registry=self.registry,
+        )
+        self.ssf_delivery_lag = Histogram(
+            "identity_ssf_delivery_lag_seconds",
+            "Time from the identity event to its SET's delivery (push: the receiver's 202; poll: its "
+            "acknowledgement), by delivery method.",
+            ["method"],
+            registry=self.registry,
+            buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0),
+        )
         self._http: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def http_request(self, route: str, method: str, status: int, seconds: float) -> None:

@@ -24,12 +24,7 @@ from tests.support.harness import BASE, Harness, RegisteredClient, running
 from tests.support.receiver import Answer, receiving
 from tests.support.rp import REDIRECT
 from tests.support.sign_in import BYE, sign_in_rp
-
-SSF = "https://schemas.openid.net/secevent/ssf/event-type/"
-CAEP = "https://schemas.openid.net/secevent/caep/event-type/"
-RISC = "https://schemas.openid.net/secevent/risc/event-type/"
-PUSH = "urn:ietf:rfc:8935"
-POLL = "urn:ietf:rfc:8936"
+from tests.support.ssf import CAEP, POLL, PUSH, RISC, SSF, create, new_receiver, poll, receiver_token, verified
 
 
 @pytest.fixture
@@ -43,46 +38,6 @@ def prepared(settings: Settings) -> Settings:
             "ssf_min_verification_interval": 0,
         }
     )
-
-
-async def receiver_token(h: Harness, rc: RegisteredClient) -> dict[str, str]:
-    return {"Authorization": "Bearer " + await h.access_token(rc, scope="ssf")}
-
-
-async def new_receiver(h: Harness, tenant: str | None = None) -> tuple[RegisteredClient, dict[str, str]]:
-    rc = await h.client(tenant=tenant, scopes="ssf", resources=())
-    return rc, await receiver_token(h, rc)
-
-
-async def create(h: Harness, auth: dict[str, str], body: dict[str, Any], base: str = "") -> dict[str, Any]:
-    resp = await h.http.post(f"{base}/ssf/streams", json=body, headers=auth)
-    assert resp.status_code == 201, resp.text
-    return resp.json()  # type: ignore[no-any-return]
-
-
-async def verified(h: Harness, token: str, client_id: str, base: str = "") -> dict[str, Any]:
-    """The SET's claims, checked by PyJWT against the JWKS served by the app."""
-    jwks = (await h.http.get(f"{base}/.well-known/jwks.json")).json()
-    header = jwt.get_unverified_header(token)
-    assert header["typ"] == "secevent+jwt"
-    key = jwt.PyJWKSet.from_dict(jwks)[header["kid"]]
-    claims: dict[str, Any] = jwt.decode(
-        token,
-        key=key,
-        algorithms=[header["alg"]],
-        audience=client_id,
-        issuer=BASE + base,
-        options={"require": ["iat", "jti"]},
-    )
-    assert "sub" not in claims and "exp" not in claims
-    return claims
-
-
-async def poll(h: Harness, auth: dict[str, str], stream: dict[str, Any], **body: Any) -> dict[str, Any]:
-    path = stream["delivery"]["endpoint_url"].removeprefix(BASE)
-    resp = await h.http.post(path, json=body, headers=auth)
-    assert resp.status_code == 200, resp.text
-    return resp.json()  # type: ignore[no-any-return]
 
 
 async def test_transmitter_metadata_per_tenant(h: Harness) -> None:

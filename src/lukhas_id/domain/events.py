@@ -144,12 +144,13 @@ CATALOGUE: Final[Mapping[EventType, EventSpec]] = MappingProxyType(
         ),
         T.USER_STEPPED_UP: _spec(
             "sign-in: step-up",
-            "A signed-in session was raised to a higher authentication level.",
+            "A signed-in session was raised to a higher authentication level (`previous_acr`: its level before).",
             "SignInService",
             "method",
             "sid",
             "amr",
             "acr",
+            "previous_acr",
         ),
         T.SIGN_IN_SECOND_FACTOR_NEEDED: _spec(
             "sign-in: second factor needed",

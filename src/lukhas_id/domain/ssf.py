@@ -63,6 +63,8 @@ class Stream:
     reason: str | None
     default_subjects: DefaultSubjects
     created_at: float
+    # The last change of its configuration or status, or the last call of its receiver on it: SSF §8.1.1
+    # `inactivity_timeout` counts from it.
     updated_at: float
     verified_at: float | None = None  # the last verification request (min_verification_interval)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from lukhas_id.domain.ssf import QueuedSet, Stream
+from lukhas_id.domain.ssf import DeliveryMethod, QueuedSet, Stream
 
 
 class SsfStreamRepository(Protocol):
@@ -31,6 +31,10 @@ class SsfStreamRepository(Protocol):
         ...
 
     async def delete(self, tenant_id: str, stream_id: str) -> bool: ...
+
+    async def touch(self, stream_id: str, at: float) -> None:
+        """Record the receiver's activity on the stream: its `updated_at` becomes `at`."""
+        ...
 
     async def set_subject(self, stream_id: str, key: str, included: bool) -> None:
         """Remember that the receiver added (`included`) or removed a subject."""
@@ -69,12 +73,17 @@ class SetQueue(Protocol):
         most `limit`, and whether more wait."""
         ...
 
-    async def acknowledge(self, stream_id: str, jtis: Sequence[str], *, error: str | None = None) -> int:
-        """Mark pending SETs of the stream delivered (or given up with `error`); how many were pending."""
+    async def acknowledge(self, stream_id: str, jtis: Sequence[str], *, error: str | None = None) -> list[float]:
+        """Mark pending SETs of the stream delivered (or given up with `error`); the `created_at` of each SET
+        that was pending (the others are left as they are)."""
         ...
 
     async def drop_pending(self, stream_id: str) -> int:
         """Give up every pending SET of the stream (it was disabled)."""
+        ...
+
+    async def pending_counts(self) -> dict[DeliveryMethod, int]:
+        """How many SETs wait for delivery, by their stream's delivery method (every method present)."""
         ...
 
     async def purge(self, before: float) -> int:

@@ -108,6 +108,7 @@ class Elevated:
     """A step-up passed: the same session, raised to a second factor's level."""
 
     session: Session
+    previous_acr: str  # the session's level before: an assurance-level change only when they differ
 
 
 class Refusal(StrEnum):
@@ -413,7 +414,7 @@ class SignInService:
             tripped = await self._limiter.failed(tenant, account=account, client=client)
             return await self._record(tenant, "step_up", Refused(Refusal.WRONG), tripped=tripped)
         elevated = await self._sessions.elevate(tenant, session, (*factor.amr, Amr.MFA), self._acr.mfa)
-        return await self._record(tenant, f"step_up {factor.kind}", Elevated(elevated))
+        return await self._record(tenant, f"step_up {factor.kind}", Elevated(elevated, session.acr))
 
     async def second_factor_enrolled(self, tenant: Tenant, user_lid: str) -> bool:
         """Whether the user has a second factor (any provider), so that a password alone is not enough."""
@@ -451,6 +452,8 @@ class SignInService:
             kind = EventType.USER_SIGNED_IN if isinstance(outcome, SignedIn) else EventType.USER_STEPPED_UP
             principal = session.user_lid
             metadata |= {"sid": session.sid, "amr": ",".join(session.amr), "acr": session.acr}
+            if isinstance(outcome, Elevated):
+                metadata["previous_acr"] = outcome.previous_acr
         elif isinstance(outcome, SecondFactorNeeded):
             kind = EventType.SIGN_IN_SECOND_FACTOR_NEEDED
         elif isinstance(outcome, Throttled):

@@ -33,6 +33,7 @@ from lukhas_id.domain.principal import PrincipalType
 from lukhas_id.domain.ssf import DefaultSubjects, DeliveryMethod, QueuedSet, Stream, StreamStatus
 from lukhas_id.domain.tenant import Tenant
 from lukhas_id.jose.jwt import TokenPurpose, sign
+from lukhas_id.metrics import Metrics
 from lukhas_id.ports.outbound_http import OutboundFailed, OutboundHttp, OutboundRefused
 from lukhas_id.ports.ssf import SetQueue, SsfStreamRepository
 from lukhas_id.protocol.ssf.delivery import (
@@ -56,8 +57,12 @@ log = logging.getLogger("lukhas_id.ssf")
 
 _JTI_NAMESPACE: Final = uuid.UUID("5f0d9a4e-7c1b-4f7e-9a52-1d3c3b6f2e10")
 CLIENT_DISABLED_REASON: Final = "the receiver's client is disabled"
+INACTIVE_REASON: Final = "the receiver did not call on the stream within its inactivity_timeout"
 PUSH_BATCH: Final = 50
 IDLE_WAIT: Final = 1.0  # the push worker looks at the queue at least this often (other processes queue too)
+COUNT_EVERY: Final = 15.0  # the push worker counts the waiting SETs (identity_ssf_sets_queued) this often
+# identity_ssf_* metrics' `method` label: the delivery method's short name.
+METHOD_LABEL: Final = {DeliveryMethod.PUSH: "push", DeliveryMethod.POLL: "poll"}
 
 Subject = Callable[[Tenant, Client, str], str]
 
@@ -84,6 +89,7 @@ class SsfDelivery:
         retry_base: float,
         poll_max_wait: float,
         lease: float = 60.0,
+        metrics: Metrics | None = None,
     ) -> None:
         self._streams = streams
         self._queue = queue
@@ -99,6 +105,8 @@ class SsfDelivery:
         self._poll_max_wait = poll_max_wait
         self._lease = lease  # a claimed SET whose sender died is tried again after this many seconds
         self._queued = asyncio.Event()
+        self._metrics = metrics
+        self._counted_at = -COUNT_EVERY  # time.monotonic() of the last count of the queue
 
     def wake(self) -> None:
         """Something was queued: the push worker and waiting polls look again."""
@@ -154,12 +162,22 @@ class SsfDelivery:
         default = stream.default_subjects is DefaultSubjects.ALL
         return {k for k in keys if rules.get(k, default)}
 
-    async def control(self, tenant: Tenant, stream: Stream, event: SetEvent, payload: Mapping[str, object]) -> str:
-        """Queue a SET about the stream itself (verification, stream-updated: SSF §8.1.4.1, §8.1.5); its jti."""
+    async def control(
+        self,
+        tenant: Tenant,
+        stream: Stream,
+        event: SetEvent,
+        payload: Mapping[str, object],
+        *,
+        cause: str | None = None,
+    ) -> str:
+        """Queue a SET about the stream itself (verification, stream-updated: SSF §8.1.4.1, §8.1.5); its jti.
+        Its `txn` (SSF §4.1.9: SHOULD be set, unique to the underlying cause) is `cause` (the identity event's
+        id, as for a client disabled) or, for a request of the receiver's, a new value."""
         jti = uuid.uuid4().hex
-        now = self._clock.now()
+        now, txn = self._clock.now(), cause or uuid.uuid4().hex
         claims = set_claims(
-            iss=self._tenants.issuer(tenant), aud=stream.client_id, jti=jti, iat=int(now), txn=None,
+            iss=self._tenants.issuer(tenant), aud=stream.client_id, jti=jti, iat=int(now), txn=txn,
             sub_id=opaque(stream.stream_id), event=event.value, payload=payload,
         )  # fmt: skip
         await self._queue.enqueue([QueuedSet(jti, stream.stream_id, tenant.id, claims, True, 0, now, now)])
@@ -183,8 +201,23 @@ class SsfDelivery:
             payload: dict[str, object] = {"status": changed.status.value}
             if changed.reason:
                 payload["reason"] = changed.reason
-            await self.control(tenant, stream, SetEvent.STREAM_UPDATED, payload)
+            await self.control(tenant, stream, SetEvent.STREAM_UPDATED, payload, cause=event.id)
             await self._streams.save(changed)
+
+    async def pause_inactive(self, idle: float) -> int:
+        """SSF §8.1.1 `inactivity_timeout`: pause each enabled stream whose receiver has not called on it for
+        `idle` seconds, telling it by stream-updated first (§8.1.5); how many were paused. Its held SETs
+        go out once the receiver enables it again (§8.1.2.2). The maintenance pass calls it."""
+        now, paused = self._clock.now(), 0
+        for tenant in await self._tenants.list():
+            for stream in await self._streams.for_tenant(tenant.id):
+                if stream.status is not StreamStatus.ENABLED or now - stream.updated_at < idle:
+                    continue
+                payload = {"status": StreamStatus.PAUSED.value, "reason": INACTIVE_REASON}
+                await self.control(tenant, stream, SetEvent.STREAM_UPDATED, payload)
+                await self._streams.save(_with_status(stream, StreamStatus.PAUSED, INACTIVE_REASON, now))
+                paused += 1
+        return paused
 
     # --- push (RFC 8935) --------------------------------------------------------------------------
 
@@ -211,11 +244,13 @@ class SsfDelivery:
             token = await self._sign(queued.tenant_id, queued.claims)
             if stream is None or stream.endpoint_url is None or token is None:
                 await self._queue.failed(queued.jti, queued.attempts, "stream gone")
+                self._count(DeliveryMethod.PUSH, "failed")
                 continue
             outcome, error = await self._push(stream, token)
             attempts = queued.attempts + 1
             if outcome is PushOutcome.DELIVERED:
                 await self._queue.delivered(queued.jti)
+                self._count(DeliveryMethod.PUSH, "delivered", [queued.created_at])
                 delivered += 1
                 continue
             held.add(queued.stream_id)
@@ -224,10 +259,12 @@ class SsfDelivery:
                 attempts, now - queued.created_at, max_attempts=self._max_attempts, max_age=self._max_age
             ):
                 await self._queue.failed(queued.jti, attempts, reason)
+                self._count(DeliveryMethod.PUSH, "failed")
                 log.warning("SET given up", extra={"fields": {"stream_id": stream.stream_id, "error": reason}})
             else:
                 at = self._clock.now() + retry_delay(attempts, self._retry_base)
                 await self._queue.retry(queued.jti, attempts, at, reason)
+                self._count(DeliveryMethod.PUSH, "retry")
         return delivered
 
     async def _push(self, stream: Stream, token: str) -> tuple[PushOutcome, str | None]:
@@ -248,20 +285,47 @@ class SsfDelivery:
             self._queued.clear()
             try:
                 await self.push_pass()
+                if time.monotonic() - self._counted_at >= COUNT_EVERY:
+                    await self.count_queued()
             except Exception as exc:  # keep the worker alive; the SETs stay queued
                 log.warning("SET push pass failed", extra={"fields": {"error": type(exc).__name__}})
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(IDLE_WAIT):
                     await self._queued.wait()
 
+    # --- metrics ---------------------------------------------------------------------------------------
+
+    def _count(self, method: DeliveryMethod, result: str, created: list[float] | None = None) -> None:
+        """identity_ssf_delivery_total (one per SET) and, for delivered SETs, the lag from their event."""
+        if self._metrics is None:
+            return
+        label = METHOD_LABEL[method]
+        count = len(created) if created is not None else 1
+        if count:
+            self._metrics.ssf_delivery.labels(label, result).inc(count)
+        if result == "delivered" and created:
+            now, lag = self._clock.now(), self._metrics.ssf_delivery_lag.labels(label)
+            for at in created:
+                lag.observe(max(0.0, now - at))
+
+    async def count_queued(self) -> None:
+        """identity_ssf_sets_queued: the SETs waiting, by delivery method (the push worker calls it)."""
+        self._counted_at = time.monotonic()
+        if self._metrics is None:
+            return
+        for method, count in (await self._queue.pending_counts()).items():
+            self._metrics.ssf_sets_queued.labels(METHOD_LABEL[method]).set(count)
+
     # --- poll (RFC 8936) ----------------------------------------------------------------------------
 
     async def poll(self, stream: Stream, request: PollRequest) -> dict[str, object]:
         """RFC 8936 §2.4/§2.5 for the caller's own poll stream (checked by the caller)."""
         if request.acks:
-            await self._queue.acknowledge(stream.stream_id, request.acks)
+            acked = await self._queue.acknowledge(stream.stream_id, request.acks)
+            self._count(DeliveryMethod.POLL, "delivered", acked)
         for jti, (err, description) in request.errors.items():
-            await self._queue.acknowledge(stream.stream_id, [jti], error=f"{err}: {description}"[:256])
+            refused = await self._queue.acknowledge(stream.stream_id, [jti], error=f"{err}: {description}"[:256])
+            self._count(DeliveryMethod.POLL, "failed", refused)
         if request.max_events == 0:
             return poll_answer({}, False)
         deadline = time.monotonic() + (0.0 if request.return_immediately else self._poll_max_wait)

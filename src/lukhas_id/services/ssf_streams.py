@@ -47,6 +47,7 @@ from lukhas_id.services.tokens import TokenService
 SSF_SCOPE: Final = "ssf"
 POLL_PATH: Final = "/ssf/poll/"
 MAX_STREAMS_PER_CLIENT: Final = 20
+TOUCH_EVERY: Final = 60.0  # seconds: the receiver's activity is recorded at most this often
 
 
 class SsfStreamService:
@@ -63,6 +64,7 @@ class SsfStreamService:
         *,
         default_subjects: DefaultSubjects,
         min_verification_interval: int,
+        inactivity_timeout: int = 0,
     ) -> None:
         self._streams = streams
         self._queue = queue
@@ -74,6 +76,7 @@ class SsfStreamService:
         self._clock = clock
         self.default_subjects = default_subjects
         self.min_verification_interval = min_verification_interval
+        self.inactivity_timeout = inactivity_timeout
 
     # --- who is asking ------------------------------------------------------------------------
 
@@ -98,14 +101,29 @@ class SsfStreamService:
 
     def document(self, tenant: Tenant, stream: Stream) -> dict[str, Any]:
         issuer = self._tenants.issuer(tenant)
-        return config_document(stream, issuer, self.poll_url(tenant, stream.stream_id), self.min_verification_interval)
+        return config_document(
+            stream,
+            issuer,
+            self.poll_url(tenant, stream.stream_id),
+            self.min_verification_interval,
+            self.inactivity_timeout,
+        )
 
     async def own(self, tenant: Tenant, client: Client, stream_id: str) -> Stream:
         """The caller's stream; 404 for an unknown id and for another client's alike."""
         stream = await self._streams.get(tenant.id, stream_id)
         if stream is None or stream.client_id != client.client_id:
             raise SsfError.not_found()
-        return stream
+        return await self._touched(stream)
+
+    async def _touched(self, stream: Stream) -> Stream:
+        """The receiver called on the stream: SSF §8.1.1 `inactivity_timeout` restarts (`updated_at` is the
+        last change or activity; written at most once a minute)."""
+        now = self._clock.now()
+        if now - stream.updated_at < TOUCH_EVERY:
+            return stream
+        await self._streams.touch(stream.stream_id, now)
+        return replace(stream, updated_at=now)
 
     async def _checked(self, config: ReceiverConfig) -> None:
         if config.method is DeliveryMethod.PUSH and config.endpoint_url is not None:
@@ -142,8 +160,9 @@ class SsfStreamService:
         return self.document(tenant, stream)
 
     async def read(self, tenant: Tenant, client: Client, stream_id: str | None) -> Any:
-        if stream_id is None:
-            return [self.document(tenant, s) for s in await self._streams.for_client(tenant.id, client.client_id)]
+        if stream_id is None:  # a read of every stream of the receiver is activity on each
+            streams = [await self._touched(s) for s in await self._streams.for_client(tenant.id, client.client_id)]
+            return [self.document(tenant, s) for s in streams]
         return self.document(tenant, await self.own(tenant, client, stream_id))
 
     async def _apply(self, tenant: Tenant, stream: Stream, config: ReceiverConfig) -> dict[str, Any]:

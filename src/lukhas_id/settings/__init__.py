@@ -297,6 +297,16 @@ class Settings(BaseSettings):
     ssf_min_verification_interval: int = Field(
         10, ge=0, le=86400, description="Shared Signals: seconds between two verification requests of one stream."
     )
+    ssf_inactivity_timeout: int = Field(
+        30 * 86400,
+        ge=0,
+        le=365 * 86400,
+        description=(
+            "Shared Signals: seconds without any call of the receiver on a stream (a management call naming it, "
+            "a poll) after which the maintenance pass pauses it, with a stream-updated SET (`inactivity_timeout`, "
+            "SSF §8.1.1); 0: never."
+        ),
+    )
 
     @field_validator("outbound_allowed_networks")
     @classmethod

@@ -71,6 +71,8 @@ async def _maintain(container: Container) -> None:
     # Delivered and given-up SETs keep their jti a week, so that an identity event delivered again by its
     # source is not queued twice; then they go.
     await container.ssf_delivery.purge(now - SET_RETENTION)
+    if container.settings.ssf_inactivity_timeout and Feature.SHARED_SIGNALS in container.settings.features:
+        await container.ssf_delivery.pause_inactive(container.settings.ssf_inactivity_timeout)
 
 
 SET_RETENTION: Final = 7 * 86400

@@ -99,6 +99,10 @@ class SqlSsfStreams:
         async with self._db.statement() as conn:
             await conn.execute(update(SsfStreamRow).where(SsfStreamRow.stream_id == stream.stream_id).values(values))
 
+    async def touch(self, stream_id: str, at: float) -> None:
+        async with self._db.statement() as conn:
+            await conn.execute(update(SsfStreamRow).where(SsfStreamRow.stream_id == stream_id).values(updated_at=at))
+
     async def delete(self, tenant_id: str, stream_id: str) -> bool:
         async with self._db.transaction() as session:
             await session.execute(delete(SsfSetRow).where(SsfSetRow.stream_id == stream_id))
@@ -217,17 +221,18 @@ class SqlSetQueue:
             rows = [_queued(r) for r in (await session.scalars(query)).all()]
         return rows[:limit], len(rows) > limit
 
-    async def acknowledge(self, stream_id: str, jtis: Sequence[str], *, error: str | None = None) -> int:
+    async def acknowledge(self, stream_id: str, jtis: Sequence[str], *, error: str | None = None) -> list[float]:
         if not jtis:
-            return 0
+            return []
         values: dict[str, Any] = {"state": FAILED, "last_error": error} if error is not None else {"state": DELIVERED}
         stmt = (
             update(SsfSetRow)
             .where(SsfSetRow.stream_id == stream_id, SsfSetRow.state == PENDING, SsfSetRow.jti.in_(list(jtis)))
             .values(**values)
+            .returning(SsfSetRow.created_at)  # SQLite 3.35+ and PostgreSQL
         )
         async with self._db.statement() as conn:
-            return int((await conn.execute(stmt)).rowcount or 0)
+            return [float(at) for at in (await conn.execute(stmt)).scalars().all()]
 
     async def drop_pending(self, stream_id: str) -> int:
         stmt = (
@@ -243,6 +248,16 @@ class SqlSetQueue:
         async with self._db.statement() as conn:
             return int((await conn.execute(stmt)).rowcount or 0)
 
-    async def count_pending(self) -> int:
+    async def pending_counts(self) -> dict[DeliveryMethod, int]:
+        query = (
+            select(SsfStreamRow.method, func.count())
+            .select_from(SsfSetRow)
+            .join(SsfStreamRow, SsfStreamRow.stream_id == SsfSetRow.stream_id)
+            .where(SsfSetRow.state == PENDING)
+            .group_by(SsfStreamRow.method)
+        )
+        counts = dict.fromkeys(DeliveryMethod, 0)
         async with self._db.read() as session:
-            return int(await session.scalar(select(func.count()).where(SsfSetRow.state == PENDING)) or 0)
+            for method, count in (await session.execute(query)).all():
+                counts[DeliveryMethod(method)] = int(count)
+        return counts

@@ -54,10 +54,16 @@ def _session_revoked(event: IdentityEvent) -> dict[str, object]:
 
 
 def _assurance(event: IdentityEvent) -> dict[str, object] | None:
-    acr = event.metadata.get("acr")
-    if not acr:
+    """CAEP §3.4.1: `namespace` and `current_level` (REQUIRED); `previous_level` when known, and then
+    `change_direction` (SHOULD). A step-up that leaves the level where it was (a session at `mfa` confirming
+    again) changes no assurance level: no SET."""
+    acr, previous = event.metadata.get("acr"), event.metadata.get("previous_acr")
+    if not acr or acr == previous:
         return None
-    return {"namespace": ACR_NAMESPACE, "current_level": acr, "change_direction": "increase", **_timestamp(event)}
+    payload: dict[str, object] = {"namespace": ACR_NAMESPACE, "current_level": acr}
+    if previous:
+        payload |= {"previous_level": previous, "change_direction": "increase"}  # a step-up only raises
+    return payload | _timestamp(event)
 
 
 def _claims_change(event: IdentityEvent) -> dict[str, object]:

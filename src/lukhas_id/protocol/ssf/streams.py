@@ -27,7 +27,14 @@ MAX_URL: Final = 2048
 MAX_AUTHORIZATION: Final = 4096
 MAX_EVENTS_REQUESTED: Final = 64
 SPEC_VERSION: Final = "1_0"
-TRANSMITTER_SUPPLIED: Final = ("iss", "aud", "events_supported", "events_delivered", "min_verification_interval")
+TRANSMITTER_SUPPLIED: Final = (
+    "iss",
+    "aud",
+    "events_supported",
+    "events_delivered",
+    "min_verification_interval",
+    "inactivity_timeout",
+)
 
 
 class SsfError(Exception):
@@ -187,8 +194,11 @@ def events_delivered(config: ReceiverConfig) -> tuple[str, ...]:
     return delivered(config.events_requested)
 
 
-def config_document(stream: Stream, issuer: str, poll_url: str, min_verification_interval: int) -> dict[str, Any]:
-    """§8.1.1: the stream configuration as the receiver sees it (never the authorization header)."""
+def config_document(
+    stream: Stream, issuer: str, poll_url: str, min_verification_interval: int, inactivity_timeout: int = 0
+) -> dict[str, Any]:
+    """§8.1.1: the stream configuration as the receiver sees it (never the authorization header);
+    `inactivity_timeout` only when the transmitter applies one (0: none)."""
     delivery: dict[str, Any] = {"method": stream.method.value}
     delivery["endpoint_url"] = stream.endpoint_url if stream.method is DeliveryMethod.PUSH else poll_url
     doc: dict[str, Any] = {
@@ -200,6 +210,8 @@ def config_document(stream: Stream, issuer: str, poll_url: str, min_verification
         "events_delivered": list(stream.events_delivered),
         "min_verification_interval": min_verification_interval,
     }
+    if inactivity_timeout:
+        doc["inactivity_timeout"] = inactivity_timeout
     if stream.events_requested is not None:
         doc["events_requested"] = list(stream.events_requested)
     if stream.description is not None:
