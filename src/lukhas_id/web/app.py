@@ -58,6 +58,8 @@ async def maintenance_pass(container: Container) -> None:
     await container.token_state.purge_expired(now)
     await container.kv.purge_expired(now)
     await container.refresh.purge_expired(now)
+    if container.relay is not None:
+        await container.relay.purge(container.settings.event_retention)
 
 
 # Identity events after which the active signing keys are counted again (a new tenant brings its keys).
@@ -235,6 +237,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             write(LogEvent.PUBLIC_URL_NOT_HTTPS)
         container = await build_container(settings, clock=clock)
         task: asyncio.Task[None] | None = None
+        relay: asyncio.Task[None] | None = None
         try:
             await container.tenants.ensure(settings.default_tenant, settings.access_token_alg)
             state.attach(container)
@@ -245,12 +248,17 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             # generations, so collections during requests scan only request garbage (shorter pauses).
             gc.freeze()
             task = asyncio.create_task(_maintenance(container))
+            if container.relay is not None:
+                # Woken after each local commit that wrote events; polls for other processes' rows.
+                container.events.subscribe(container.relay.wake)
+                relay = asyncio.create_task(container.relay.run())
             yield
         finally:
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            for running in (relay, task):
+                if running is not None:
+                    running.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await running
             state.detach()
             await outages.aclose()
             await container.aclose()
