@@ -42,7 +42,10 @@ async def test_events_are_written_with_the_change(sql_database: Database) -> Non
         work.emit(first)
         work.emit(second)
     entries = await SqlOutbox(sql_database).pending(10)
-    assert [(e.event_id, e.seq, e.type) for e in entries] == [(first.id, 1, "user.created"), (second.id, 2, "user.disabled")]
+    assert [(e.event_id, e.seq, e.type) for e in entries] == [
+        (first.id, 1, "user.created"),
+        (second.id, 2, "user.disabled"),
+    ]
     assert entries[0].payload == first.as_dict()
     assert entries[0].position < entries[1].position
     assert entries[0].sent_at is None

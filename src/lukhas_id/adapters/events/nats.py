@@ -41,12 +41,12 @@ async def _quiet(*_: Any) -> None:
     return None
 
 
-async def connect(url: str, *, name: str = "lukhas-id", timeout: float = 2.0) -> Client:
+async def connect(url: str, *, name: str = "lukhas-id", connect_timeout: float = 2.0) -> Client:
     """A NATS connection that reconnects on its own, forever, and logs nothing itself."""
     return await nats.connect(
         url,
         name=name,
-        connect_timeout=timeout,
+        connect_timeout=connect_timeout,
         reconnect_time_wait=0.5,
         max_reconnect_attempts=-1,
         allow_reconnect=True,
@@ -88,7 +88,7 @@ class NatsPublisher:
         if self._js is not None and self._client is not None and not self._client.is_closed:
             return self._js
         await self.close()
-        client = await connect(self._url, name="lukhas-id relay", timeout=self._timeout)
+        client = await connect(self._url, name="lukhas-id relay", connect_timeout=self._timeout)
         try:
             js = client.jetstream(timeout=self._timeout)
             await ensure_stream(js, self._stream, self._prefix)
