@@ -18,8 +18,8 @@ import pytest
 from lukhas_id.adapters.crypto.kek import new_kek_b64
 from lukhas_id.adapters.sql import Database
 from lukhas_id.adapters.sql.outbox import SqlOutbox
-from tests.features.test_event_relay import events, write
 from tests.support.nats import Names, PrivateNats, read_stream, until
+from tests.support.outbox import events, write
 
 pytestmark = [pytest.mark.e2e, pytest.mark.nats, pytest.mark.postgres]
 

@@ -11,20 +11,15 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from lukhas_id.adapters.events.in_process import RecordingSink
 from lukhas_id.adapters.events.nats import NatsPublisher
 from lukhas_id.adapters.sql import Database
-from lukhas_id.adapters.sql.outbox import SqlOutbox, SqlOutboxRecorder, SqlRelayLease
-from lukhas_id.adapters.sql.unit_of_work import SqlUnitOfWork
-from lukhas_id.clock import SystemClock
+from lukhas_id.adapters.sql.outbox import SqlOutbox
 from lukhas_id.domain.events import EventType, IdentityEvent
 from lukhas_id.metrics import Metrics
 from lukhas_id.ports.outbox import OutboxEntry
-from lukhas_id.services.event_relay import EventRelay, RelayConfig
 from tests.support.harness import Harness
 from tests.support.nats import Names, PrivateNats, delete_stream, read_stream, until
-
-FAST = RelayConfig(poll_interval=0.05, lease_ttl=2.0, batch=50, max_backoff=0.3)
+from tests.support.outbox import events, relay, write
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -47,25 +42,6 @@ async def names(nats_url: str) -> AsyncIterator[Names]:
     made = Names.unique()
     yield made
     await delete_stream(nats_url, made.stream)
-
-
-def events(tenant: str, count: int, kind: EventType = EventType.SIGN_IN_REFUSED) -> list[IdentityEvent]:
-    clock = SystemClock()
-    return [IdentityEvent(kind, tenant, f"USR-{i}", clock.now(), metadata={"client_id": "cl_x"}) for i in range(count)]
-
-
-async def write(database: Database, batch: Sequence[IdentityEvent], per_unit: int = 1) -> None:
-    uow = SqlUnitOfWork(database, RecordingSink(), [SqlOutboxRecorder(database)])
-    for start in range(0, len(batch), per_unit):
-        async with uow() as work:
-            for event in batch[start : start + per_unit]:
-                work.emit(event)
-
-
-def relay(database: Database, metrics: Metrics | None = None, **kwargs: object) -> EventRelay:
-    return EventRelay(
-        SqlOutbox(database), SqlRelayLease(database), SystemClock(), metrics or Metrics(), config=FAST, **kwargs
-    )  # type: ignore[arg-type]
 
 
 def drained(database: Database) -> Callable[[], Awaitable[bool]]:

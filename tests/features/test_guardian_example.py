@@ -16,8 +16,8 @@ from lukhas_id.adapters.events.nats import NatsPublisher
 from lukhas_id.adapters.sql import Database
 from lukhas_id.domain.events import EventType, IdentityEvent
 from lukhas_id.examples.guardian import Guardian, Scorer
-from tests.features.test_event_relay import relay, write
 from tests.support.nats import Names, delete_stream, read_stream, until
+from tests.support.outbox import relay, write
 
 
 @pytest_asyncio.fixture

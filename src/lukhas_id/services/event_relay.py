@@ -1,8 +1,8 @@
 """The outbox relay: committed identity events to NATS JetStream and the durable consumers (ADR 0008).
 
 Each ΛiD process runs one relay (started by the web lifespan; `lukhas-id events relay` runs one alone).
-At most one of them works at a time: the one holding the lease (ports/outbox.py RelayLease), renewed at
-every step and taken over by another once it expired (`lease_ttl` after its holder stopped renewing).
+At most one of them works at a time: the one holding the lease (ports/outbox.py RelayLease), renewed once
+half its term is gone and taken over by another once it expired (`lease_ttl` after its holder stopped renewing).
 The holder reads committed, unsent rows in order, publishes them (when NATS is configured), hands them
 to the registered consumers, and marks them sent. It is woken at once after a local commit that wrote
 events (`wake`, subscribed to the in-process sink), and polls every `poll_interval` seconds for rows
@@ -75,6 +75,7 @@ class EventRelay:
         self._outages = outages or OutageLog(quiet=config.max_backoff * 3 + config.poll_interval)
         self.holder = f"relay-{secrets.token_hex(8)}"
         self.holding = False
+        self._held_until = 0.0
         self.published = 0  # entries this relay handed on (tests, bench)
 
     def add_consumer(self, consumer: OutboxConsumer) -> None:
@@ -88,7 +89,13 @@ class EventRelay:
     async def step(self) -> int:
         """One round: hold the lease, relay one batch, measure the backlog. The number of entries handed
         on; raises when the database or a target failed (after marking what was handed on)."""
-        self.holding = await self._lease.hold(self.holder, self._clock.now(), self._config.lease_ttl)
+        now = self._clock.now()
+        ttl = self._config.lease_ttl
+        # Renewed once half its term is gone, not at every step: on SQLite each renewal is a write that
+        # other processes' transactions wait for.
+        if not self.holding or now >= self._held_until - ttl / 2:
+            self.holding = await self._lease.hold(self.holder, now, ttl)
+            self._held_until = now + ttl if self.holding else 0.0
         if not self.holding:
             return 0
         entries = await self._outbox.pending(self._config.batch)
