@@ -29,7 +29,8 @@ Scenarios (wrk, 64 connections, 2 threads, BENCH_DURATION seconds each after a d
 
 Env: BENCH_DURATION (s, default 10), BENCH_WARMUP (s, default 2), BENCH_PEER=0 (skip the peer),
 BENCH_STRICT=1 (exit 1 when a target is missed or a scenario had errors), BENCH_ONLY=flows (scenarios 6-9 only) or
-BENCH_ONLY=passkeys (scenario 9 only),
+BENCH_ONLY=passkeys (scenario 9 only) or BENCH_ONLY=events (identity events through the outbox to NATS at
+1,000 events/s, delivery lag p50/p99, target p99 < 1 s: bench/events.py; needs PostgreSQL and NATS),
 BENCH_QUIET_WAIT (s, default 30: how long to wait before a scenario for other work on the machine to stop),
 BENCH_PG_URL, BENCH_REDIS_URL.
 """
@@ -78,9 +79,9 @@ PASSKEY_MAX = 2000  # ceremonies measured one at a time, at most ...
 PASSKEY_MIN = 200  # ... and at least (for a p99 worth the name), whatever the time budget
 PASSKEY_BUDGET = 3.0  # x BENCH_DURATION: the time budget of the sequential run
 PASSKEY_CLIENTS = 8  # concurrent clients, each with its own user, passkey, cookies and connection
-ONLY = ("flows", "passkeys")
+ONLY = ("flows", "passkeys", "events")
 # Scenario 10: the settings turned off for the "features off" run, and the least on/off ratio of issue 11.
-FEATURES_OFF = ("LUKHAS_ID_ACCESS_LOG", "LUKHAS_ID_AUDIT_LOG")
+FEATURES_OFF = ("LUKHAS_ID_ACCESS_LOG", "LUKHAS_ID_AUDIT_LOG", "LUKHAS_ID_EVENT_OUTBOX")
 FEATURES_RATIO = 0.95
 
 
@@ -955,6 +956,10 @@ class Bench:
 
 
 def main() -> int:
+    if os.environ.get("BENCH_ONLY", "").strip().lower() == "events":
+        from bench import events
+
+        return events.main()
     started = time.monotonic()
     install_signal_handlers()
     try:

@@ -1,4 +1,4 @@
-"""Shared fixtures: real PostgreSQL and Redis when reachable, and migrated databases made once per session.
+"""Shared fixtures: real PostgreSQL, Redis and NATS when reachable, and migrated databases made once per session.
 
 Outside CI a missing service skips the test with a one-line reason; with CI=true it fails.
 """
@@ -25,6 +25,7 @@ from tests.support.keys import KeyPool
 
 PG_URL = os.environ.get("LUKHAS_ID_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("LUKHAS_ID_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+NATS_URL = os.environ.get("LUKHAS_ID_TEST_NATS_URL", "nats://127.0.0.1:4222")
 
 
 MEMORY_FS = Path("/dev/shm")  # noqa: S108 - a tmpfs on Linux, for the tests' own files
@@ -77,6 +78,12 @@ def postgres_url() -> str:
 @pytest.fixture(scope="session")
 def redis_url() -> str:
     return _require("Redis", REDIS_URL, 6379)
+
+
+@pytest.fixture(scope="session")
+def nats_url() -> str:
+    """A NATS server with JetStream known to be reachable (shared: use `nats_names` for a stream of your own)."""
+    return _require("NATS", NATS_URL, 4222)
 
 
 @pytest.fixture

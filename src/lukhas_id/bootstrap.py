@@ -22,6 +22,7 @@ from lukhas_id.adapters.sql.errors import STORE as SQL_STORE
 from lukhas_id.adapters.sql.factors import SqlRecoveryCodeRepository, SqlTotpRepository
 from lukhas_id.adapters.sql.keys import SqlSigningKeyRepository
 from lukhas_id.adapters.sql.material import SqlEncryptedMaterial
+from lukhas_id.adapters.sql.outbox import SqlOutbox, SqlOutboxRecorder, SqlRelayLease
 from lukhas_id.adapters.sql.passkeys import SqlPasskeyRepository
 from lukhas_id.adapters.sql.ssf import SqlSetQueue, SqlSsfStreams
 from lukhas_id.adapters.sql.tenants import SqlTenantRepository
@@ -53,6 +54,7 @@ from lukhas_id.services.client_authentication import ClientAuthentication
 from lukhas_id.services.clients import ClientService
 from lukhas_id.services.code_grant import CodeGrantService
 from lukhas_id.services.codes import AuthorizationCodes
+from lukhas_id.services.event_relay import EventRelay, RelayConfig
 from lukhas_id.services.id_token_hints import IdTokenHints
 from lukhas_id.services.id_tokens import IdTokenIssuer
 from lukhas_id.services.keyring import TenantKeyring
@@ -122,6 +124,8 @@ class Container:
     audit: AuditService
     ssf: SsfStreamService
     ssf_delivery: SsfDelivery
+    outbox: SqlOutbox
+    relay: EventRelay | None  # None when the outbox is off
     metrics: Metrics = field(default_factory=Metrics)
     _closers: list[Any] = field(default_factory=list)
 
@@ -320,6 +324,8 @@ def build_stores(settings: Settings, database: Database, clock: Clock, closers: 
 def build_identity(settings: Settings, database: Database, kek: Kek, clock: Clock) -> Identity:
     events = InProcessSink()
     uow = SqlUnitOfWork(database, events)
+    if settings.event_outbox:
+        uow.add_recorder(SqlOutboxRecorder(database))
     if settings.audit_log:
         # The audit recorder locks its tenant's chain head: keep it the last recorder, so that the lock is
         # held only to the commit (adapters/sql/audit.py).
@@ -351,6 +357,19 @@ def build_identity(settings: Settings, database: Database, kek: Kek, clock: Cloc
     )
     users = UserService(SqlUserRepository(database), PasswordHasher(), clock, uow, policy=check_password_policy)
     return Identity(keys, tenants, clients, users, events, uow)
+
+
+def build_relay(settings: Settings, database: Database, clock: Clock, metrics: Metrics) -> EventRelay | None:
+    """The outbox relay (services/event_relay.py): to NATS when configured, always to in-process consumers."""
+    if not settings.event_outbox:
+        return None
+    publisher = None
+    if settings.nats_url:
+        from lukhas_id.adapters.events.nats import NatsPublisher  # nats-py is imported only when used
+
+        publisher = NatsPublisher(settings.nats_url, stream=settings.nats_stream, prefix=settings.nats_subject_prefix)
+    config = RelayConfig(poll_interval=settings.event_relay_poll_interval, lease_ttl=settings.event_relay_lease_ttl)
+    return EventRelay(SqlOutbox(database), SqlRelayLease(database), clock, metrics, publisher=publisher, config=config)
 
 
 def build_tokens(
@@ -571,6 +590,9 @@ async def build_container(settings: Settings, *, clock: Clock | None = None, upg
             settings, database, kek, stores, identity, tokens, keyring, metrics, clock, attestation_roots
         )
         shared_signals = build_shared_signals(settings, database, kek, identity, tokens, clock, closers, metrics)
+        relay = build_relay(settings, database, clock, metrics)
+        if relay is not None:
+            closers.append(relay.close)
     except BaseException:
         for closer in reversed(closers):
             await closer()
@@ -611,6 +633,8 @@ async def build_container(settings: Settings, *, clock: Clock | None = None, upg
         audit=AuditService(SqlAuditStore(database), kek, clock),
         ssf=shared_signals.streams,
         ssf_delivery=shared_signals.delivery,
+        outbox=SqlOutbox(database),
+        relay=relay,
         grant_handlers=tokens.grant_handlers,
         events=identity.events,
         uow=identity.uow,

@@ -178,6 +178,20 @@ class Metrics:
             registry=self.registry,
             multiprocess_mode="mostrecent",
         )
+        self.event_outbox_backlog = Gauge(
+            "identity_event_outbox_backlog",
+            "Identity events committed to the outbox and not yet relayed (as last measured by the relay "
+            "holding the lease).",
+            registry=self.registry,
+            multiprocess_mode="mostrecent",
+        )
+        self.event_delivery_lag = Histogram(
+            "identity_event_delivery_lag_seconds",
+            "From an identity event's time to its acknowledgement by NATS JetStream (or its delivery to the "
+            "in-process consumers).",
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0),
+        )
         self.http_requests = Counter(
             "http_requests",
             "HTTP requests answered, by route template ('-' when no endpoint matched), method and status.",

@@ -256,7 +256,7 @@ async def test_ping(sql_database: Database) -> None:
 async def test_fresh_database_is_not_current_until_upgraded(sql_database_url: str) -> None:
     async with opened(sql_database_url) as database:
         head = database.head_revision()
-        assert head == "0011"  # the newest shipped migration
+        assert head == "0012"  # the newest shipped migration
         assert await database.current_revision() is None
         assert await database.is_current() is False
         await database.upgrade()

@@ -29,8 +29,13 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, object]
 
 
 @pytest.fixture
-def settings(backend: dict[str, object]) -> Settings:
-    return Settings(public_url=BASE, **backend)  # type: ignore[arg-type]
+def settings(backend: dict[str, object], request: pytest.FixtureRequest) -> Settings:
+    # A test that runs the CLI (`cli`, synchronous) from inside its event loop freezes the in-process server
+    # meanwhile: an outbox relay caught between a SQLite write and its commit would hold the file's write lock
+    # for the whole CLI run, which then fails with SQLITE_BUSY. Such tests' servers run no outbox (the CLI
+    # processes still write theirs); tests/features/test_event_relay.py and the contract suite cover it.
+    outbox = {"event_outbox": False} if "cli" in request.fixturenames else {}
+    return Settings(public_url=BASE, **backend, **outbox)  # type: ignore[arg-type]
 
 
 @pytest.fixture

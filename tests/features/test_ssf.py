@@ -352,3 +352,29 @@ async def test_verification_too_often_is_429(prepared: Settings) -> None:
 
 def test_httpx_is_a_runtime_dependency() -> None:
     assert httpx.__version__
+
+
+async def test_an_event_only_the_outbox_holds_still_becomes_a_set(h: Harness) -> None:
+    """A process that committed a change and died before its in-process sink ran leaves the event in the outbox
+    alone: the relay hands it to the transmitter (SsfDelivery as an OutboxConsumer), which queues the SET."""
+    from lukhas_id.adapters.events.in_process import RecordingSink
+    from lukhas_id.adapters.sql.outbox import SqlOutboxRecorder
+    from lukhas_id.adapters.sql.unit_of_work import SqlUnitOfWork
+
+    assert h.c.relay is not None
+    rc, auth = await new_receiver(h)
+    stream = await create(h, auth, {"events_requested": [RISC + "account-disabled"]})
+    tenant = await h.tenant()
+    user = await h.c.users.create(tenant, "outboxonly", password="a long password here")
+    lost = RecordingSink()  # stands for the sink of the process that died: nobody hears it
+    async with SqlUnitOfWork(h.c.database, lost, [SqlOutboxRecorder(h.c.database)])() as work:
+        work.emit(IdentityEvent(EventType.USER_DISABLED, tenant.id, user.lid, time.time()))
+    await h.c.relay.wake()
+    for _ in range(100):
+        got = await poll(h, auth, stream, returnImmediately=True)
+        if got["sets"]:
+            break
+        await asyncio.sleep(0.05)
+    (token,) = got["sets"].values()
+    claims = await verified(h, token, rc.client_id)
+    assert list(claims["events"]) == [RISC + "account-disabled"] and claims["txn"] == lost.events[0].id

@@ -1,8 +1,9 @@
-"""`lukhas-id`: the command line's root (serve, db, tenant, client, keys, revoke, config, user, audit) and main().
+"""`lukhas-id`: the command line's root (serve, db, tenant, client, keys, revoke, config, user, audit,
+events) and main().
 
 Each command group has its module (cli/serve.py, db.py, tenants.py, clients.py, keys.py, revoke.py,
-config.py, users.py, audit.py), and they share cli/common.py; this module assembles them, in the order the help
-lists them, and turns every error into one line on standard error and a non-zero exit.
+config.py, users.py, audit.py, events.py), and they share cli/common.py; this module assembles them, in
+the order the help lists them, and turns every error into one line on standard error and a non-zero exit.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from lukhas_id.cli.clients import client_app
 from lukhas_id.cli.common import CliError, fail
 from lukhas_id.cli.config import config_app
 from lukhas_id.cli.db import db_app
+from lukhas_id.cli.events import events_app
 from lukhas_id.cli.keys import keys_app
 from lukhas_id.cli.revoke import revoke
 from lukhas_id.cli.serve import serve
@@ -43,6 +45,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(config_app, name="config")
 app.add_typer(user_app, name="user")
 app.add_typer(audit_app, name="audit")
+app.add_typer(events_app, name="events")
 
 
 @app.callback()

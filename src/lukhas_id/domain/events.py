@@ -389,6 +389,27 @@ class IdentityEvent:
     def client_id(self) -> str | None:
         return self.metadata.get("client_id")
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> IdentityEvent:
+        """The event `as_dict` made (an outbox row's payload); ValueError for an unknown type or a value of
+        the wrong kind, UnsafeEvent when it breaks the guard."""
+        metadata = data.get("metadata") or {}
+        time, tenant = data.get("time"), data.get("tenant")
+        principal, trace, ident = data.get("principal"), data.get("trace_id"), data.get("id")
+        if not isinstance(metadata, Mapping) or not isinstance(time, int | float) or not isinstance(tenant, str):
+            raise ValueError("not an identity event")
+        if not isinstance(ident, str) or not all(isinstance(v, str | None) for v in (principal, trace)):
+            raise ValueError("not an identity event")
+        return cls(
+            EventType(str(data.get("type"))),
+            tenant,
+            principal if isinstance(principal, str) else None,
+            float(time),
+            trace_id=trace if isinstance(trace, str) else None,
+            metadata=dict(metadata),
+            id=ident,
+        )
+
     def as_dict(self) -> dict[str, object]:
         """The event as plain data (the outbox row's payload, the NATS message, `events tail`)."""
         return {

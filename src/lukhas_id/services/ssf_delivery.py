@@ -23,7 +23,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Final
 
 from lukhas_id.clock import Clock
@@ -35,6 +35,7 @@ from lukhas_id.domain.tenant import Tenant
 from lukhas_id.jose.jwt import TokenPurpose, sign
 from lukhas_id.metrics import Metrics
 from lukhas_id.ports.outbound_http import OutboundFailed, OutboundHttp, OutboundRefused
+from lukhas_id.ports.outbox import OutboxEntry
 from lukhas_id.ports.ssf import SetQueue, SsfStreamRepository
 from lukhas_id.protocol.ssf.delivery import (
     SET_MEDIA_TYPE,
@@ -113,6 +114,18 @@ class SsfDelivery:
         self._queued.set()
 
     # --- queuing --------------------------------------------------------------------------------
+
+    name = "ssf"  # an OutboxConsumer (ports/outbox.py): the relay hands it every committed event
+
+    async def deliver(self, entries: Sequence[OutboxEntry]) -> None:
+        """The outbox relay's batch, in order per tenant (at least once: `consume` is idempotent). An entry
+        of a type this version does not know (written by a newer ΛiD) is passed over."""
+        for entry in entries:
+            try:
+                event = IdentityEvent.from_dict(entry.payload)
+            except ValueError:
+                continue
+            await self.consume(event)
 
     async def consume(self, event: IdentityEvent) -> None:
         """The durable consumer of identity events (module docstring); idempotent by event id."""

@@ -320,6 +320,70 @@ class Settings(BaseSettings):
                 raise ValueError(f"{item!r} is not a CIDR block") from None
         return value
 
+    event_outbox: bool = Field(
+        True,
+        description=(
+            "Write identity events to the outbox table in the transaction of their change and relay them "
+            "(to NATS when LUKHAS_ID_NATS_URL is set, else to in-process consumers). Off: events only reach "
+            "the log lines and metrics of the process that made them."
+        ),
+    )
+    nats_url: str | None = Field(
+        None,
+        description=(
+            "NATS server URL (nats://host:4222) with JetStream: the outbox relay publishes every identity event "
+            "there. Unset: events are delivered in process only."
+        ),
+    )
+    nats_stream: str = Field(
+        "IDENTITY", min_length=1, max_length=64, description="JetStream stream of identity events (made if missing)."
+    )
+    nats_subject_prefix: str = Field(
+        "identity", min_length=1, max_length=64, description="Subject prefix: events go to <prefix>.<tenant id>.<type>."
+    )
+    event_relay_poll_interval: float = Field(
+        1.0,
+        ge=0.05,
+        le=60,
+        description=(
+            "Seconds between the relay's looks for events written by other processes (its own are relayed at once)."
+        ),
+    )
+    event_relay_lease_ttl: float = Field(
+        15.0,
+        ge=1,
+        le=600,
+        description="Seconds a relay's lease lasts unrenewed; another process's relay takes over after it.",
+    )
+    event_retention: int = Field(
+        7 * 86400,
+        ge=60,
+        description="Seconds relayed events stay in the outbox table (for `events tail`) before the maintenance pass "
+        "deletes them.",
+    )
+
+    @field_validator("nats_stream")
+    @classmethod
+    def _stream_name(cls, value: str) -> str:
+        if not all(c.isalnum() or c in "-_" for c in value):
+            raise ValueError("must be letters, digits, '-' and '_'")
+        return value
+
+    @field_validator("nats_subject_prefix")
+    @classmethod
+    def _subject_prefix(cls, value: str) -> str:
+        tokens = value.split(".")
+        if any(not t or not all(c.isalnum() or c in "-_" for c in t) for t in tokens):
+            raise ValueError("must be dot-separated tokens of letters, digits, '-' and '_'")
+        return value
+
+    @field_validator("nats_url")
+    @classmethod
+    def _nats_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("nats://", "tls://", "ws://", "wss://")):
+            raise ValueError("must be a nats:// (or tls://, ws://, wss://) URL")
+        return value
+
     @field_validator("trusted_proxies")
     @classmethod
     def _proxies(cls, value: tuple[str, ...]) -> tuple[str, ...]:

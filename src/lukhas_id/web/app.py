@@ -73,6 +73,8 @@ async def _maintain(container: Container) -> None:
     await container.ssf_delivery.purge(now - SET_RETENTION)
     if container.settings.ssf_inactivity_timeout and Feature.SHARED_SIGNALS in container.settings.features:
         await container.ssf_delivery.pause_inactive(container.settings.ssf_inactivity_timeout)
+    if container.relay is not None:
+        await container.relay.purge(container.settings.event_retention)
 
 
 SET_RETENTION: Final = 7 * 86400
@@ -281,6 +283,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             raise
         task: asyncio.Task[None] | None = None
         push: asyncio.Task[None] | None = None
+        relay: asyncio.Task[None] | None = None
         try:
             await container.tenants.ensure(settings.default_tenant, settings.access_token_alg)
             state.attach(container)
@@ -288,17 +291,25 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
             container.events.subscribe(metrics_subscriber(container))
             if Feature.SHARED_SIGNALS in settings.features:
-                # The SSF transmitter consumes identity events from the in-process sink after each commit;
-                # the durable outbox relay will hand them over instead (SsfDelivery.consume is idempotent).
+                # The SSF transmitter hears each identity event twice, and queues its SETs once (consume is
+                # idempotent by event id): right after the commit from the in-process sink (no relay delay),
+                # and from the durable outbox relay (at least once, in order per tenant), which delivers what
+                # a process that died between its commit and the sink left behind.
                 container.events.subscribe(container.ssf_delivery.consume)
+                if container.relay is not None:
+                    container.relay.add_consumer(container.ssf_delivery)
                 push = asyncio.create_task(container.ssf_delivery.run_push_worker())
             # Everything made so far lives as long as the process: move it out of the garbage collector's
             # generations, so collections during requests scan only request garbage (shorter pauses).
             gc.freeze()
             task = asyncio.create_task(_maintenance(container))
+            if container.relay is not None:
+                # Woken after each local commit that wrote events; polls for other processes' rows.
+                container.events.subscribe(container.relay.wake)
+                relay = asyncio.create_task(container.relay.run())
             yield
         finally:
-            for running in (task, push):
+            for running in (relay, task, push):
                 if running is not None:
                     running.cancel()
                     with contextlib.suppress(asyncio.CancelledError):

@@ -400,3 +400,49 @@ class SsfSetRow(Base):
     next_attempt_at: Mapped[float] = mapped_column(Double)
     created_at: Mapped[float] = mapped_column(Double)
     last_error: Mapped[str | None] = mapped_column(String)
+
+
+class OutboxRow(Base):
+    """One identity event, written in the transaction of the change it describes (adapters/sql/outbox.py).
+
+    `position` is global and only orders a tenant's rows together with `seq`, the tenant's own sequence:
+    both are assigned while the tenant's head row (OutboxHeadRow) is locked, so a tenant's rows commit in
+    the order of their sequence and no reader ever sees a later one before an earlier one (ADR 0008).
+    `sent_at` is set once the relay published (NATS) or delivered (in process) the row."""
+
+    __tablename__ = "event_outbox"
+    __table_args__ = (
+        UniqueConstraint("event_id"),
+        UniqueConstraint("tenant_id", "seq"),
+        Index(None, "sent_at", "position"),
+    )
+
+    position: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    tenant_id: Mapped[str] = mapped_column(String)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    event_id: Mapped[str] = mapped_column(String)
+    type: Mapped[str] = mapped_column(String)
+    at: Mapped[float] = mapped_column(Double)
+    payload: Mapped[str] = mapped_column(Text)
+    sent_at: Mapped[float | None] = mapped_column(Double)
+
+
+class OutboxHeadRow(Base):
+    """A tenant's last assigned outbox sequence number; its row lock serializes the tenant's event writers."""
+
+    __tablename__ = "event_outbox_heads"
+
+    tenant_id: Mapped[str] = mapped_column(String, primary_key=True)
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class RelayLeaseRow(Base):
+    """Who relays the outbox (adapters/events/lease.py): one row per lease name, taken over once expired."""
+
+    __tablename__ = "event_relay_leases"
+
+    name: Mapped[str] = mapped_column(String, primary_key=True)
+    holder: Mapped[str] = mapped_column(String)
+    expires_at: Mapped[float] = mapped_column(Double)

@@ -1,0 +1,1 @@
+"""Examples of operators' own consumers of identity events (docs/events.md)."""
