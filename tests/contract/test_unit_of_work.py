@@ -197,3 +197,52 @@ async def test_an_event_emitted_in_a_request_carries_its_trace_id(sql_database: 
     async with SqlUnitOfWork(sql_database, sink)() as work:
         work.emit(event("SVC-2"))
     assert [e.trace_id for e in sink.events] == ["4bf92f3577b34da6a3ce929d0e0e4736", None]
+
+
+class CountingRecorder:
+    """Counts the transactions recorders were called in, and the events each got."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.batches: list[list[str]] = []
+        self.fail = fail
+
+    async def record(self, events: object) -> None:
+        await asyncio.sleep(0.01)  # a commit's latency: units arriving meanwhile wait for the next batch
+        self.batches.append([e.id for e in events])  # type: ignore[attr-defined]
+        if self.fail:
+            raise Boom
+
+
+async def test_units_with_only_events_share_their_transactions(sql_database: Database) -> None:
+    """Group commit: a unit whose change is elsewhere (Redis) writes only events; concurrent such units are
+    recorded together, each returning once its batch committed, and each publishing its own events."""
+    sink = RecordingSink()
+    recorder = CountingRecorder()
+    uow = SqlUnitOfWork(sql_database, sink, [recorder])
+
+    async def one(n: int) -> str:
+        async with uow() as work:
+            work.emit(event(f"SVC-{n}"))
+        return sink.events[-1].id if sink.events else ""
+
+    await asyncio.gather(*(one(n) for n in range(40)))
+    recorded = [i for batch in recorder.batches for i in batch]
+    assert sorted(recorded) == sorted(e.id for e in sink.events) and len(recorded) == 40
+    assert len(recorder.batches) < 10  # 40 units, a handful of transactions
+    # A unit that touched SQL still records inside its own transaction.
+    async with uow() as work:
+        await SqlTenantRepository(sql_database).create(tenant("t1"))
+        work.emit(event("SVC-own"))
+    assert recorder.batches[-1] == [sink.events[-1].id]
+
+
+async def test_a_failed_shared_transaction_fails_every_unit_in_it(sql_database: Database) -> None:
+    sink = RecordingSink()
+    uow = SqlUnitOfWork(sql_database, sink, [CountingRecorder(fail=True)])
+
+    async def one(n: int) -> None:
+        async with uow() as work:
+            work.emit(event(f"SVC-{n}"))
+
+    results = await asyncio.gather(*(one(n) for n in range(5)), return_exceptions=True)
+    assert all(isinstance(r, Boom) for r in results) and sink.events == []

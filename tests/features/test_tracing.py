@@ -20,7 +20,7 @@ from lukhas_id.domain.client import TokenFormat
 from lukhas_id.observability import tracing
 from lukhas_id.observability.trace import parse_traceparent
 from lukhas_id.settings import Settings
-from tests.support.harness import BASE, running
+from tests.support.harness import BASE, Harness, running
 from tests.support.otlp import ReceivedSpan, Receiver, receiving
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -279,3 +279,32 @@ async def test_an_error_that_escapes_the_app_fails_the_server_span(backend: dict
     [server] = spans
     assert server.status == 2 and server.attributes["error.type"] == "RuntimeError"
     assert "boom" not in repr(server)
+
+
+@pytest.mark.nats
+async def test_the_relay_publishing_to_nats_is_a_span(backend: dict[str, object], nats_url: str) -> None:
+    """NATS (issue 11: spans for the request, SQL, Redis and NATS): each batch the relay publishes is an
+    `events.publish` span with the messaging attributes, and the event itself names the request's trace."""
+    from tests.support.nats import Names, delete_stream, read_stream, until
+
+    async def published(h: Harness) -> bool:
+        return h.c.relay is not None and h.c.relay.published > 0
+
+    names = Names.unique()
+    try:
+        with receiving() as receiver:
+            async with running(traced(backend, receiver.url, **names.settings(nats_url))) as h:
+                rc = await h.client()  # client.created: one event through the outbox
+                assert h.c.relay is not None
+                await until(lambda: published(h), 20)  # the relay made the stream and published into it
+                messages = await read_stream(nats_url, names, at_least=2, seconds=5)  # tenant.created, client.created
+                assert all(m.subject.startswith(f"{names.prefix}.") for m in messages)
+                assert any(m.data.get("client_id") == rc.client_id for m in messages)
+            spans = receiver.spans
+    finally:
+        await delete_stream(nats_url, names.stream)
+    batches = [s for s in spans if s.name == "events.publish"]
+    assert batches, [s.name for s in spans]
+    attributes = batches[0].attributes
+    assert attributes["messaging.system"] == "nats" and attributes["messaging.destination.name"] == names.stream
+    assert attributes["messaging.batch.message_count"] >= 1 and attributes["lukhas_id.events.acknowledged"] >= 1

@@ -25,6 +25,7 @@ from nats.js import JetStreamContext
 from nats.js.api import StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 
+from lukhas_id.observability import tracing
 from lukhas_id.ports.outbox import Acked, OutboxEntry
 
 STORE: Final = "NATS"
@@ -99,16 +100,29 @@ class NatsPublisher:
         return js
 
     async def publish(self, entries: Sequence[OutboxEntry], acked: Acked) -> None:
-        js = await self._context()
-        for entry in entries:
-            await js.publish(
-                subject(self._prefix, entry.tenant_id, entry.type),
-                orjson.dumps(entry.payload),
-                timeout=self._timeout,
-                stream=self._stream,
-                headers={MSG_ID: entry.event_id, SEQ_HEADER: str(entry.seq)},
-            )
-            acked(entry)
+        # One span per batch (observability/tracing.py; nothing when tracing is off): the relay's own trace.
+        attributes: dict[str, tracing.Attribute] = {
+            "messaging.system": "nats",
+            "messaging.operation.type": "send",
+            "messaging.destination.name": self._stream,
+            "messaging.batch.message_count": len(entries),
+        }
+        with tracing.span("events.publish", attributes) as span:
+            js = await self._context()
+            sent = 0
+            try:
+                for entry in entries:
+                    await js.publish(
+                        subject(self._prefix, entry.tenant_id, entry.type),
+                        orjson.dumps(entry.payload),
+                        timeout=self._timeout,
+                        stream=self._stream,
+                        headers={MSG_ID: entry.event_id, SEQ_HEADER: str(entry.seq)},
+                    )
+                    sent += 1
+                    acked(entry)
+            finally:
+                span.set_attribute("lukhas_id.events.acknowledged", sent)
 
     async def close(self) -> None:
         client, self._client, self._js = self._client, None, None

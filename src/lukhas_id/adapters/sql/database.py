@@ -233,6 +233,11 @@ class _UnitScope:
         self._unit = _Unit(asyncio.current_task())
         self._token = database._unit.set(self._unit)
 
+    @property
+    def touched(self) -> bool:
+        """Whether a statement ran in this unit (its transaction began)."""
+        return self._unit.session is not None
+
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
