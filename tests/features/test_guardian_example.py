@@ -39,10 +39,10 @@ async def run_guardian(guardian: Guardian, seen: int) -> None:
         return len(guardian._seen) >= seen
 
     try:
-        await until(handled, 20)
+        await until(handled, 60)  # a bound for a loaded machine, not a speed target
     finally:
         stop.set()
-        await asyncio.wait_for(task, 10)
+        await asyncio.wait_for(task, 30)
 
 
 @pytest.mark.nats
@@ -69,7 +69,7 @@ async def test_failures_in_one_anomaly_out_and_no_duplicate_on_redelivery(
     await run_guardian(again, 6)
     assert again.anomalies == 1
 
-    messages = await read_stream(nats_url, names, at_least=7)
+    messages = await read_stream(nats_url, names, at_least=7, seconds=60)
     anomalies = [m for m in messages if m.subject == f"{names.prefix}.ta.anomaly.sign_in_failures"]
     assert len(anomalies) == 1
     assert anomalies[0].data["principal"] == "USR-A" and anomalies[0].data["failures"] == 3
